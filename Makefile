@@ -1,0 +1,34 @@
+# The README's quickstart: `make demo` and `make test`. Both create .venv and install on first use.
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: install demo test lint bench-quick clean
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet torch==2.13.0
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/pluralign demo --out runs/demo
+
+test: $(STAMP)
+	$(BIN)/ruff check src tests
+	$(BIN)/python -m pytest
+
+lint: $(STAMP)
+	$(BIN)/ruff check src tests
+	$(BIN)/ruff format --check src tests
+
+bench-quick: $(STAMP)
+	for s in pets pets-ood hh-users rluf; do $(BIN)/pluralign bench $$s --quick --out runs/bench-quick/$$s || exit 1; done
+	$(BIN)/pluralign bench polis --quick --polis-dir ../shared/data/polis --out runs/bench-quick/polis
+
+clean:
+	rm -rf $(VENV) runs .pytest_cache

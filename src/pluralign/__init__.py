@@ -1,0 +1,3 @@
+"""pluralign: learn what each user wants from their feedback."""
+
+__version__ = "0.1.0"

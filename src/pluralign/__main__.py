@@ -1,0 +1,5 @@
+import sys
+
+from pluralign.cli import main
+
+sys.exit(main())

@@ -1,0 +1,213 @@
+"""Read, write and validate feedback files (JSONL of :class:`UserRecord`), and convert to/from HF ``datasets``.
+
+Writes are atomic (temp file + rename), so a failed conversion or a crash never leaves a half-written file and
+never clobbers the previous one.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import os
+import tempfile
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from pydantic import ValidationError
+
+from pluralign.data.schema import UserRecord
+
+if TYPE_CHECKING:
+    import datasets
+
+
+@dataclass(frozen=True)
+class RecordIssue:
+    """One problem in one record: where it is and what was expected."""
+
+    path: str
+    line: int
+    field: str
+    message: str
+
+    def __str__(self) -> str:
+        where = f"{self.path}:{self.line}"
+        return f"{where}: field '{self.field}': {self.message}" if self.field else f"{where}: {self.message}"
+
+
+class FeedbackFileError(ValueError):
+    """Raised when a feedback file has bad records; ``issues`` lists every one found."""
+
+    def __init__(self, issues: list[RecordIssue]):
+        self.issues = issues
+        shown = "\n".join(f"  {i}" for i in issues[:20])
+        more = f"\n  ... and {len(issues) - 20} more" if len(issues) > 20 else ""
+        super().__init__(f"{len(issues)} bad record(s):\n{shown}{more}")
+
+
+def _open_text(path: Path):
+    if path.suffix == ".gz":
+        return gzip.open(path, "rb")
+    return open(path, "rb")
+
+
+def _issues_from_pydantic(path: str, line: int, err: ValidationError) -> list[RecordIssue]:
+    out = []
+    for e in err.errors():
+        field = ".".join(str(p) for p in e["loc"])
+        msg = e["msg"]
+        if e["type"] == "extra_forbidden":
+            msg = "unknown field (not part of the pluralign schema)"
+        elif e["type"] == "missing":
+            msg = "required field is missing"
+        out.append(RecordIssue(path, line, field, msg))
+    return out
+
+
+def iter_records(path: str | os.PathLike, *, collect: list[RecordIssue] | None = None) -> Iterator[UserRecord]:
+    """Yield valid records. Bad ones raise, unless ``collect`` is given: then their issues are appended there."""
+    p = Path(path)
+    if not p.exists():
+        issue = RecordIssue(str(p), 0, "", "file does not exist")
+        if collect is None:
+            raise FeedbackFileError([issue])
+        collect.append(issue)
+        return
+    seen: dict[str, int] = {}
+    n_lines = 0
+    with _open_text(p) as fh:
+        for lineno, raw in enumerate(fh, start=1):
+            n_lines += 1
+            issues: list[RecordIssue] = []
+            try:
+                text = raw.decode("utf-8")
+            except UnicodeDecodeError as e:
+                issues.append(RecordIssue(str(p), lineno, "", f"not valid UTF-8 (byte offset {e.start})"))
+                text = None
+            rec = None
+            if text is not None and text.strip():
+                try:
+                    obj = json.loads(text)
+                except json.JSONDecodeError as e:
+                    hint = " (truncated line?)" if "Unterminated" in e.msg or "Expecting" in e.msg else ""
+                    issues.append(RecordIssue(str(p), lineno, "", f"invalid JSON: {e.msg} at column {e.colno}{hint}"))
+                else:
+                    if not isinstance(obj, dict):
+                        issues.append(RecordIssue(str(p), lineno, "", f"expected a JSON object, got {type(obj).__name__}"))
+                    else:
+                        try:
+                            rec = UserRecord.model_validate(obj)
+                        except ValidationError as e:
+                            issues.extend(_issues_from_pydantic(str(p), lineno, e))
+            if rec is not None:
+                if rec.user_id in seen:
+                    issues.append(
+                        RecordIssue(str(p), lineno, "user_id", f"duplicate user_id {rec.user_id!r} (first on line {seen[rec.user_id]})")
+                    )
+                    rec = None
+                else:
+                    seen[rec.user_id] = lineno
+            if issues:
+                if collect is None:
+                    raise FeedbackFileError(issues)
+                collect.extend(issues)
+            elif rec is not None:
+                yield rec
+    if n_lines == 0 or not seen:
+        issue = RecordIssue(str(p), 0, "", "file is empty: expected one JSON user record per line")
+        if not collect and n_lines == 0 or (collect is not None and not any(i.path == str(p) for i in collect)):
+            if collect is None:
+                raise FeedbackFileError([issue])
+            collect.append(issue)
+
+
+def read_users(path: str | os.PathLike) -> list[UserRecord]:
+    """Read a whole feedback file; raise :class:`FeedbackFileError` listing every bad record."""
+    issues: list[RecordIssue] = []
+    users = list(iter_records(path, collect=issues))
+    if issues:
+        raise FeedbackFileError(issues)
+    return users
+
+
+def validate_file(path: str | os.PathLike) -> tuple[int, list[RecordIssue]]:
+    """Return (number of valid records, every issue found)."""
+    issues: list[RecordIssue] = []
+    n = sum(1 for _ in iter_records(path, collect=issues))
+    return n, issues
+
+
+def write_users(path: str | os.PathLike, users: Iterable[UserRecord]) -> int:
+    """Write records atomically; return how many were written."""
+    p = Path(path)
+    p.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=p.parent, prefix=f".{p.name}.", suffix=".tmp")
+    n = 0
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            for u in users:
+                fh.write(u.model_dump_json(exclude_defaults=True))
+                fh.write("\n")
+                n += 1
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, p)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+    return n
+
+
+# --- HF datasets -----------------------------------------------------------------------------------------------
+# Nested ``meta`` dicts have free-form keys, which Arrow cannot type; they travel as JSON strings.
+
+def _to_row(u: UserRecord) -> dict:
+    d = u.model_dump()
+
+    def enc(obj: dict) -> dict:
+        obj["meta"] = json.dumps(obj.get("meta") or {})
+        return obj
+
+    enc(d)
+    d["demographics"] = json.dumps(d["demographics"])
+    for key in ("pairs", "targets", "reactions", "conversations"):
+        d[key] = [enc(x) for x in d[key]]
+    return d
+
+
+def _from_row(row: dict) -> UserRecord:
+    d = dict(row)
+
+    def dec(obj: dict) -> dict:
+        obj = dict(obj)
+        obj["meta"] = json.loads(obj.get("meta") or "{}")
+        return obj
+
+    d = dec(d)
+    d["demographics"] = json.loads(d.get("demographics") or "{}")
+    for key in ("pairs", "targets", "reactions", "conversations"):
+        d[key] = [dec(x) for x in d.get(key) or []]
+    return UserRecord.model_validate(d)
+
+
+def to_hf_dataset(users: Iterable[UserRecord]) -> datasets.Dataset:
+    import datasets
+
+    return datasets.Dataset.from_list([_to_row(u) for u in users])
+
+
+def from_hf_dataset(ds: datasets.Dataset) -> list[UserRecord]:
+    return [_from_row(r) for r in ds]
+
+
+def pairs_to_trl_rows(users: Iterable[UserRecord], *, which: str = "pairs") -> list[dict]:
+    """Flatten users' pairs into TRL preference rows (``prompt``/``chosen``/``rejected`` + ``user_id``)."""
+    rows = []
+    for u in users:
+        for p in getattr(u, which):
+            rows.append({"user_id": u.user_id, "pair_id": p.pair_id, "prompt": p.prompt, "chosen": p.chosen,
+                         "rejected": p.rejected, "topic": p.topic})
+    return rows

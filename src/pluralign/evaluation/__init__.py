@@ -1,0 +1,1 @@
+"""Metrics, benchmark suites, the release gate, simulated A/B tests and reports."""

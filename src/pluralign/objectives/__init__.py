@@ -1,0 +1,1 @@
+"""Reward combination, judges (rules, safety) and reward-hacking monitors."""

@@ -1,0 +1,1 @@
+"""Simulated users with known ground truth: personas, pairwise choices, love reactions, adversaries, suites."""

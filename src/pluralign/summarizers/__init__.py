@@ -1,0 +1,1 @@
+"""User summarizers: one interface, three backends (hf, api, cpu)."""
