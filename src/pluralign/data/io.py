@@ -62,6 +62,8 @@ def _issues_from_pydantic(path: str, line: int, err: ValidationError) -> list[Re
             msg = "unknown field (not part of the pluralign schema)"
         elif e["type"] == "missing":
             msg = "required field is missing"
+        elif "input" in e and not isinstance(e["input"], dict | list):
+            msg = f"{msg} (got {str(e['input'])[:60]!r})"
         out.append(RecordIssue(path, line, field, msg))
     return out
 
@@ -76,10 +78,9 @@ def iter_records(path: str | os.PathLike, *, collect: list[RecordIssue] | None =
         collect.append(issue)
         return
     seen: dict[str, int] = {}
-    n_lines = 0
+    had_issue = False
     with _open_text(p) as fh:
         for lineno, raw in enumerate(fh, start=1):
-            n_lines += 1
             issues: list[RecordIssue] = []
             try:
                 text = raw.decode("utf-8")
@@ -110,17 +111,17 @@ def iter_records(path: str | os.PathLike, *, collect: list[RecordIssue] | None =
                 else:
                     seen[rec.user_id] = lineno
             if issues:
+                had_issue = True
                 if collect is None:
                     raise FeedbackFileError(issues)
                 collect.extend(issues)
             elif rec is not None:
                 yield rec
-    if n_lines == 0 or not seen:
+    if not seen and not had_issue:
         issue = RecordIssue(str(p), 0, "", "file is empty: expected one JSON user record per line")
-        if not collect and n_lines == 0 or (collect is not None and not any(i.path == str(p) for i in collect)):
-            if collect is None:
-                raise FeedbackFileError([issue])
-            collect.append(issue)
+        if collect is None:
+            raise FeedbackFileError([issue])
+        collect.append(issue)
 
 
 def read_users(path: str | os.PathLike) -> list[UserRecord]:
