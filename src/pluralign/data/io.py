@@ -147,6 +147,7 @@ def write_users(path: str | os.PathLike, users: Iterable[UserRecord]) -> int:
     fd, tmp = tempfile.mkstemp(dir=p.parent, prefix=f".{p.name}.", suffix=".tmp")
     n = 0
     try:
+        os.chmod(tmp, 0o644)  # mkstemp creates 0600: data files must stay readable by other users/services
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
             for u in users:
                 fh.write(u.model_dump_json(exclude_defaults=True))

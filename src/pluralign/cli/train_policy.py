@@ -1,0 +1,112 @@
+"""``pluralign train policy``: best-of-N selection over a candidate file (CPU) or GRPO on a model (TRL)."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def register(tsub) -> None:
+    from pluralign.config import config_help
+    from pluralign.training.policy_config import PolicyConfig
+
+    p = tsub.add_parser(
+        "policy", help="policy optimisation: best-of-N over candidates, or GRPO with --model",
+        description="Optimise a policy against the weighted objectives (P[Love], helpfulness, safety) under CGPO "
+        "judges. method=best-of-n reads --candidates (JSONL rows {'prompt', 'candidates': [...]}, candidate 0 = "
+        "the baseline answer, used as the normalisation reference) and writes the chosen responses to "
+        "OUT/responses.jsonl. method=grpo trains --model with TRL GRPOTrainer on the prompts of --candidates and "
+        "saves it to OUT. Every objective is logged separately (OUT/rewards.json, or TRL's rewards/<name>).",
+        epilog="config fields (set with --config YAML or key=value):\n" + config_help(PolicyConfig),
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--candidates", required=True, help="JSONL rows with 'prompt' and 'candidates' (list of str)")
+    p.add_argument("--out", required=True, help="output directory")
+    p.add_argument("--love", default=None, help="P[Love] model dir (pluralign train love)")
+    p.add_argument("--helpfulness", default=None, help="helpfulness reward model dir (pairwise or summary RM)")
+    p.add_argument("--safety", default=None, help="safety reward model dir (pairwise or summary RM)")
+    p.add_argument("--model", default=None, help="grpo: local HF causal LM dir (sets method=grpo)")
+    p.add_argument("--config", default=None, help="YAML file of PolicyConfig fields")
+    p.add_argument("overrides", nargs="*", metavar="key=value", help="PolicyConfig overrides, e.g. w_love=0.1 n=4")
+    p.set_defaults(func=run)
+
+
+def read_candidates(path: str) -> tuple[list[str], list[list[str]]]:
+    """Prompts and candidate lists; a bad row is an error naming file, line and field."""
+    import json
+    from pathlib import Path
+
+    p = Path(path)
+    if not p.exists():
+        raise FileNotFoundError(f"{p}: candidates file does not exist")
+    prompts, cands = [], []
+    for lineno, line in enumerate(p.read_text(encoding="utf-8").splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            obj = json.loads(line)
+        except json.JSONDecodeError as e:
+            raise ValueError(f"{p}:{lineno}: invalid JSON: {e.msg} at column {e.colno}") from None
+        if not isinstance(obj, dict) or not isinstance(obj.get("prompt"), str):
+            raise ValueError(f"{p}:{lineno}: field 'prompt': required string is missing")
+        c = obj.get("candidates")
+        if not isinstance(c, list) or not c or not all(isinstance(x, str) and x.strip() for x in c):
+            raise ValueError(f"{p}:{lineno}: field 'candidates': expected a non-empty list of non-empty strings")
+        prompts.append(obj["prompt"])
+        cands.append(c)
+    if not prompts:
+        raise ValueError(f"{p}: no rows")
+    return prompts, cands
+
+
+def _scorer(path: str | None):
+    if path is None:
+        return None
+    from pluralign.cli.gate_cmd import _load_rm
+
+    return _load_rm(f"rm={path}")[1]
+
+
+def run(args: argparse.Namespace) -> int:
+    import json
+    from pathlib import Path
+
+    from pluralign.config import load_config
+    from pluralign.evaluation.gate import write_responses
+    from pluralign.training.policy import best_of_n, build_reward, train_grpo
+    from pluralign.training.policy_config import PolicyConfig
+
+    overrides = list(args.overrides) + ([f"model={args.model}", "method=grpo"] if args.model else [])
+    cfg = load_config(PolicyConfig, args.config, overrides)
+    prompts, cands = read_candidates(args.candidates)
+    love = None
+    if args.love:
+        from pluralign.models.love import LoveModel
+
+        lm = LoveModel.from_pretrained(args.love)
+        love = lambda p, r: lm.predict_proba(list(p), list(r))  # noqa: E731
+    help_fn, safety_fn = _scorer(args.helpfulness), _scorer(args.safety)
+    judges = [j for j in cfg.judges if j != "safety" or safety_fn is not None]
+    if len(judges) != len(cfg.judges):
+        print("note: no --safety model, so the safety judge is off")
+    cfg.judges = judges
+    reward = build_reward(cfg, love=love, helpfulness=help_fn, safety=safety_fn,
+                          reference=(prompts, [c[0] for c in cands]))
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    if cfg.method == "best-of-n":
+        sel = best_of_n(prompts, cands, reward, cfg.n)
+        write_responses(out / "responses.jsonl", prompts, sel.responses)
+        summary = sel.breakdown.summary() | {"feasible_share": sel.feasible_share}
+        (out / "rewards.json").write_text(json.dumps(summary, indent=1), encoding="utf-8")
+        print(json.dumps(summary, indent=1))
+        return 0
+    if cfg.method == "grpo":
+        if not cfg.model:
+            raise ValueError("method=grpo needs --model (a local HF causal LM dir)")
+        from transformers import AutoTokenizer
+
+        tok = AutoTokenizer.from_pretrained(cfg.model)
+        trainer = train_grpo(cfg.model, tok, prompts, reward, cfg, out)
+        trainer.save_model(str(out))
+        print(f"saved GRPO policy to {out}")
+        return 0
+    raise ValueError(f"method must be best-of-n or grpo, got {cfg.method!r}")

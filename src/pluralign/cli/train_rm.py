@@ -1,0 +1,111 @@
+"""``pluralign train rm``: fit a summary-conditioned Bradley-Terry reward model from a JSONL file."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+DESCRIPTION = """\
+Train a summary-conditioned reward model r(prompt, response | summary) with the Bradley-Terry loss.
+
+FILE is either a JSONL of TRL-style preference rows ({"prompt", "chosen", "rejected"} plus optional "summary"
+and "margin"), or a pluralign feedback file (one user record per line, see 'pluralign data --help'); for the
+latter, every user's labelled pairs become rows, conditioned on the user's profile or persona (--condition).
+All hyperparameters are RMConfig fields: set them in --config YAML or as key=value after the options.
+Every input row is checked before anything is written; the trained model goes to --out in HF format.
+"""
+
+
+def register(sub) -> None:
+    p = sub.add_parser("rm", help="summary-conditioned Bradley-Terry reward model",
+                       description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter,
+                       epilog="Fields (key=value):\n" + _fields_help())
+    p.add_argument("--train", required=True, metavar="FILE",
+                   help="training rows: TRL-style preference JSONL or a pluralign feedback file")
+    p.add_argument("--eval", metavar="FILE", help="held-out rows in the same formats; accuracy is reported")
+    p.add_argument("--out", required=True, metavar="DIR",
+                   help="output directory for the model (HF format), checkpoints and train_results.json")
+    p.add_argument("--config", metavar="YAML", help="RMConfig values as a YAML mapping")
+    p.add_argument("--condition", choices=["profile", "persona", "none"], default="profile",
+                   help="feedback files only: the text used as each user's summary (default: profile; users "
+                        "without one are unconditioned). TRL rows use their own 'summary' field.")
+    p.add_argument("overrides", nargs="*", metavar="key=value", help="RMConfig overrides, e.g. lr=1e-4 max_steps=50")
+    p.set_defaults(func=run)
+
+
+def _fields_help() -> str:
+    from pluralign.config import config_help
+    from pluralign.training.rm_config import RMConfig
+
+    return config_help(RMConfig)
+
+
+def _first_object(path: Path) -> dict | None:
+    with open(path, "rb") as fh:
+        for raw in fh:
+            if raw.strip():
+                try:
+                    obj = json.loads(raw)
+                except (json.JSONDecodeError, UnicodeDecodeError):
+                    return None
+                return obj if isinstance(obj, dict) else None
+    return None
+
+
+def load_rows(path: str | Path, condition: str = "profile") -> list[dict]:
+    """Rows from a TRL-style JSONL or a pluralign feedback file; errors name the file, line and field."""
+    from pluralign.training.rm_trainer import validate_rows
+
+    p = Path(path)
+    if not p.is_file():
+        raise FileNotFoundError(f"{p}: file does not exist")
+    first = _first_object(p)
+    if first is not None and "user_id" in first and "chosen" not in first:
+        from pluralign.data.io import read_users
+
+        rows = []
+        for u in read_users(p):
+            summary = {"profile": u.profile, "persona": u.persona, "none": None}[condition]
+            rows += [{"prompt": q.prompt, "chosen": q.chosen, "rejected": q.rejected, "summary": summary}
+                     for q in u.pairs]
+        if not rows:
+            raise ValueError(f"{p}: no user has labelled pairs to train on")
+        return validate_rows(rows, str(p))
+    rows, lines = [], []
+    with open(p, "rb") as fh:
+        for lineno, raw in enumerate(fh, start=1):
+            if not raw.strip():
+                continue
+            try:
+                obj = json.loads(raw.decode("utf-8"))
+            except UnicodeDecodeError:
+                raise ValueError(f"{p} line {lineno}: not valid UTF-8") from None
+            except json.JSONDecodeError as e:
+                raise ValueError(f"{p} line {lineno}: invalid JSON: {e.msg} at column {e.colno}") from None
+            rows.append(obj)
+            lines.append(lineno)
+    if not rows:
+        raise ValueError(f"{p}: file is empty: expected one JSON preference row per line")
+    return validate_rows(rows, str(p), lines)
+
+
+def run(args: argparse.Namespace) -> int:
+    from pluralign.config import load_config
+    from pluralign.training.rm_config import RMConfig
+
+    config = load_config(RMConfig, args.config, [*args.overrides, f"output_dir={args.out}"])
+    train_rows = load_rows(args.train, args.condition)
+    eval_rows = load_rows(args.eval, args.condition) if args.eval else None
+
+    from pluralign.models.reward_model import SummaryConditionedRM
+    from pluralign.training.rm_trainer import train_reward_model
+
+    model = SummaryConditionedRM.from_backbone(config.backbone, max_length=config.max_length, pooling=config.pooling,
+                                               lora_r=config.lora_r, lora_alpha=config.lora_alpha,
+                                               lora_dropout=config.lora_dropout, seed=config.seed)
+    metrics = train_reward_model(model, train_rows, config, eval_rows)
+    shown = {k: round(v, 4) if isinstance(v, float) else v for k, v in metrics.items() if k != "history"}
+    print(json.dumps(shown, indent=2))
+    print(f"saved reward model to {args.out}")
+    return 0

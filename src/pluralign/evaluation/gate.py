@@ -1,0 +1,180 @@
+"""The release gate: compare a candidate policy's responses with a baseline's on every objective and on
+reward-hacking monitors, with bootstrap CIs, and say pass or block with reasons.
+
+Responses files are JSONL rows ``{"prompt": ..., "response": ...}``. When both files answer the same prompts the
+comparison is paired (bootstrap over prompts of the per-prompt difference), otherwise unpaired (each side
+resampled on its own).
+
+Blocking rules (``delta`` = candidate - baseline, CI at 95%):
+- an objective (higher is better) blocks when the whole CI of its delta lies below ``-objective_tolerance``;
+- a monitor (higher is worse: sign-off rate, emoji rate, repetition) blocks when the whole CI lies above
+  ``+monitor_tolerance``;
+- length blocks when its CI excludes 0 and the mean moved by more than ``length_tolerance`` (relative) either way.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from pluralign.objectives.monitors import TWO_SIDED, monitor_values
+
+Scorer = Callable[[Sequence[str], Sequence[str]], np.ndarray]
+
+
+def read_responses(path: str | os.PathLike) -> list[dict]:
+    """Rows of a responses JSONL file; a bad line is an error naming file, line and field."""
+    p = Path(path)
+    if not p.exists():
+        raise FileNotFoundError(f"{p}: responses file does not exist")
+    rows = []
+    with open(p, encoding="utf-8") as fh:
+        for lineno, line in enumerate(fh, start=1):
+            if not line.strip():
+                continue
+            try:
+                obj = json.loads(line)
+            except json.JSONDecodeError as e:
+                raise ValueError(f"{p}:{lineno}: invalid JSON: {e.msg} at column {e.colno}") from None
+            if not isinstance(obj, dict):
+                raise ValueError(f"{p}:{lineno}: expected a JSON object with 'prompt' and 'response'")
+            for key in ("prompt", "response"):
+                if not isinstance(obj.get(key), str):
+                    raise ValueError(f"{p}:{lineno}: field '{key}': required string is missing or not a string")
+            rows.append(obj)
+    if not rows:
+        raise ValueError(f"{p}: no rows (expected JSONL with 'prompt' and 'response')")
+    return rows
+
+
+def write_responses(path: str | os.PathLike, prompts: Sequence[str], responses: Sequence[str]) -> Path:
+    p = Path(path)
+    p.parent.mkdir(parents=True, exist_ok=True)
+    tmp = p.with_name(f".{p.name}.tmp")
+    with open(tmp, "w", encoding="utf-8") as fh:
+        for q, r in zip(prompts, responses, strict=True):
+            fh.write(json.dumps({"prompt": q, "response": r}, ensure_ascii=False) + "\n")
+    os.replace(tmp, p)
+    return p
+
+
+@dataclass
+class GateCheck:
+    name: str
+    kind: str  # "objective" or "monitor"
+    baseline: float
+    candidate: float
+    delta: float
+    ci_low: float
+    ci_high: float
+    passed: bool
+    reason: str = ""
+
+
+@dataclass
+class GateReport:
+    passed: bool
+    checks: list[GateCheck]
+    paired: bool
+    n_candidate: int
+    n_baseline: int
+    settings: dict = field(default_factory=dict)
+
+    @property
+    def reasons(self) -> list[str]:
+        return [c.reason for c in self.checks if not c.passed]
+
+    def to_dict(self) -> dict:
+        return {"passed": self.passed, "reasons": self.reasons, "paired": self.paired,
+                "n_candidate": self.n_candidate, "n_baseline": self.n_baseline, "settings": self.settings,
+                "checks": [asdict(c) for c in self.checks]}
+
+    def to_markdown(self) -> str:
+        lines = [f"# Release gate: **{'PASS' if self.passed else 'BLOCK'}**", ""]
+        lines += [f"- {r}" for r in self.reasons] or ["- no regression found"]
+        lines += ["", f"{'paired' if self.paired else 'unpaired'} comparison, candidate n={self.n_candidate}, "
+                      f"baseline n={self.n_baseline}", "",
+                  "| check | kind | baseline | candidate | delta [95% CI] | verdict |", "|---|---|---|---|---|---|"]
+        for c in self.checks:
+            lines.append(f"| {c.name} | {c.kind} | {c.baseline:.4f} | {c.candidate:.4f} | {c.delta:+.4f} "
+                         f"[{c.ci_low:+.4f}, {c.ci_high:+.4f}] | {'ok' if c.passed else 'BLOCK'} |")
+        return "\n".join(lines) + "\n"
+
+
+def _delta_ci(a: np.ndarray, b: np.ndarray, paired: bool, n_boot: int, seed: int) -> tuple[float, float]:
+    """95% percentile bootstrap CI of mean(a) - mean(b)."""
+    rng = np.random.default_rng(seed)
+    if paired:
+        d = a - b
+        idx = rng.integers(0, len(d), size=(n_boot, len(d)))
+        boots = d[idx].mean(axis=1)
+    else:
+        ia = rng.integers(0, len(a), size=(n_boot, len(a)))
+        ib = rng.integers(0, len(b), size=(n_boot, len(b)))
+        boots = a[ia].mean(axis=1) - b[ib].mean(axis=1)
+    return float(np.quantile(boots, 0.025)), float(np.quantile(boots, 0.975))
+
+
+def _align(candidate: list[dict], baseline: list[dict]) -> tuple[list[dict], list[dict], bool]:
+    """Pair rows by prompt when both sides answer the same prompt set (first answer per prompt)."""
+    c_by = {}
+    for r in candidate:
+        c_by.setdefault(r["prompt"], r)
+    b_by = {}
+    for r in baseline:
+        b_by.setdefault(r["prompt"], r)
+    if set(c_by) == set(b_by) and len(c_by) == len(candidate) == len(baseline):
+        keys = [r["prompt"] for r in baseline]
+        return [c_by[k] for k in keys], [b_by[k] for k in keys], True
+    return candidate, baseline, False
+
+
+def run_gate(candidate: list[dict], baseline: list[dict], objectives: dict[str, Scorer], *,
+             objective_tolerance: float = 0.0, monitor_tolerance: float = 0.0, length_tolerance: float = 0.2,
+             n_boot: int = 2000, seed: int = 0) -> GateReport:
+    """Compare ``candidate`` and ``baseline`` response rows; ``objectives`` maps a name to a scorer (higher=better)."""
+    cand, base, paired = _align(candidate, baseline)
+    cp, cr = [r["prompt"] for r in cand], [r["response"] for r in cand]
+    bp, br = [r["prompt"] for r in base], [r["response"] for r in base]
+    checks: list[GateCheck] = []
+    for name, scorer in objectives.items():
+        a = np.asarray(scorer(cp, cr), dtype=float)
+        b = np.asarray(scorer(bp, br), dtype=float)
+        lo, hi = _delta_ci(a, b, paired, n_boot, seed)
+        ok = not hi < -objective_tolerance
+        why = "" if ok else (f"{name} regressed: {a.mean():.4f} vs baseline {b.mean():.4f} "
+                             f"(delta CI [{lo:+.4f}, {hi:+.4f}] entirely below -{objective_tolerance:g})")
+        checks.append(GateCheck(name, "objective", float(b.mean()), float(a.mean()), float(a.mean() - b.mean()),
+                                lo, hi, ok, why))
+    mc, mb = monitor_values(cr), monitor_values(br)
+    for name in mc:
+        a, b = mc[name], mb[name]
+        lo, hi = _delta_ci(a, b, paired, n_boot, seed)
+        delta = float(a.mean() - b.mean())
+        if name in TWO_SIDED:
+            rel = delta / b.mean() if b.mean() else math.inf
+            ok = not ((lo > 0 or hi < 0) and abs(rel) > length_tolerance)
+            why = "" if ok else (f"{name} moved {100 * rel:+.1f}% (delta CI [{lo:+.2f}, {hi:+.2f}]), beyond "
+                                 f"+/-{100 * length_tolerance:.0f}%")
+        else:
+            ok = not lo > monitor_tolerance
+            why = "" if ok else (f"{name} rose: {a.mean():.4f} vs baseline {b.mean():.4f} (delta CI "
+                                 f"[{lo:+.4f}, {hi:+.4f}] entirely above +{monitor_tolerance:g}): likely reward hacking")
+        checks.append(GateCheck(name, "monitor", float(b.mean()), float(a.mean()), delta, lo, hi, ok, why))
+    settings = {"objective_tolerance": objective_tolerance, "monitor_tolerance": monitor_tolerance,
+                "length_tolerance": length_tolerance, "n_boot": n_boot, "seed": seed}
+    return GateReport(all(c.passed for c in checks), checks, paired, len(cand), len(base), settings)
+
+
+def write_gate_report(report: GateReport, out_dir: str | os.PathLike) -> Path:
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "gate.json").write_text(json.dumps(report.to_dict(), indent=1), encoding="utf-8")
+    (out / "gate.md").write_text(report.to_markdown(), encoding="utf-8")
+    return out

@@ -1,0 +1,10 @@
+"""Personalisation methods compared by ``pluralign bench``: one module per method, listed in :mod:`.registry`.
+
+Every method has ``name``, ``fit(train, seed)``, ``score_pairs(examples) -> margins`` (> 0 means the model
+predicts ``chosen``) and ``tokens_per_pair(examples)``; optionally ``extra_metrics(examples) -> {metric: value}``.
+"""
+
+from pluralign.evaluation.methods.base import PersonalisationMethod
+from pluralign.evaluation.methods.registry import METHODS, available_methods, make_method
+
+__all__ = ["METHODS", "PersonalisationMethod", "available_methods", "make_method"]

@@ -1,0 +1,151 @@
+"""What every personalisation method provides, and the shared base for methods that condition the reward model.
+
+Most methods differ only in *what text* the :class:`~pluralign.models.reward_model.SummaryConditionedRM` is
+conditioned on (nothing, the raw context, the true persona, a group label, a summary), so they subclass
+:class:`ConditionedRMMethod` and override :meth:`ConditionedRMMethod.conditioning`. Training goes through
+``pluralign.training.rm_trainer.train_reward_model`` with an :class:`~pluralign.training.rm_config.RMConfig`, so a
+method has no training knobs of its own.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Sequence
+from typing import Any, Protocol, runtime_checkable
+
+import numpy as np
+
+from pluralign.data.splits import Example
+
+
+@runtime_checkable
+class PersonalisationMethod(Protocol):
+    name: str
+
+    def fit(self, train: list[Example], seed: int = 0) -> None: ...
+
+    def score_pairs(self, examples: Sequence[Example]) -> np.ndarray:
+        """Margins r(chosen) - r(rejected), one per example; > 0 means the method predicts ``chosen``."""
+        ...
+
+    def tokens_per_pair(self, examples: Sequence[Example]) -> float:
+        """Input tokens the model consumes per scored pair (both responses counted)."""
+        ...
+
+
+def seed_everything(seed: int) -> None:
+    import torch
+
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+class TokenCounter:
+    """Token counts per unique text (tokenizing the same prompt for every user would dominate the bench on CPU)."""
+
+    def __init__(self, tokenizer: Any, cap: int | None = None):
+        self.tokenizer = tokenizer
+        self.cap = cap
+        self._cache: dict[str, int] = {}
+
+    def count(self, text: str) -> int:
+        n = self._cache.get(text)
+        if n is None:
+            n = len(self.tokenizer(text, add_special_tokens=False)["input_ids"])
+            self._cache[text] = n
+        return min(n, self.cap) if self.cap is not None else n
+
+
+class ConditionedRMMethod:
+    """A SummaryConditionedRM trained with the BT loss on ``conditioning(example)`` as the summary text."""
+
+    name = "conditioned"
+
+    def __init__(self, rm_config: Any = None, quick: bool = False, **_: Any):
+        if rm_config is None:
+            from pluralign.evaluation.bench import bench_rm_config
+
+            rm_config = bench_rm_config(quick)
+        self.rm_config = rm_config
+        self.model = None
+
+    # --- what subclasses change --------------------------------------------------------------------------------
+    def conditioning(self, example: Example) -> str | None:
+        """The text the RM is conditioned on for this example (None: no user information)."""
+        return None
+
+    def _conditionings(self, examples: Sequence[Example]) -> list[str | None]:
+        # One conditioning per user context, not per example: contexts are shared across a user's examples.
+        cache: dict[int, str | None] = {}
+        out = []
+        for e in examples:
+            key = id(e.context)
+            if key not in cache:
+                cache[key] = self.conditioning(e)
+            out.append(cache[key])
+        return out
+
+    # --- method API ----------------------------------------------------------------------------------------------
+    def fit(self, train: list[Example], seed: int = 0) -> None:
+        from pluralign.models.reward_model import SummaryConditionedRM
+        from pluralign.training.rm_trainer import train_reward_model
+
+        if not train:
+            raise ValueError(f"{self.name}: no training examples")
+        seed_everything(seed)
+        cfg = self.rm_config
+        cfg.seed = seed
+        rows = []
+        for e, c in zip(train, self._conditionings(train), strict=True):
+            row = {"prompt": e.target.prompt, "chosen": e.target.chosen, "rejected": e.target.rejected}
+            if c:
+                row["summary"] = c
+            rows.append(row)
+        model = SummaryConditionedRM.from_backbone(cfg.backbone, max_length=cfg.max_length, pooling=cfg.pooling,
+                                                   lora_r=cfg.lora_r, lora_alpha=cfg.lora_alpha,
+                                                   lora_dropout=cfg.lora_dropout, seed=seed)
+        trained = train_reward_model(model, rows, cfg)
+        # The trainer trains `model` in place; accept it returning the model or a result object.
+        self.model = trained if isinstance(trained, SummaryConditionedRM) else model
+
+    def _bf16(self) -> bool:
+        from pluralign.training.rm_trainer import bf16_supported
+
+        return bool(self.rm_config.bf16) if self.rm_config.bf16 is not None else bf16_supported(self.model.device)
+
+    def score_pairs(self, examples: Sequence[Example]) -> np.ndarray:
+        if self.model is None:
+            raise RuntimeError(f"{self.name}: call fit() before score_pairs()")
+        if not examples:
+            return np.zeros(0)
+        conds = self._conditionings(examples)
+        prompts = [e.target.prompt for e in examples]
+        summaries = conds if any(c for c in conds) else None
+        dtype = "bf16" if self._bf16() else "fp32"
+        bs = self.rm_config.eval_batch_size
+        r_c = self.model.score(prompts, [e.target.chosen for e in examples], summaries, batch_size=bs, dtype=dtype)
+        r_r = self.model.score(prompts, [e.target.rejected for e in examples], summaries, batch_size=bs, dtype=dtype)
+        return np.asarray(r_c, dtype=float) - np.asarray(r_r, dtype=float)
+
+    def input_stats(self, examples: Sequence[Example], batch_size: int = 64) -> tuple[np.ndarray, np.ndarray]:
+        """Per pair: tokens the RM reads (both responses, after its truncation) and conditioning tokens it cut."""
+        conds = self._conditionings(examples)
+        kept = np.zeros(len(examples))
+        cut = np.zeros(len(examples))
+        for start in range(0, len(examples), batch_size):
+            chunk = examples[start: start + batch_size]
+            c = conds[start: start + batch_size]
+            prompts = [e.target.prompt for e in chunk]
+            for side in ("chosen", "rejected"):
+                enc = self.model.encode(prompts, [getattr(e.target, side) for e in chunk], c)
+                kept[start: start + len(chunk)] += enc.batch["attention_mask"].sum(dim=1).numpy()
+                cut[start: start + len(chunk)] += np.asarray(enc.summary_tokens_cut)
+        return kept, cut
+
+    def tokens_per_pair(self, examples: Sequence[Example]) -> float:
+        if not examples:
+            return 0.0
+        if self.model is None:
+            raise RuntimeError(f"{self.name}: call fit() before tokens_per_pair()")
+        return float(self.input_stats(examples)[0].mean())

@@ -1,0 +1,279 @@
+"""P[Love]: Pr(love | conversation, response), a classifier over a frozen HF encoder.
+
+Why frozen: on CPU the encoder forward pass dominates, and reaction logs repeat the same prompts and responses many
+times, so embeddings are computed once per unique text (cached) and only a logistic head is fitted. The head sees
+``[e_r, e_p * e_r]`` (response, prompt-response interaction) and, when personalised, ``e_s * e_r`` (summary-response
+interaction), so it can learn "this user likes this kind of answer" without any per-user parameters.
+
+Positives are upsampled to a target share (done exactly, with sample weights), so raw outputs are calibrated to the
+training prior; :meth:`LoveModel.predict_proba` shifts the logit back to the live base rate
+(``logit += logit(pi_live) - logit(pi_train)``), the analytic prior-shift correction.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from pluralign.models.backbone import DEFAULT_BACKBONE, resolve_backbone
+
+HEAD_FILE = "love_head.json"
+
+
+def logit(p: float) -> float:
+    p = min(max(p, 1e-9), 1 - 1e-9)
+    return math.log(p / (1 - p))
+
+
+def word_count(text: str) -> int:
+    return len(text.split())
+
+
+def clip_words(text: str, head: int, tail: int) -> str:
+    """The first ``head`` and last ``tail`` words of ``text``: closings (sign-offs) survive a short encoder window."""
+    w = text.split()
+    if len(w) <= head + tail:
+        return text
+    return " ".join(w[:head]) + " ... " + " ".join(w[-tail:]) if tail else " ".join(w[:head])
+
+
+def last_user_turn(prompt: str) -> str:
+    """The final human turn of an HH-style dialogue ("Human: ... Assistant: ..."), else the prompt itself."""
+    i = prompt.rfind("Human:")
+    return prompt[i + len("Human:"):].strip() if i >= 0 else prompt
+
+
+def prompt_view(prompt: str) -> str:
+    """What the encoder sees of a prompt: the last user turn, clipped (the request, not the whole history)."""
+    return clip_words(last_user_turn(prompt), 40, 0)
+
+
+def response_view(response: str) -> str:
+    """What the encoder sees of a response: its opening and its closing."""
+    return clip_words(response, 48, 16)
+
+
+class TextEncoder:
+    """Mean-pooled, L2-normalised sentence embeddings from any HF encoder, cached per unique text."""
+
+    def __init__(self, backbone: str = DEFAULT_BACKBONE, max_length: int = 128, batch_size: int = 64,
+                 device: str = "cpu", progress: bool = False, cache_path: str | os.PathLike | None = None):
+        self.backbone = backbone
+        self.cache_path = Path(cache_path) if cache_path else None
+        self.max_length = max_length
+        self.batch_size = batch_size
+        self.device = device
+        self.progress = progress
+        self._model = None
+        self._tok = None
+        self._cache: dict[str, np.ndarray] = {}
+        if self.cache_path is not None and self.cache_path.exists():
+            with np.load(self.cache_path) as z:
+                if str(z["backbone"]) == backbone and int(z["max_length"]) == max_length:
+                    self._cache = dict(zip(z["keys"].tolist(), z["vectors"], strict=True))
+
+    def save_cache(self) -> None:
+        """Persist the embeddings computed so far to ``cache_path`` (atomic), so later runs skip the encoder."""
+        if self.cache_path is None or not self._cache:
+            return
+        self.cache_path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self.cache_path.with_name(self.cache_path.name + ".tmp.npz")
+        np.savez(tmp, keys=np.array(list(self._cache)), vectors=np.stack(list(self._cache.values())),
+                 backbone=self.backbone, max_length=self.max_length)
+        os.replace(tmp, self.cache_path)
+
+    def _load(self) -> None:
+        if self._model is None:
+            from transformers import AutoModel, AutoTokenizer
+
+            path = resolve_backbone(self.backbone)
+            self._tok = AutoTokenizer.from_pretrained(path)
+            self._model = AutoModel.from_pretrained(path).to(self.device).eval()
+
+    @property
+    def dim(self) -> int:
+        self._load()
+        return int(self._model.config.hidden_size)
+
+    @staticmethod
+    def _key(text: str) -> str:
+        return hashlib.blake2b(text.encode("utf-8"), digest_size=16).hexdigest()
+
+    def encode(self, texts: Sequence[str]) -> np.ndarray:
+        """Embeddings of ``texts`` (n, dim); each unique text goes through the encoder once per process."""
+        import torch
+        from tqdm.auto import tqdm
+
+        keys = [self._key(t) for t in texts]
+        todo: dict[str, str] = {}
+        for k, t in zip(keys, texts, strict=True):
+            if k not in self._cache and k not in todo:
+                todo[k] = t
+        if todo:
+            self._load()
+            items = list(todo.items())
+            batches = range(0, len(items), self.batch_size)
+            for i in tqdm(batches, desc=f"embedding {len(items)} texts", disable=not self.progress or len(items) < 512):
+                chunk = items[i : i + self.batch_size]
+                enc = self._tok([t for _, t in chunk], padding=True, truncation=True, max_length=self.max_length,
+                                return_tensors="pt").to(self.device)
+                with torch.no_grad():
+                    hidden = self._model(**enc).last_hidden_state
+                mask = enc["attention_mask"].unsqueeze(-1).to(hidden.dtype)
+                pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1.0)
+                pooled = torch.nn.functional.normalize(pooled, dim=-1).cpu().numpy().astype(np.float32)
+                for (k, _), v in zip(chunk, pooled, strict=True):
+                    self._cache[k] = v
+        if not keys:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        return np.stack([self._cache[k] for k in keys])
+
+
+class LoveModel:
+    """P[Love] classifier: frozen encoder + logistic head, with prior-shift correction to the live base rate."""
+
+    def __init__(self, encoder: TextEncoder | None = None, *, personalised: bool = False, length_debias: bool = False,
+                 C: float = 1.0):
+        self.encoder = encoder or TextEncoder()
+        self.personalised = personalised
+        self.length_debias = length_debias
+        self.C = C
+        self.coef: np.ndarray | None = None
+        self.intercept: float = 0.0
+        self.train_prior: float = 0.5
+        self.live_prior: float = 0.5
+        self.length_mean: float = 0.0
+        self.length_std: float = 1.0
+
+    # --- features ------------------------------------------------------------------------------------------------
+    def _length(self, responses: Sequence[str]) -> np.ndarray:
+        return np.log1p(np.array([word_count(r) for r in responses], dtype=np.float64))
+
+    def features(self, prompts: Sequence[str], responses: Sequence[str], summaries: Sequence[str | None] | None = None,
+                 *, neutral_length: bool = False) -> np.ndarray:
+        if len(prompts) != len(responses):
+            raise ValueError(f"prompts ({len(prompts)}) and responses ({len(responses)}) differ in length")
+        e_p = self.encoder.encode([prompt_view(p) for p in prompts])
+        e_r = self.encoder.encode([response_view(r) for r in responses])
+        parts = [e_r, e_p * e_r]
+        if self.personalised:
+            if summaries is None:
+                summaries = [None] * len(prompts)
+            if len(summaries) != len(prompts):
+                raise ValueError(f"summaries ({len(summaries)}) and prompts ({len(prompts)}) differ in length")
+            e_s = self.encoder.encode([s or "" for s in summaries])
+            has = np.array([bool(s) for s in summaries], dtype=np.float32)[:, None]
+            parts.append(e_s * e_r * has)
+        if self.length_debias:
+            # Length as a nuisance covariate: fitted in training, held at its mean at prediction time, so the
+            # embedding weights do not have to carry length effects (a product-of-experts style debias).
+            z = (self._length(responses) - self.length_mean) / self.length_std
+            if neutral_length:
+                z = np.zeros_like(z)
+            parts.append(z[:, None].astype(np.float32))
+        return np.concatenate(parts, axis=1).astype(np.float64)
+
+    # --- training ------------------------------------------------------------------------------------------------
+    def fit(self, prompts: Sequence[str], responses: Sequence[str], labels: Sequence[float], *,
+            summaries: Sequence[str | None] | None = None, sample_weight: Sequence[float] | None = None,
+            target_pos_share: float | None = 0.1, live_base_rate: float | None = None, seed: int = 0,
+            features: np.ndarray | None = None) -> LoveModel:
+        """Fit the head with BCE. Positives are re-weighted to ``target_pos_share`` of the (weighted) data.
+
+        ``live_base_rate`` defaults to the weighted positive rate of the training data.
+        """
+        from sklearn.linear_model import LogisticRegression
+
+        y = np.asarray(labels, dtype=np.float64)
+        if y.ndim != 1 or len(y) != len(prompts):
+            raise ValueError("labels must be a flat sequence as long as prompts")
+        if not ((y == 0) | (y == 1)).all():
+            raise ValueError("labels must be 0/1 (love / no love)")
+        if y.sum() == 0 or y.sum() == len(y):
+            raise ValueError("P[Love] needs both loved and not-loved responses in the training data")
+        w = np.ones_like(y) if sample_weight is None else np.asarray(sample_weight, dtype=np.float64).copy()
+        if self.length_debias:
+            lengths = self._length(responses)
+            self.length_mean, self.length_std = float(lengths.mean()), float(lengths.std() or 1.0)
+        X = features if features is not None else self.features(prompts, responses, summaries)
+        pos_w, neg_w = float(w[y == 1].sum()), float(w[y == 0].sum())
+        natural = pos_w / (pos_w + neg_w)
+        self.live_prior = float(live_base_rate) if live_base_rate is not None else natural
+        if target_pos_share is not None and target_pos_share > natural:
+            # Upsampling positives by a factor k is, in expectation, a weight k on each positive.
+            k = target_pos_share * neg_w / ((1 - target_pos_share) * pos_w)
+            w = np.where(y == 1, w * k, w)
+            self.train_prior = float(target_pos_share)
+        else:
+            self.train_prior = natural
+        w = w * (len(y) / w.sum())
+        head = LogisticRegression(C=self.C, max_iter=2000, random_state=seed)
+        head.fit(X, y, sample_weight=w)
+        self.coef = head.coef_[0].astype(np.float64)
+        self.intercept = float(head.intercept_[0])
+        return self
+
+    # --- inference -----------------------------------------------------------------------------------------------
+    def _check_fitted(self) -> None:
+        if self.coef is None:
+            raise RuntimeError("LoveModel is not fitted: call fit() or from_pretrained()")
+
+    def raw_logits(self, prompts: Sequence[str], responses: Sequence[str],
+                   summaries: Sequence[str | None] | None = None, *, features: np.ndarray | None = None) -> np.ndarray:
+        """Logits calibrated to the *training* prior (the upsampled share)."""
+        self._check_fitted()
+        X = features if features is not None else self.features(prompts, responses, summaries, neutral_length=True)
+        return X @ self.coef + self.intercept
+
+    @property
+    def prior_shift(self) -> float:
+        return logit(self.live_prior) - logit(self.train_prior)
+
+    def predict_proba(self, prompts: Sequence[str], responses: Sequence[str],
+                      summaries: Sequence[str | None] | None = None, *, corrected: bool = True,
+                      features: np.ndarray | None = None) -> np.ndarray:
+        """P[Love] per (prompt, response); ``corrected`` maps it to the live base rate (the default)."""
+        z = self.raw_logits(prompts, responses, summaries, features=features)
+        if corrected:
+            z = z + self.prior_shift
+        return 1.0 / (1.0 + np.exp(-z))
+
+    # --- persistence ---------------------------------------------------------------------------------------------
+    def save_pretrained(self, out_dir: str | os.PathLike) -> Path:
+        self._check_fitted()
+        out = Path(out_dir)
+        out.mkdir(parents=True, exist_ok=True)
+        state = {
+            "backbone": self.encoder.backbone, "max_length": self.encoder.max_length,
+            "personalised": self.personalised, "length_debias": self.length_debias, "C": self.C,
+            "coef": self.coef.tolist(), "intercept": self.intercept, "train_prior": self.train_prior,
+            "live_prior": self.live_prior, "length_mean": self.length_mean, "length_std": self.length_std,
+        }
+        tmp = out / f".{HEAD_FILE}.tmp"
+        tmp.write_text(json.dumps(state), encoding="utf-8")
+        os.replace(tmp, out / HEAD_FILE)
+        return out
+
+    @classmethod
+    def from_pretrained(cls, path: str | os.PathLike, encoder: TextEncoder | None = None) -> LoveModel:
+        p = Path(path)
+        f = p / HEAD_FILE if p.is_dir() else p
+        if not f.exists():
+            raise FileNotFoundError(f"{f}: no P[Love] model here (expected {HEAD_FILE} written by save_pretrained)")
+        try:
+            s = json.loads(f.read_text(encoding="utf-8"))
+        except json.JSONDecodeError as e:
+            raise ValueError(f"{f}: not valid JSON ({e.msg} at line {e.lineno})") from None
+        enc = encoder or TextEncoder(s["backbone"], max_length=s.get("max_length", 256))
+        m = cls(enc, personalised=s["personalised"], length_debias=s["length_debias"], C=s["C"])
+        m.coef = np.asarray(s["coef"], dtype=np.float64)
+        m.intercept = float(s["intercept"])
+        m.train_prior, m.live_prior = float(s["train_prior"]), float(s["live_prior"])
+        m.length_mean, m.length_std = float(s["length_mean"]), float(s["length_std"])
+        return m

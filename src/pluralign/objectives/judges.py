@@ -1,0 +1,51 @@
+"""CGPO-style judges: each returns pass/fail per (prompt, response); a response failing any judge gets no reward.
+
+Rule judges (sign-off, length) read the text; model judges (safety) threshold a scorer. A judge is any object with a
+``name`` and ``__call__(prompts, responses) -> bool array``, so a new one is a small class, not a registry entry.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from pluralign.objectives.monitors import has_signoff_rule
+
+Scorer = Callable[[Sequence[str], Sequence[str]], np.ndarray]
+
+
+@dataclass
+class SignoffJudge:
+    """Fails gratuitous affectionate sign-offs ("Bye! Sending love!"), the RLUF reward hack."""
+
+    name: str = "signoff"
+
+    def __call__(self, prompts: Sequence[str], responses: Sequence[str]) -> np.ndarray:
+        return np.array([not has_signoff_rule(r) for r in responses], dtype=bool)
+
+
+@dataclass
+class LengthJudge:
+    """Fails replies outside [min_words, max_words] (early conversation-ending and verbosity hacks)."""
+
+    min_words: int = 3
+    max_words: int = 400
+    name: str = "length"
+
+    def __call__(self, prompts: Sequence[str], responses: Sequence[str]) -> np.ndarray:
+        n = np.array([len(r.split()) for r in responses])
+        return (n >= self.min_words) & (n <= self.max_words)
+
+
+@dataclass
+class ThresholdJudge:
+    """A model judge: passes when ``scorer(prompts, responses) >= threshold`` (e.g. a safety RM or classifier)."""
+
+    scorer: Scorer
+    threshold: float
+    name: str = "safety"
+
+    def __call__(self, prompts: Sequence[str], responses: Sequence[str]) -> np.ndarray:
+        return np.asarray(self.scorer(list(prompts), list(responses)), dtype=float) >= self.threshold

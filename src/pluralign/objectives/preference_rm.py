@@ -1,0 +1,99 @@
+"""CPU helpfulness / safety objectives: a Bradley-Terry reward head over frozen encoder embeddings.
+
+The full-size alternative is :class:`pluralign.models.reward_model.SummaryConditionedRM` (fine-tuned end to end by
+``pluralign train rm``); any object with ``score(prompts, responses)`` plugs into
+:class:`~pluralign.objectives.rewards.Objective` the same way. This head exists because the RLUF suite must train
+two RMs and score thousands of candidates in minutes on two CPU cores: the encoder runs once per unique text and
+only a logistic model on ``f(chosen) - f(rejected)`` is fitted (P(chosen > rejected) = sigmoid(w . delta), i.e. BT).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from pluralign.models.love import TextEncoder, prompt_view, response_view
+
+HEAD_FILE = "pairwise_rm.json"
+
+
+class EmbeddingPairwiseRM:
+    """r(prompt, response) = w . [e_r, e_p * e_r], fitted with the Bradley-Terry loss on preference pairs."""
+
+    def __init__(self, encoder: TextEncoder | None = None, C: float = 1.0, name: str = "rm"):
+        self.encoder = encoder or TextEncoder()
+        self.C = C
+        self.name = name
+        self.coef: np.ndarray | None = None
+
+    def features(self, prompts: Sequence[str], responses: Sequence[str]) -> np.ndarray:
+        e_p = self.encoder.encode([prompt_view(p) for p in prompts])
+        e_r = self.encoder.encode([response_view(r) for r in responses])
+        return np.concatenate([e_r, e_p * e_r], axis=1).astype(np.float64)
+
+    def fit(self, prompts: Sequence[str], chosen: Sequence[str], rejected: Sequence[str], seed: int = 0
+            ) -> EmbeddingPairwiseRM:
+        from sklearn.linear_model import LogisticRegression
+
+        if not (len(prompts) == len(chosen) == len(rejected)) or not prompts:
+            raise ValueError("prompts, chosen and rejected must be non-empty and equally long")
+        delta = self.features(prompts, chosen) - self.features(prompts, rejected)
+        # Both orientations, no intercept: the BT likelihood is symmetric, and this removes the "chosen first" bias.
+        X = np.concatenate([delta, -delta])
+        y = np.concatenate([np.ones(len(delta)), np.zeros(len(delta))])
+        head = LogisticRegression(C=self.C, fit_intercept=False, max_iter=2000, random_state=seed)
+        head.fit(X, y)
+        self.coef = head.coef_[0]
+        return self
+
+    def score(self, prompts: Sequence[str], responses: Sequence[str], summaries=None) -> np.ndarray:
+        if self.coef is None:
+            raise RuntimeError(f"{self.name}: reward model is not fitted")
+        return self.features(prompts, responses) @ self.coef
+
+    def __call__(self, prompts: Sequence[str], responses: Sequence[str]) -> np.ndarray:
+        return self.score(prompts, responses)
+
+    def pairwise_accuracy(self, prompts: Sequence[str], chosen: Sequence[str], rejected: Sequence[str]) -> float:
+        return float(np.mean(self.score(prompts, chosen) > self.score(prompts, rejected)))
+
+    def save_pretrained(self, out_dir: str | os.PathLike) -> Path:
+        out = Path(out_dir)
+        out.mkdir(parents=True, exist_ok=True)
+        state = {"name": self.name, "C": self.C, "backbone": self.encoder.backbone, "coef": self.coef.tolist()}
+        (out / HEAD_FILE).write_text(json.dumps(state), encoding="utf-8")
+        return out
+
+    @classmethod
+    def from_pretrained(cls, path: str | os.PathLike, encoder: TextEncoder | None = None) -> EmbeddingPairwiseRM:
+        f = Path(path) / HEAD_FILE
+        if not f.exists():
+            raise FileNotFoundError(f"{f}: no pairwise reward model here")
+        s = json.loads(f.read_text(encoding="utf-8"))
+        m = cls(encoder or TextEncoder(s["backbone"]), C=s["C"], name=s["name"])
+        m.coef = np.asarray(s["coef"])
+        return m
+
+
+def train_hh_objective(kind: str, encoder: TextEncoder, *, n_train: int = 600, n_eval: int = 200, seed: int = 0
+                       ) -> tuple[EmbeddingPairwiseRM, float]:
+    """Fit a helpfulness (``helpful``: helpful-* subsets) or safety (``harmless``: harmless-base) RM on HH-RLHF
+    test pairs from the shared data; return it with its held-out pairwise accuracy."""
+    from pluralign.sim.responses import HH_SUBSETS, load_hh_pairs
+
+    subsets = tuple(s for s in HH_SUBSETS if s.startswith("helpful")) if kind == "helpful" else ("harmless-base",)
+    if kind not in ("helpful", "harmless"):
+        raise ValueError(f"kind must be 'helpful' or 'harmless', got {kind!r}")
+    pairs = list(load_hh_pairs(subsets=subsets))
+    rng = np.random.default_rng(seed)
+    pick = rng.permutation(len(pairs))[: n_train + n_eval]
+    tr = [pairs[i] for i in pick[:n_train]]
+    ev = [pairs[i] for i in pick[n_train:]]
+    rm = EmbeddingPairwiseRM(encoder, name=kind).fit([p.prompt for p in tr], [p.chosen for p in tr],
+                                                     [p.rejected for p in tr], seed=seed)
+    acc = rm.pairwise_accuracy([p.prompt for p in ev], [p.chosen for p in ev], [p.rejected for p in ev])
+    return rm, acc

@@ -1,0 +1,83 @@
+"""Close the loop: stored feedback → the training files the reward-model, PLUS and P[Love] trainers read.
+
+Writes ``feedback.jsonl`` (one :class:`~pluralign.data.schema.UserRecord` per user: pairs, conversations and
+reactions, with each user's current summary in ``meta.summary``) and ``pairs.jsonl`` (TRL preference rows,
+``prompt``/``chosen``/``rejected`` + ``user_id``). Both are written atomically; the database is only read.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+
+import sqlalchemy as sa
+from tqdm import tqdm
+
+from pluralign.data.io import pairs_to_trl_rows, write_users
+from pluralign.service import summaries
+from pluralign.service.db import make_engine
+from pluralign.service.records import BuildStats, build_user_record
+from pluralign.service.tables import FeedbackEvent
+
+
+def _write_jsonl(path: Path, rows: list[dict]) -> None:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            for r in rows:
+                fh.write(json.dumps(r, ensure_ascii=False) + "\n")
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def export_feedback(db_url: str, out_dir: Path) -> dict:
+    """Export every user's stored feedback under ``out_dir``; return counts (users, pairs, reactions, ...).
+
+    The database must already be at the current schema (the server migrates it on start); nothing is written to
+    it. Reactions that point at a turn that was never stored are skipped and counted (``unresolved_reactions``).
+    """
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    engine = make_engine(db_url)
+    stats = BuildStats()
+    users = []
+    try:
+        with engine.connect() as conn:
+            if not sa.inspect(conn).has_table("feedback_events"):
+                raise ValueError(f"{db_url}: no pluralign feedback tables (start 'pluralign serve --db' on it first)")
+        with engine.connect() as conn, tqdm(desc="export users", unit="user") as bar:
+            from sqlalchemy.orm import Session
+
+            session = Session(bind=conn)
+            user_ids = session.scalars(sa.select(FeedbackEvent.user_id).distinct().order_by(FeedbackEvent.user_id))
+            for uid in list(user_ids):
+                events = session.scalars(sa.select(FeedbackEvent).where(FeedbackEvent.user_id == uid)
+                                         .order_by(FeedbackEvent.id)).all()
+                rec = build_user_record(uid, events, stats)
+                cur = summaries.current(session, uid)
+                if cur is not None:
+                    rec.meta["summary"] = cur.text
+                    rec.meta["summary_version"] = cur.version
+                users.append(rec)
+                bar.update(1)
+    finally:
+        engine.dispose()
+    feedback_path, pairs_path = out_dir / "feedback.jsonl", out_dir / "pairs.jsonl"
+    write_users(feedback_path, users)
+    rows = pairs_to_trl_rows(users)
+    _write_jsonl(pairs_path, rows)
+    return {
+        "users": len(users),
+        "pairs": sum(len(u.pairs) for u in users),
+        "conversations": sum(len(u.conversations) for u in users),
+        "reactions": sum(len(u.reactions) for u in users),
+        "unresolved_reactions": stats.unresolved_reactions,
+        "trl_rows": len(rows),
+        "feedback_file": str(feedback_path),
+        "pairs_file": str(pairs_path),
+    }

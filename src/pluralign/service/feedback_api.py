@@ -1,0 +1,70 @@
+"""Feedback ingestion: conversations, reactions and pairwise choices, acknowledged after their commit."""
+
+from __future__ import annotations
+
+import json
+
+from fastapi import APIRouter
+
+from pluralign.service.deps import Caller, State, UserId
+from pluralign.service.errors import ApiError
+from pluralign.service.ingest import PreparedEvent, StoredEvent, prepare
+from pluralign.service.schemas import ConversationIn, EventAck, FeedbackAck, FeedbackBatch, PairIn, ReactionIn
+
+router = APIRouter(prefix="/v1/users/{user_id}", tags=["feedback"])
+
+
+def _prepared(user_id: str, events, where: str) -> list[PreparedEvent]:
+    out = []
+    for i, ev in enumerate(events):
+        p = prepare(user_id, ev)
+        # PostgreSQL cannot store NUL in text; refuse it here so one bad event never fails a shared commit.
+        if "\\u0000" in json.dumps(p.payload):
+            raise ApiError(422, "invalid_request", f"{where.format(i=i)}: text must not contain NUL characters",
+                           field=where.format(i=i))
+        out.append(p)
+    return out
+
+
+def _ack(user_id: str, stored: list[StoredEvent]) -> FeedbackAck:
+    dup = sum(s.duplicate for s in stored)
+    return FeedbackAck(user_id=user_id, stored=len(stored) - dup, duplicates=dup,
+                       events=[EventAck(id=s.id, idempotency_key=s.idempotency_key, duplicate=s.duplicate)
+                               for s in stored])
+
+
+async def _store(svc, user_id: str, events: list[PreparedEvent]) -> FeedbackAck:
+    try:
+        stored = await svc.writer.add_events(events)
+    except Exception as e:  # noqa: BLE001 - the database failed: tell the client to retry (idempotent)
+        raise ApiError(503, "storage_unavailable", f"the events were not stored ({type(e).__name__}); retry "
+                       "with the same idempotency keys") from e
+    return _ack(user_id, stored)
+
+
+@router.post("/feedback", response_model=FeedbackAck, summary="Submit a batch of events of one user")
+async def post_feedback(user_id: UserId, body: FeedbackBatch, svc: State, who: Caller) -> FeedbackAck:
+    """Up to ``max_batch_events`` events (``type``: conversation, reaction or pair) in one request."""
+    who.require_user(user_id)
+    if len(body.events) > svc.config.max_batch_events:
+        raise ApiError(422, "invalid_request", f"body.events: at most {svc.config.max_batch_events} events per "
+                       "request", field="body.events")
+    return await _store(svc, user_id, _prepared(user_id, body.events, "body.events.{i}"))
+
+
+@router.post("/conversations", response_model=FeedbackAck, summary="Submit one conversation (turns with ids)")
+async def post_conversation(user_id: UserId, body: ConversationIn, svc: State, who: Caller) -> FeedbackAck:
+    who.require_user(user_id)
+    return await _store(svc, user_id, _prepared(user_id, [body], "body"))
+
+
+@router.post("/reactions", response_model=FeedbackAck, summary="Submit one reaction (love, vote, graded)")
+async def post_reaction(user_id: UserId, body: ReactionIn, svc: State, who: Caller) -> FeedbackAck:
+    who.require_user(user_id)
+    return await _store(svc, user_id, _prepared(user_id, [body], "body"))
+
+
+@router.post("/pairs", response_model=FeedbackAck, summary="Submit one pairwise choice")
+async def post_pair(user_id: UserId, body: PairIn, svc: State, who: Caller) -> FeedbackAck:
+    who.require_user(user_id)
+    return await _store(svc, user_id, _prepared(user_id, [body], "body"))

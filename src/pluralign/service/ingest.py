@@ -1,0 +1,213 @@
+"""The single writer: every database write goes through one thread that commits events in groups.
+
+Requests put their events on a queue and wait; the writer takes everything queued (up to ``max_batch`` events),
+writes it in one transaction and only then resolves the waiting requests. So an event is acknowledged only after
+its commit (a killed server loses no acknowledged event), and under load many requests share one commit. Other
+writes (summaries, tokens, deletions) run on the same thread in queue order, so SQLite never sees two writers and
+a deletion always comes after the events submitted before it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import queue
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Session
+
+from pluralign.service.db import session_factory
+from pluralign.service.schemas import ConversationIn, PairIn, ReactionIn
+from pluralign.service.tables import FeedbackEvent, User
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+_ITEM_FIELD = {"conversation": "conversation_id", "reaction": "reaction_id", "pair": "pair_id"}
+
+
+@dataclass(frozen=True)
+class PreparedEvent:
+    user_id: str
+    kind: str
+    item_id: str
+    idempotency_key: str
+    payload: dict
+    event_time: float | None
+
+
+@dataclass(frozen=True)
+class StoredEvent:
+    id: int
+    idempotency_key: str
+    duplicate: bool
+
+
+def prepare(user_id: str, event: ConversationIn | ReactionIn | PairIn) -> PreparedEvent:
+    """The row for one validated event; the idempotency key defaults to ``TYPE:ITEM_ID``."""
+    item_id = getattr(event, _ITEM_FIELD[event.type])
+    payload = event.model_dump(exclude={"type", "idempotency_key"}, exclude_none=True)
+    return PreparedEvent(user_id, event.type, item_id, event.idempotency_key or f"{event.type}:{item_id}", payload,
+                         event.timestamp)
+
+
+@dataclass
+class _EventsJob:
+    events: list[PreparedEvent]
+    loop: asyncio.AbstractEventLoop
+    future: asyncio.Future
+
+
+@dataclass
+class _CallJob:
+    fn: Callable[[Session], Any]
+    loop: asyncio.AbstractEventLoop
+    future: asyncio.Future
+
+
+def _resolve(fut: asyncio.Future, result: Any = None, error: BaseException | None = None) -> None:
+    if fut.done():  # the client went away; the work is done (or failed) regardless
+        return
+    if error is not None:
+        fut.set_exception(error)
+    else:
+        fut.set_result(result)
+
+
+def _insert(engine: Engine, table):
+    if engine.dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    return insert(table)
+
+
+class WriteQueue:
+    """Serialises all writes on one thread; events are group-committed (see the module docstring)."""
+
+    def __init__(self, engine: Engine, *, max_batch: int = 2000):
+        self.engine = engine
+        self.sessions = session_factory(engine)
+        self.max_batch = max_batch
+        self._queue: queue.SimpleQueue = queue.SimpleQueue()
+        self._thread = threading.Thread(target=self._run, name="pluralign-writer", daemon=True)
+        self.commits = 0
+        self.events_written = 0
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def close(self, timeout: float = 30.0) -> None:
+        """Finish everything queued, then stop the thread."""
+        self._queue.put(None)
+        self._thread.join(timeout)
+
+    async def add_events(self, events: list[PreparedEvent]) -> list[StoredEvent]:
+        """Store ``events`` (duplicates by key are not stored again); return once they are committed."""
+        loop = asyncio.get_running_loop()
+        fut = loop.create_future()
+        self._queue.put(_EventsJob(events, loop, fut))
+        return await fut
+
+    async def run(self, fn: Callable[[Session], T]) -> T:
+        """Run ``fn(session)`` on the writer thread, after everything queued before it, and commit."""
+        loop = asyncio.get_running_loop()
+        fut = loop.create_future()
+        self._queue.put(_CallJob(fn, loop, fut))
+        return await fut
+
+    # --- writer thread ------------------------------------------------------------------------------------------
+    def _run(self) -> None:
+        pending: Any = None
+        while True:
+            job = pending if pending is not None else self._queue.get()
+            pending = None
+            if job is None:
+                return
+            if isinstance(job, _CallJob):
+                self._run_call(job)
+                continue
+            batch = [job]
+            n = len(job.events)
+            while n < self.max_batch:
+                try:
+                    nxt = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if not isinstance(nxt, _EventsJob):
+                    pending = nxt  # a call or the stop marker: run it after this commit, in order
+                    break
+                batch.append(nxt)
+                n += len(nxt.events)
+            self._run_events(batch)
+
+    def _run_call(self, job: _CallJob) -> None:
+        try:
+            with self.sessions() as session, session.begin():
+                result = job.fn(session)
+        except BaseException as e:  # noqa: BLE001 - handed to the waiting request, which turns it into a 4xx/5xx
+            job.loop.call_soon_threadsafe(_resolve, job.future, None, e)
+        else:
+            job.loop.call_soon_threadsafe(_resolve, job.future, result)
+
+    def _run_events(self, batch: list[_EventsJob]) -> None:
+        try:
+            results = self._write([e for job in batch for e in job.events])
+        except BaseException as e:  # noqa: BLE001
+            log.exception("writing %d event(s) failed", sum(len(j.events) for j in batch))
+            for job in batch:
+                job.loop.call_soon_threadsafe(_resolve, job.future, None, e)
+            return
+        i = 0
+        for job in batch:
+            k = len(job.events)
+            job.loop.call_soon_threadsafe(_resolve, job.future, results[i:i + k])
+            i += k
+
+    def _write(self, events: list[PreparedEvent]) -> list[StoredEvent]:
+        now = time.time()
+        keys = list({(e.user_id, e.idempotency_key) for e in events})
+        with self.sessions() as session, session.begin():
+            existing: dict[tuple[str, str], int] = {}
+            for start in range(0, len(keys), 400):
+                chunk = keys[start:start + 400]
+                rows = session.execute(
+                    sa.select(FeedbackEvent.id, FeedbackEvent.user_id, FeedbackEvent.idempotency_key).where(
+                        sa.tuple_(FeedbackEvent.user_id, FeedbackEvent.idempotency_key).in_(chunk))
+                )
+                existing.update({(r.user_id, r.idempotency_key): r.id for r in rows})
+            fresh: dict[tuple[str, str], PreparedEvent] = {}
+            for e in events:
+                k = (e.user_id, e.idempotency_key)
+                if k not in existing and k not in fresh:
+                    fresh[k] = e
+            new_ids: dict[tuple[str, str], int] = {}
+            if fresh:
+                users = [{"user_id": u, "created_at": now} for u in {e.user_id for e in fresh.values()}]
+                session.execute(_insert(self.engine, User).on_conflict_do_nothing(index_elements=["user_id"]), users)
+                rows = session.execute(
+                    sa.insert(FeedbackEvent).returning(FeedbackEvent.id, FeedbackEvent.user_id,
+                                                       FeedbackEvent.idempotency_key, sort_by_parameter_order=True),
+                    [{"user_id": e.user_id, "kind": e.kind, "item_id": e.item_id,
+                      "idempotency_key": e.idempotency_key, "payload": e.payload, "event_time": e.event_time,
+                      "received_at": now} for e in fresh.values()],
+                )
+                new_ids = {(r.user_id, r.idempotency_key): r.id for r in rows}
+        self.commits += 1
+        self.events_written += len(new_ids)
+        out = []
+        claimed: set[tuple[str, str]] = set()
+        for e in events:
+            k = (e.user_id, e.idempotency_key)
+            if k in new_ids and k not in claimed:
+                claimed.add(k)
+                out.append(StoredEvent(new_ids[k], e.idempotency_key, False))
+            else:
+                out.append(StoredEvent(existing.get(k) or new_ids[k], e.idempotency_key, True))
+        return out

@@ -1,0 +1,393 @@
+"""Built-in simulated benchmarks: ``pets``, ``pets-ood``, ``hh-users``, ``contexts``.
+
+Every pair's ``chosen``/``rejected`` is *sampled* from the user's Bradley-Terry probability and ``p_chosen`` records
+the true probability of the sampled outcome, so labels are exactly as noisy as the simulator says and
+``Suite.bayes_accuracy`` (mean of ``max(p, 1 - p)``) is the best accuracy any model can expect.
+
+What each suite tests:
+
+- ``pets`` (like VPL/PLUS Pets): each user loves one of six animals; prompts ask for a pet suggestion, a story, a
+  fact...; the two responses are the same template about two different animals. Users come in blocks of one user per
+  animal, and in each slot a block is shown pairs along a random perfect matching of the animals, so every pair
+  instance is labelled once by each of its two animals' lovers: all pairs are contested and a population model
+  (no user information) can do no better than 50%.
+- ``pets-ood``: training users love one of cats/dogs/birds/fish and see the ``A`` templates. ``new_user_ids`` are
+  shifted users: their favourite animal is any of eight (rabbits, hamsters, turtles and horses never appear in
+  training pairs), they also have a length preference (concise or detailed: a second dimension training users
+  lack), and all their pairs use the prompts and templates of set ``B`` (poem, pros/cons, travel...), unseen in
+  training. Half their pairs contrast animals, half contrast a short and a long version of one answer.
+- ``hh-users`` (like UltraFeedback-P-2): real HH-RLHF test pairs labelled by helpfulness-first and
+  harmlessness-first attribute users (utility ``6*helpfulness + 2*safety`` and the reverse, rules in
+  ``features.py``). The BT temperature is calibrated so the Bayes accuracy hits ``target_bayes`` (0.70: set by noise);
+  ``stats['contested_frac']`` is the share of pool pairs where the two user types prefer different responses.
+- ``contexts``: four-dimension personas (animal, length, emoji, register) who also leave unlabelled past
+  ``conversations`` (messages that reveal their animal and phrasing) and a noisy self-description ``profile``; each
+  labelled pair varies one dimension. A consumer may build a user's context from pairs, conversations or profile.
+"""
+
+from __future__ import annotations
+
+import random
+from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+from tqdm.auto import tqdm
+
+from pluralign.data.schema import Conversation, Message, PreferencePair, UserRecord
+from pluralign.sim.personas import Persona, make_persona
+from pluralign.sim.responses import (
+    ANIMAL_INFO,
+    PET_PROMPTS_A,
+    PET_PROMPTS_B,
+    add_emojis,
+    formalize,
+    load_hh_pairs,
+    render_pet,
+    shorten,
+    warm_up,
+)
+from pluralign.sim.users import SimulatedUser, calibrate_temperature
+
+SUITES = ("pets", "pets-ood", "hh-users", "contexts")
+T0 = 1_700_000_000.0  # timestamps start here (2023-11-14), one slot per simulated hour
+PETS_ANIMALS = ("cats", "dogs", "birds", "fish", "rabbits", "hamsters")
+OOD_TRAIN_ANIMALS = ("cats", "dogs", "birds", "fish")
+OOD_NEW_ANIMALS = tuple(ANIMAL_INFO)  # all eight; rabbits, hamsters, turtles, horses are unseen in training
+
+
+@dataclass
+class Suite:
+    """A simulated benchmark: users with labelled pairs and the simulators that labelled them."""
+
+    name: str
+    users: list[UserRecord]
+    simulated: dict[str, SimulatedUser]
+    new_user_ids: list[str] = field(default_factory=list)
+    description: str = ""
+    bayes_accuracy: float = float("nan")
+    stats: dict[str, float] = field(default_factory=dict)
+
+    def n_pairs(self) -> int:
+        return sum(len(u.pairs) for u in self.users)
+
+
+def bayes_accuracy(users: list[UserRecord]) -> float:
+    """Mean of ``max(p, 1 - p)`` over every pair with ``p_chosen``: the accuracy of the true-probability oracle."""
+    ps = [p.p_chosen for u in users for p in u.pairs if p.p_chosen is not None]
+    return float(np.mean([max(p, 1 - p) for p in ps])) if ps else float("nan")
+
+
+def population_accuracy(users: list[UserRecord]) -> float:
+    """Expected accuracy of the best model with no user information that knows the population exactly.
+
+    Instances of the same (prompt, unordered response pair) are pooled; the model predicts, for every instance, the
+    response with the higher mean true probability. Near 0.5 means the pairs are contested across users.
+    """
+    groups: dict[tuple[str, str, str], list[float]] = defaultdict(list)
+    for u in users:
+        for p in u.pairs:
+            if p.p_chosen is None:
+                continue
+            a, b = sorted((p.chosen, p.rejected))
+            groups[(p.prompt, a, b)].append(p.p_chosen if p.chosen == a else 1.0 - p.p_chosen)
+    n = sum(len(v) for v in groups.values())
+    if not n:
+        return float("nan")
+    return float(sum(len(v) * max(np.mean(v), 1 - np.mean(v)) for v in groups.values()) / n)
+
+
+def _labelled_pair(sim: SimulatedUser, prompt: str, a: str, b: str, rng: random.Random, *, pair_id: str,
+                   topic: str, timestamp: float, meta: dict | None = None) -> PreferencePair:
+    if rng.random() < 0.5:  # present in random order; the label is still sampled from the BT probability
+        a, b = b, a
+    chosen, rejected, p = sim.choose(prompt, a, b, rng)
+    return PreferencePair(pair_id=pair_id, prompt=prompt, chosen=chosen, rejected=rejected, topic=topic,
+                          timestamp=timestamp, p_chosen=round(p, 6), meta=meta or {})
+
+
+def _ts(rng: random.Random, slot: int) -> float:
+    return T0 + slot * 3600.0 + rng.uniform(0, 3000)
+
+
+_PROFILE_ANIMAL = (
+    "I'm a {singular} person through and through.",
+    "Honestly, {plural} are my favourite animals.",
+    "I have always had {plural} at home and adore them.",
+    "Nothing makes me happier than a {singular}.",
+)
+_PROFILE_VAGUE = ("I like animals in general.", "I enjoy reading about pets.", "I'm curious about lots of things.")
+
+
+def _profile(persona: Persona, rng: random.Random, vague_prob: float = 0.2) -> str:
+    """A self-description in the user's own words; noisy: sometimes vague, style clauses sometimes dropped."""
+    animal = persona.traits.get("animal")
+    parts = []
+    if animal and rng.random() >= vague_prob:
+        a = ANIMAL_INFO[animal]
+        parts.append(rng.choice(_PROFILE_ANIMAL).format(singular=a.singular, plural=a.plural))
+    else:
+        parts.append(rng.choice(_PROFILE_VAGUE))
+    phrases = {
+        "concise": "Keep things brief, please.", "detailed": "I like thorough explanations.",
+        "emoji-lover": "Emojis make me smile \U0001f60a", "emoji-hater": "Please skip the emojis.",
+        "formal": "I appreciate a professional tone.", "warm": "I like a friendly, chatty vibe!",
+    }
+    for dim in ("length", "emoji", "register"):
+        level = persona.traits.get(dim)
+        if level and rng.random() < 0.7:
+            parts.append(phrases[level])
+    return " ".join(parts)
+
+
+# --- pets ---------------------------------------------------------------------------------------------------------
+
+def _matching(items: list[str], rng: random.Random) -> list[tuple[str, str]]:
+    xs = items[:]
+    rng.shuffle(xs)
+    return [(xs[i], xs[i + 1]) for i in range(0, len(xs) - 1, 2)]
+
+
+def _pets(seed: int, quick: bool, n_blocks: int | None = None, pairs_per_user: int | None = None) -> Suite:
+    rng = random.Random(seed)
+    n_blocks = n_blocks or (4 if quick else 50)
+    per_user = pairs_per_user or (8 if quick else 14)
+    animals = list(PETS_ANIMALS)
+    prompt_ids = list(PET_PROMPTS_A)
+    users: list[UserRecord] = []
+    sims: dict[str, SimulatedUser] = {}
+    for block in tqdm(range(n_blocks), desc="pets users", disable=quick, leave=False):
+        block_users = {}
+        for animal in animals:
+            uid = f"pets-{block:03d}-{animal}"
+            persona = make_persona(animal)
+            block_users[animal] = uid
+            sims[uid] = SimulatedUser(uid, persona, temperature=1.0)
+        pairs: dict[str, list[PreferencePair]] = {uid: [] for uid in block_users.values()}
+        for slot in range(per_user):
+            pid = rng.choice(prompt_ids)
+            prompt, templates = PET_PROMPTS_A[pid]
+            t = rng.randrange(len(templates))
+            for a, b in _matching(animals, rng):
+                ra, rb = render_pet(templates[t], a), render_pet(templates[t], b)
+                for animal in (a, b):
+                    uid = block_users[animal]
+                    pairs[uid].append(_labelled_pair(sims[uid], prompt, ra, rb, rng, pair_id=f"{uid}-{slot:02d}",
+                                                     topic=f"pets/{pid}", timestamp=_ts(rng, slot),
+                                                     meta={"template": f"A{t}"}))
+        for animal, uid in block_users.items():
+            persona = sims[uid].persona
+            users.append(UserRecord(user_id=uid, persona=persona.text, profile=_profile(persona, rng),
+                                    source="sim:pets", pairs=pairs[uid], meta={"animal": animal}))
+    return Suite("pets", users, sims, description="Each user loves one of six animals; every pair is contested.")
+
+
+# --- pets-ood -------------------------------------------------------------------------------------------------------
+
+def _pets_ood(seed: int, quick: bool) -> Suite:
+    rng = random.Random(seed + 1)
+    n_blocks = 6 if quick else 60
+    per_user = 8 if quick else 14
+    train_animals = list(OOD_TRAIN_ANIMALS)
+    users: list[UserRecord] = []
+    sims: dict[str, SimulatedUser] = {}
+    for block in range(n_blocks):
+        block_users = {}
+        for animal in train_animals:
+            uid = f"petsood-{block:03d}-{animal}"
+            block_users[animal] = uid
+            sims[uid] = SimulatedUser(uid, make_persona(animal), temperature=1.0)
+        pairs: dict[str, list[PreferencePair]] = {uid: [] for uid in block_users.values()}
+        for slot in range(per_user):
+            pid = rng.choice(list(PET_PROMPTS_A))
+            prompt, templates = PET_PROMPTS_A[pid]
+            t = rng.randrange(len(templates))
+            for a, b in _matching(train_animals, rng):
+                ra, rb = render_pet(templates[t], a), render_pet(templates[t], b)
+                for animal in (a, b):
+                    uid = block_users[animal]
+                    pairs[uid].append(_labelled_pair(sims[uid], prompt, ra, rb, rng, pair_id=f"{uid}-{slot:02d}",
+                                                     topic=f"pets/{pid}", timestamp=_ts(rng, slot),
+                                                     meta={"template": f"A{t}"}))
+        for animal, uid in block_users.items():
+            persona = sims[uid].persona
+            users.append(UserRecord(user_id=uid, persona=persona.text, profile=_profile(persona, rng),
+                                    source="sim:pets-ood", pairs=pairs[uid], meta={"animal": animal, "ood": False}))
+    # Shifted users: a quarter as many, any of eight animals, plus a length preference, on unseen templates.
+    n_new = max(8, len(users) // 4)
+    new_ids = []
+    b_ids = list(PET_PROMPTS_B)
+    for i in range(n_new):
+        animal = OOD_NEW_ANIMALS[i % len(OOD_NEW_ANIMALS)]
+        length = "concise" if (i // len(OOD_NEW_ANIMALS)) % 2 == 0 else "detailed"
+        uid = f"petsood-new-{i:03d}-{animal}-{length}"
+        persona = make_persona(animal, length=length, style_scale=3.0)
+        sim = SimulatedUser(uid, persona, temperature=1.0)
+        sims[uid] = sim
+        pairs = []
+        for slot in range(per_user):
+            pid = rng.choice(b_ids)
+            prompt, templates = PET_PROMPTS_B[pid]
+            tmpl = rng.choice(templates)
+            if slot % 2 == 0:  # animals contrast: own animal vs another, same template
+                other = rng.choice([a for a in OOD_NEW_ANIMALS if a != animal])
+                ra, rb = render_pet(tmpl, animal), render_pet(tmpl, other)
+                kind = "animal"
+            else:  # length contrast: one answer about a random animal, short vs long version
+                about = rng.choice(OOD_NEW_ANIMALS)
+                long = render_pet(tmpl, about) + " " + render_pet(rng.choice(PET_PROMPTS_B[rng.choice(b_ids)][1]), about)
+                ra, rb = long, shorten(long, 1)
+                kind = "length"
+            pairs.append(_labelled_pair(sim, prompt, ra, rb, rng, pair_id=f"{uid}-{slot:02d}", topic=f"pets-ood/{pid}",
+                                        timestamp=_ts(rng, slot), meta={"template": "B", "contrast": kind}))
+        users.append(UserRecord(user_id=uid, persona=persona.text, profile=_profile(persona, rng),
+                                source="sim:pets-ood", pairs=pairs,
+                                meta={"animal": animal, "length": length, "ood": True}))
+        new_ids.append(uid)
+    return Suite("pets-ood", users, sims, new_user_ids=new_ids,
+                 description="Train users love one of 4 animals on templates A; new users love one of 8 animals, "
+                             "also care about length, and see templates B only.")
+
+
+# --- hh-users -------------------------------------------------------------------------------------------------------
+
+HH_TYPES = ("helpfulness-first", "harmlessness-first")
+
+
+def _hh_users(seed: int, quick: bool, target_bayes: float = 0.70) -> Suite:
+    rng = random.Random(seed + 2)
+    all_pairs = list(load_hh_pairs())
+    rng.shuffle(all_pairs)
+    n_pool = 80 if quick else 480
+    n_per_type = 12 if quick else 120
+    per_user = 8 if quick else 14
+    personas = {t: make_persona(None, values=t) for t in HH_TYPES}
+    # Keep pairs whose final turns are not near-identical under the rules, so noise sets the Bayes rate, and
+    # favour pairs the two types disagree on (half the pool when available), as in UltraFeedback-P-2.
+    contested, agreed = [], []
+    for hp in all_pairs:
+        d = {t: personas[t].utility(hp.prompt, hp.chosen) - personas[t].utility(hp.prompt, hp.rejected)
+             for t in HH_TYPES}
+        if max(abs(v) for v in d.values()) < 0.05:
+            continue
+        (contested if d[HH_TYPES[0]] * d[HH_TYPES[1]] < 0 else agreed).append((hp, d))
+        if len(contested) >= n_pool // 2 and len(agreed) >= n_pool:
+            break
+    n_c = min(len(contested), n_pool // 2)
+    pool = contested[:n_c] + agreed[: n_pool - n_c]
+    rng.shuffle(pool)
+    temperature = calibrate_temperature([d[t] for _, d in pool for t in HH_TYPES], target_bayes)
+    users: list[UserRecord] = []
+    sims: dict[str, SimulatedUser] = {}
+    # Blocks of one user per type labelling the same pairs: a pair's population vote is split evenly by type.
+    for block in range(n_per_type):
+        picks = rng.sample(range(len(pool)), per_user)
+        for t in HH_TYPES:
+            uid = f"hh-{block:04d}-{t.split('-')[0]}"
+            sim = SimulatedUser(uid, personas[t], temperature=temperature)
+            sims[uid] = sim
+            pairs = []
+            for slot, j in enumerate(picks):
+                hp, _ = pool[j]
+                pairs.append(_labelled_pair(sim, hp.prompt, hp.chosen, hp.rejected, rng,
+                                            pair_id=f"{uid}-{slot:02d}", topic=f"hh/{hp.pair_key}",
+                                            timestamp=_ts(rng, slot), meta={"subset": hp.subset}))
+            users.append(UserRecord(user_id=uid, persona=personas[t].text, source="sim:hh-users", pairs=pairs,
+                                    meta={"type": t}))
+    stats = {"temperature": temperature, "pool_pairs": float(len(pool)),
+             "contested_frac": n_c / len(pool) if pool else 0.0}
+    return Suite("hh-users", users, sims, description="Helpfulness-first vs harmlessness-first users on real "
+                 "HH-RLHF pairs.", stats=stats)
+
+
+# --- contexts -------------------------------------------------------------------------------------------------------
+
+_CONV_OPENERS = {
+    "formal": ("Good afternoon. I would like to ask about {topic}.", "Could you kindly advise me on {topic}?"),
+    "warm": ("Hey there!! Quick question about {topic}!", "Hiya! I'd love your thoughts on {topic}!"),
+}
+_CONV_TOPICS = ("my {singular}'s diet", "training my {singular}", "a toy for my {singular}",
+                "how much exercise {plural} need", "why my {singular} {action_short}", "taking my {singular} to the vet")
+_DISTRACTORS = ("how to boil an egg", "a good book for a train ride", "fixing a squeaky door", "the weather at the coast")
+
+
+def _conversation(persona: Persona, rng: random.Random, idx: int, uid: str) -> Conversation:
+    tr = persona.traits
+    a = ANIMAL_INFO[tr["animal"]]
+    on_topic = rng.random() < 0.75
+    topic = (rng.choice(_CONV_TOPICS).format(singular=a.singular, plural=a.plural, action_short="sleeps so much")
+             if on_topic else rng.choice(_DISTRACTORS))
+    text = rng.choice(_CONV_OPENERS[tr["register"]]).format(topic=topic)
+    if tr["length"] == "detailed":
+        text += " Please explain in depth, with all the background and any steps I should follow."
+    else:
+        text += " Short answer is fine."
+    if tr["emoji"] == "emoji-lover":
+        text += " " + "".join(rng.sample(["\U0001f60a", "\U0001f436", "\u2728", "\U0001f64f", "\U0001f431"], 2))
+    reply = "Here are a few suggestions based on what you described." if on_topic else "Here is what I would do."
+    return Conversation(conversation_id=f"{uid}-c{idx}", messages=[Message(role="user", content=text),
+                        Message(role="assistant", content=reply)], topic="on-topic" if on_topic else "other",
+                        timestamp=T0 - (10 - idx) * 86400.0)
+
+
+def _contexts(seed: int, quick: bool) -> Suite:
+    rng = random.Random(seed + 3)
+    n_users = 24 if quick else 288
+    per_user = 8 if quick else 16
+    animals = list(PETS_ANIMALS)
+    users: list[UserRecord] = []
+    sims: dict[str, SimulatedUser] = {}
+    prompt_ids = list(PET_PROMPTS_A)
+    for i in range(n_users):
+        animal = animals[i % len(animals)]
+        length = ("concise", "detailed")[(i // 6) % 2]
+        emoji = ("emoji-lover", "emoji-hater")[(i // 12) % 2]
+        register = ("formal", "warm")[(i // 24) % 2] if not quick else rng.choice(("formal", "warm"))
+        persona = make_persona(animal, length=length, emoji=emoji, register=register, style_scale=2.0)
+        uid = f"ctx-{i:04d}"
+        sim = SimulatedUser(uid, persona, temperature=1.0)
+        sims[uid] = sim
+        pairs = []
+        for slot in range(per_user):
+            pid = rng.choice(prompt_ids)
+            prompt, templates = PET_PROMPTS_A[pid]
+            tmpl = rng.choice(templates)
+            dim = ("animal", "length", "emoji", "register")[slot % 4]
+            about = animal if rng.random() < 0.5 else rng.choice(animals)
+            base = render_pet(tmpl, about)
+            if dim == "animal":
+                other = rng.choice([a for a in animals if a != animal])
+                ra, rb = render_pet(tmpl, animal), render_pet(tmpl, other)
+            elif dim == "length":
+                ra = base + " " + render_pet(rng.choice(PET_PROMPTS_A[rng.choice(prompt_ids)][1]), about)
+                rb = shorten(base, 1)
+            elif dim == "emoji":
+                ra, rb = add_emojis(base, rng, n=4), base
+            else:
+                ra, rb = formalize(base), warm_up(base, rng)
+            pairs.append(_labelled_pair(sim, prompt, ra, rb, rng, pair_id=f"{uid}-{slot:02d}", topic=f"pets/{pid}",
+                                        timestamp=_ts(rng, slot), meta={"contrast": dim}))
+        convs = [_conversation(persona, rng, k, uid) for k in range(rng.randint(3, 5))]
+        users.append(UserRecord(user_id=uid, persona=persona.text, profile=_profile(persona, rng), pairs=pairs,
+                                conversations=convs, source="sim:contexts",
+                                meta={"animal": animal, "length": length, "emoji": emoji, "register": register}))
+    return Suite("contexts", users, sims, description="Four-dimension personas with past conversations and a "
+                 "noisy self-description; pairs vary one dimension each.")
+
+
+_BUILDERS: dict[str, Callable[[int, bool], Suite]] = {
+    "pets": _pets, "pets-ood": _pets_ood, "hh-users": _hh_users, "contexts": _contexts,
+}
+
+
+def build_suite(name: str, seed: int = 0, quick: bool = False) -> Suite:
+    """Build a simulated benchmark (deterministic given ``seed``). ``quick`` gives a tiny version for tests."""
+    if name not in _BUILDERS:
+        raise ValueError(f"unknown suite {name!r}; expected one of {', '.join(SUITES)}")
+    suite = _BUILDERS[name](seed, quick)
+    suite.bayes_accuracy = bayes_accuracy(suite.users)
+    suite.stats.setdefault("population_accuracy", population_accuracy(suite.users))
+    suite.stats["users"] = float(len(suite.users))
+    suite.stats["pairs"] = float(suite.n_pairs())
+    return suite

@@ -1,0 +1,295 @@
+"""The CPU summarizer: an RL-trained policy that picks and orders the most telling statements from a user's history.
+
+Why this design: a generative LLM cannot be RL-trained in minutes on two CPU cores, but the PLUS loop only needs a
+stochastic policy over summaries with a log-probability. Here the summary space is "ordered selections of statements
+taken from the user's own history" ("Prefers: ...", "Dislikes: ...", "Asked about: ...", "Says: ..."), so every
+summary is readable and editable by construction and can never drift into a private code. A small MLP scores each
+statement from its cached MiniLM embedding plus a few count features; a summary is a Plackett-Luce sample (Gumbel
+top-k) of statements added in order until the word budget is full, and its log-probability is exact, which is what
+the group-normalised policy gradient in :mod:`pluralign.training.group_rl` needs.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from pluralign.data.schema import UserRecord
+from pluralign.models.backbone import DEFAULT_BACKBONE, resolve_backbone
+
+KINDS = ("prefers", "dislikes", "asked", "says")
+_LABEL = {"prefers": "Prefers", "dislikes": "Dislikes", "asked": "Asked about", "says": "Says"}
+_SENT = re.compile(r"(?<=[.!?])\s+|\n+")
+
+
+@dataclass(frozen=True)
+class Statement:
+    """One candidate line of a summary, taken from the user's own history."""
+
+    kind: str
+    body: str
+    count: int = 1
+    position: float = 0.0  # where it first appears in the history, 0..1
+
+    @property
+    def text(self) -> str:
+        body = self.body.rstrip()
+        return f"{_LABEL[self.kind]}: {body}" + ("" if body.endswith((".", "!", "?")) else ".")
+
+    @property
+    def words(self) -> int:
+        return len(self.text.split())
+
+
+def _sentences(text: str, max_words: int) -> list[str]:
+    out = []
+    for s in _SENT.split(text or ""):
+        s = " ".join(s.split())
+        if len(s) < 3:
+            continue
+        w = s.split()
+        out.append(" ".join(w[:max_words]) + (" ..." if len(w) > max_words else ""))
+    return out
+
+
+def extract_statements(user: UserRecord, *, max_words: int = 16) -> list[Statement]:
+    """Candidate statements from labelled pairs (sentences only in the chosen / only in the rejected response),
+    unlabelled conversations (the user's own turns) and the self-description; repeats are merged and counted."""
+    raw: list[tuple[str, str]] = []
+    for p in user.pairs:
+        chosen, rejected = _sentences(p.chosen, max_words), _sentences(p.rejected, max_words)
+        raw += [("prefers", s) for s in chosen if s not in rejected]
+        raw += [("dislikes", s) for s in rejected if s not in chosen]
+    for c in user.conversations:
+        for m in c.messages:
+            if m.role == "user":
+                raw += [("asked", s) for s in _sentences(m.content, max_words)[:2]]
+    if user.profile:
+        raw += [("says", s) for s in _sentences(user.profile, max_words)]
+    counts: dict[tuple[str, str], int] = {}
+    first: dict[tuple[str, str], int] = {}
+    for i, key in enumerate(raw):
+        k = (key[0], key[1].lower())
+        counts[k] = counts.get(k, 0) + 1
+        first.setdefault(k, i)
+    n = max(1, len(raw) - 1)
+    out = []
+    for k, i in sorted(first.items(), key=lambda kv: kv[1]):
+        out.append(Statement(raw[i][0], raw[i][1], counts[k], i / n))
+    return out
+
+
+class SentenceEncoder:
+    """Mean-pooled, normalised MiniLM sentence embeddings with an in-memory cache (statements repeat a lot)."""
+
+    def __init__(self, backbone: str = DEFAULT_BACKBONE, batch_size: int = 64):
+        from transformers import AutoModel, AutoTokenizer
+
+        path = resolve_backbone(backbone)
+        self.tokenizer = AutoTokenizer.from_pretrained(path)
+        self.model = AutoModel.from_pretrained(path).eval()
+        self.dim = int(self.model.config.hidden_size)
+        self.batch_size = batch_size
+        self._cache: dict[str, np.ndarray] = {}
+
+    @torch.no_grad()
+    def encode(self, texts: Sequence[str]) -> np.ndarray:
+        todo = list(dict.fromkeys(t for t in texts if t not in self._cache))
+        for i in range(0, len(todo), self.batch_size):
+            chunk = todo[i:i + self.batch_size]
+            enc = self.tokenizer(chunk, padding=True, truncation=True, max_length=64, return_tensors="pt")
+            hidden = self.model(**enc).last_hidden_state
+            mask = enc["attention_mask"].unsqueeze(-1).float()
+            vec = torch.nn.functional.normalize((hidden * mask).sum(1) / mask.sum(1).clamp(min=1), dim=-1)
+            for t, v in zip(chunk, vec.numpy(), strict=True):
+                self._cache[t] = v
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        return np.stack([self._cache[t] for t in texts]).astype(np.float32)
+
+
+@dataclass
+class CpuSummarizerConfig:
+    word_budget: int = field(default=50, metadata={"help": "summary length cap in words (the paper asks for < 50)"})
+    statement_words: int = field(default=16, metadata={"help": "each statement is cut to this many words"})
+    hidden: int = field(default=64, metadata={"help": "hidden width of the statement scorer MLP"})
+    temperature: float = field(default=1.0, metadata={"help": "sampling temperature of the selection policy"})
+    backbone: str = field(default=DEFAULT_BACKBONE, metadata={"help": "sentence encoder for statement embeddings"})
+
+
+@dataclass
+class _Candidates:
+    statements: list[Statement]
+    features: torch.Tensor  # (n, d)
+
+
+@dataclass
+class SelectionRollout:
+    """Sampled summaries and what the policy gradient needs: the chosen order for each sample."""
+
+    contexts: list[UserRecord]
+    group_size: int
+    summaries: list[str]
+    orders: list[list[int]]
+    init_logps: torch.Tensor = field(default_factory=lambda: torch.zeros(0))
+
+
+class CpuSummarizer:
+    """Readable statement-selection summaries; trainable with the PLUS reward (see module docstring)."""
+
+    backend = "cpu"
+
+    def __init__(self, config: CpuSummarizerConfig | None = None, *, encoder: SentenceEncoder | None = None,
+                 seed: int = 0):
+        self.config = config or CpuSummarizerConfig()
+        self.encoder = encoder or SentenceEncoder(self.config.backbone)
+        torch.manual_seed(seed)
+        d_in = self.encoder.dim + len(KINDS) + 2
+        self.scorer = nn.Sequential(nn.Linear(d_in, self.config.hidden), nn.Tanh(), nn.Linear(self.config.hidden, 1))
+        nn.init.zeros_(self.scorer[2].weight)  # untrained = all ties = history order: a plain zero-shot baseline
+        nn.init.zeros_(self.scorer[2].bias)
+        self.initial = {k: v.detach().clone() for k, v in self.scorer.state_dict().items()}
+        self.step = 0
+        self._generator = torch.Generator().manual_seed(seed)
+        self._cands: dict[str, _Candidates] = {}
+
+    # ----- candidates -----
+    @staticmethod
+    def _key(user: UserRecord) -> str:
+        return hashlib.sha1(user.model_dump_json().encode("utf-8")).hexdigest()
+
+    def candidates(self, user: UserRecord) -> _Candidates:
+        key = self._key(user)
+        if key not in self._cands:
+            sts = extract_statements(user, max_words=self.config.statement_words)
+            emb = torch.from_numpy(self.encoder.encode([s.body for s in sts]))
+            kinds = torch.zeros(len(sts), len(KINDS))
+            for i, s in enumerate(sts):
+                kinds[i, KINDS.index(s.kind)] = 1.0
+            extra = torch.tensor([[np.log1p(s.count), s.position] for s in sts], dtype=torch.float32).reshape(-1, 2)
+            self._cands[key] = _Candidates(sts, torch.cat([emb, kinds, extra], dim=1))
+        return self._cands[key]
+
+    def precompute(self, contexts: Sequence[UserRecord]) -> None:
+        """Embed every statement of these users in one pass (faster than user by user)."""
+        texts = [s.body for u in contexts for s in extract_statements(u, max_words=self.config.statement_words)]
+        self.encoder.encode(texts)
+        for u in contexts:
+            self.candidates(u)
+
+    # ----- policy -----
+    def _render(self, cands: _Candidates, order: list[int]) -> str:
+        return " ".join(cands.statements[i].text for i in order)
+
+    def _fill(self, cands: _Candidates, ranking: list[int]) -> list[int]:
+        """Take statements in ranked order while they fit the word budget (at least one)."""
+        chosen, used = [], 0
+        for i in ranking:
+            w = cands.statements[i].words
+            if chosen and used + w > self.config.word_budget:
+                break
+            chosen.append(i)
+            used += w
+        return chosen
+
+    def _logits(self, cands: _Candidates, params: dict | None = None) -> torch.Tensor:
+        if params is None:
+            return self.scorer(cands.features).squeeze(-1) / self.config.temperature
+        return torch.func.functional_call(self.scorer, params, (cands.features,)).squeeze(-1) / self.config.temperature
+
+    @staticmethod
+    def _sequence_logp(logits: torch.Tensor, order: list[int]) -> torch.Tensor:
+        """Plackett-Luce log-probability of picking ``order`` first, in that order."""
+        if not order:
+            return logits.sum() * 0
+        mask = torch.zeros_like(logits, dtype=torch.bool)
+        total = logits.new_zeros(())
+        for i in order:
+            total = total + logits[i] - torch.logsumexp(logits.masked_fill(mask, float("-inf")), dim=0)
+            mask = mask.clone()
+            mask[i] = True
+        return total
+
+    @torch.no_grad()
+    def summarize(self, contexts: Sequence[UserRecord], *, sample: bool = False) -> list[str]:
+        out = []
+        for u in contexts:
+            cands = self.candidates(u)
+            if not cands.statements:
+                out.append("")
+                continue
+            logits = self._logits(cands)
+            if sample:
+                g = -torch.log(-torch.log(torch.rand(len(logits), generator=self._generator).clamp(1e-9, 1 - 1e-9)))
+                logits = logits + g
+            ranking = torch.sort(logits, descending=True, stable=True).indices.tolist()
+            out.append(self._render(cands, self._fill(cands, ranking)))
+        return out
+
+    def rollout(self, contexts: Sequence[UserRecord], group_size: int = 4) -> SelectionRollout:
+        """``group_size`` sampled summaries per context (context-major order)."""
+        summaries, orders, init_lp = [], [], []
+        for u in contexts:
+            cands = self.candidates(u)
+            with torch.no_grad():
+                logits = self._logits(cands)
+                init_logits = self._logits(cands, self.initial)
+            for _ in range(group_size):
+                if not cands.statements:
+                    orders.append([])
+                    summaries.append("")
+                    init_lp.append(0.0)
+                    continue
+                g = -torch.log(-torch.log(torch.rand(len(logits), generator=self._generator).clamp(1e-9, 1 - 1e-9)))
+                ranking = torch.sort(logits + g, descending=True).indices.tolist()
+                order = self._fill(cands, ranking)
+                orders.append(order)
+                summaries.append(self._render(cands, order))
+                init_lp.append(float(self._sequence_logp(init_logits, order)))
+        return SelectionRollout(list(contexts), group_size, summaries, orders, torch.tensor(init_lp))
+
+    def sequence_logps(self, rollout: SelectionRollout) -> torch.Tensor:
+        """log pi(z) of every sampled summary under the current scorer (with gradients)."""
+        logps = []
+        for j, order in enumerate(rollout.orders):
+            cands = self.candidates(rollout.contexts[j // rollout.group_size])
+            logps.append(self._sequence_logp(self._logits(cands), order) if order else torch.zeros(()))
+        return torch.stack(logps)
+
+    def parameters(self):
+        return self.scorer.parameters()
+
+    # ----- persistence -----
+    @property
+    def version(self) -> str:
+        h = hashlib.sha1()
+        for v in self.scorer.state_dict().values():
+            h.update(v.numpy().tobytes())
+        return f"cpu-statements@{h.hexdigest()[:10]}"
+
+    def save_pretrained(self, out_dir: str | Path) -> None:
+        out = Path(out_dir)
+        out.mkdir(parents=True, exist_ok=True)
+        torch.save({"scorer": self.scorer.state_dict(), "initial": self.initial, "step": self.step},
+                   out / "scorer.pt")
+        (out / "summarizer.json").write_text(json.dumps({"backend": "cpu", **self.config.__dict__}, indent=1))
+
+    @classmethod
+    def from_pretrained(cls, path: str | Path, *, encoder: SentenceEncoder | None = None) -> CpuSummarizer:
+        p = Path(path)
+        meta = json.loads((p / "summarizer.json").read_text())
+        meta.pop("backend", None)
+        self = cls(CpuSummarizerConfig(**meta), encoder=encoder)
+        state = torch.load(p / "scorer.pt", weights_only=True)
+        self.scorer.load_state_dict(state["scorer"])
+        self.initial = state["initial"]
+        self.step = int(state["step"])
+        return self

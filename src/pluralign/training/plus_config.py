@@ -1,0 +1,77 @@
+"""``PlusConfig``: every knob of the PLUS co-adaptation loop (summarizer RL + reward-model updates), with help text.
+
+Load with ``pluralign.config.load_config(PlusConfig, "configs/plus-cpu.yaml", ["epochs=3"])``. Defaults are the
+CPU setting; ``configs/plus-qwen2.5-3b-gpu.yaml`` holds the paper's.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass
+class PlusConfig:
+    # --- data
+    train_file: str | None = field(default=None, metadata={
+        "help": "feedback JSONL (UserRecord per line) to train on; its users are split with make_splits"})
+    context_size: int | None = field(default=None, metadata={
+        "help": "labelled pairs per user context (default: make_splits' default, half of each user's pairs)"})
+    # --- summarizer
+    backend: str = field(default="cpu", metadata={"help": "summarizer backend: cpu (statement selection) | hf"})
+    summarizer: str = field(default="tiny", metadata={
+        "help": "hf backend: local dir / cached HF id of a chat causal LM, or 'tiny' for a random tiny_causal_lm"})
+    max_new_tokens: int = field(default=256, metadata={"help": "hf backend: summary token budget"})
+    temperature: float = field(default=1.0, metadata={"help": "sampling temperature during rollouts"})
+    word_budget: int = field(default=50, metadata={"help": "summary length cap in words (cpu; prompt hint for hf)"})
+    lora_r: int = field(default=0, metadata={"help": "hf backend: LoRA rank on the summarizer (0 = full)"})
+    summarizer_dtype: str | None = field(default=None, metadata={"help": "hf backend: torch dtype, e.g. bfloat16"})
+    # --- RL
+    algo: str = field(default="grpo", metadata={
+        "help": "summarizer update: ppo (critic, GAE; hf only) | grpo | rloo (critic-free, group_size samples)"})
+    group_size: int = field(default=4, metadata={"help": "summaries sampled per context (grpo/rloo; ppo uses 1)"})
+    summarizer_lr: float = field(default=3e-3, metadata={"help": "actor learning rate (paper: 5e-7 for Qwen-3B)"})
+    critic_lr: float = field(default=9e-6, metadata={"help": "ppo value-head learning rate (paper: 9e-6)"})
+    kl_coef: float = field(default=0.0, metadata={
+        "help": "per-token KL penalty to the frozen initial summarizer (paper: 0.01 for hf)"})
+    clip_range: float = field(default=0.2, metadata={"help": "PPO / GRPO ratio clip"})
+    gae_lambda: float = field(default=0.95, metadata={"help": "ppo GAE lambda (gamma is 1)"})
+    ppo_epochs: int = field(default=1, metadata={"help": "passes over each rollout in the summarizer update"})
+    minibatch_size: int = field(default=8, metadata={"help": "sequences per summarizer gradient step (hf)"})
+    reward_clip: float = field(default=10.0, metadata={"help": "R(z) = log sigmoid(margin) is clipped to [-c, c]"})
+    length_coef: float = field(default=0.0, metadata={
+        "help": "RLPF-style length term weight: + coef * min(1, (L0 - words) / L0); 0 disables"})
+    # --- reward model
+    rm_backbone: str = field(default="sentence-transformers/all-MiniLM-L6-v2", metadata={
+        "help": "RM backbone (HF id / local dir, resolved offline), or 'tiny' for a random tiny_causal_lm"})
+    rm_max_length: int = field(default=256, metadata={"help": "RM input cap in tokens"})
+    rm_lr: float = field(default=5e-5, metadata={"help": "RM learning rate (paper: 9e-6 for Qwen-0.5B)"})
+    rm_head_lr: float | None = field(default=None, metadata={"help": "RM head learning rate (default 10x rm_lr)"})
+    rm_batch_size: int = field(default=16, metadata={"help": "pairs per RM gradient step"})
+    rm_lora_r: int = field(default=0, metadata={"help": "LoRA rank on the RM (0 = full fine-tune)"})
+    # --- loop
+    epochs: int = field(default=3, metadata={"help": "passes over the training contexts"})
+    rollout_batch_size: int = field(default=32, metadata={"help": "contexts per rollout (paper: 256)"})
+    warm_start_rm_epochs: int = field(default=1, metadata={
+        "help": "stabiliser: epochs of RM training on the untrained (greedy) summaries before RL; 0 = off"})
+    freeze_summarizer_after: int = field(default=0, metadata={
+        "help": "stabiliser: stop updating the summarizer after this many epochs (RM keeps training); 0 = never"})
+    seed: int = field(default=0, metadata={"help": "seed of sampling, shuffling and initialisation"})
+    output_dir: str | None = field(default=None, metadata={"help": "checkpoints, log.jsonl, summaries.jsonl"})
+    save_steps: int = field(default=0, metadata={"help": "checkpoint both models every N loop steps (0 = end only)"})
+    resume: bool = field(default=False, metadata={"help": "resume from the newest checkpoint in output_dir"})
+    tensorboard: bool = field(default=False, metadata={"help": "also log to output_dir/tb (needs tensorboard)"})
+
+    def __post_init__(self) -> None:
+        checks = [
+            (self.backend in ("cpu", "hf"), "backend must be cpu or hf"),
+            (self.algo in ("ppo", "grpo", "rloo"), "algo must be ppo, grpo or rloo"),
+            (not (self.algo == "ppo" and self.backend == "cpu"), "algo=ppo needs backend=hf (cpu uses grpo/rloo)"),
+            (self.algo == "ppo" or self.group_size >= 2, "grpo/rloo need group_size >= 2"),
+            (self.epochs >= 1 and self.rollout_batch_size >= 1, "epochs and rollout_batch_size must be >= 1"),
+            (self.reward_clip > 0, "reward_clip must be > 0"),
+            (self.word_budget >= 5, "word_budget must be >= 5"),
+            (not (self.resume and not self.output_dir), "resume needs output_dir"),
+        ]
+        for ok, msg in checks:
+            if not ok:
+                raise ValueError(f"PlusConfig: {msg}")

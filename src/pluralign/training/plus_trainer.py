@@ -1,0 +1,348 @@
+"""PLUS co-adaptation: the summarizer is trained with RL against the summary-conditioned RM while the RM trains on
+the same summaries.
+
+Per rollout batch: sample summaries of each context -> reward R(z) = clip(log sigma(r(x, y_c | z) - r(x, y_r | z)))
+from the *current* RM on the user's pairs -> summarizer update (PPO or GRPO/RLOO) -> Bradley-Terry update of the RM on
+the user's pairs conditioned on the same summaries -> repeat. Why our own loop and not a TRL trainer: both models
+move inside one step and the reward is computed by a model that is itself being trained, which no TRL trainer
+expresses. The RM step here is the plain BT loss on a few mini-batches with a persistent optimiser (a full
+``rm_trainer`` run per rollout would restart its schedule every time).
+
+Stabilisers from the paper: warm-start the RM on untrained summaries; freeze the summarizer after N epochs.
+Logs per step (mean reward, RM accuracy, summary length, KL) go to ``log.jsonl`` (and tensorboard if asked);
+checkpoints hold both models and the loop state, and ``resume`` continues from the newest.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+import shutil
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from tqdm.auto import tqdm
+
+from pluralign.data.schema import PreferencePair, UserRecord
+from pluralign.summarizers.base import word_count
+from pluralign.training.plus_config import PlusConfig
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class PlusRow:
+    """One user context with the pairs its summary is judged on (reward) and the RM trains on."""
+
+    user_id: str
+    context: UserRecord
+    pairs: list[PreferencePair]
+
+
+def rows_from_examples(examples: Sequence) -> list[PlusRow]:
+    """One row per distinct user context (a user's training examples share it) with all of that user's targets."""
+    rows: dict[tuple[str, str], PlusRow] = {}
+    for e in examples:
+        key = (e.user_id, e.context.model_dump_json())
+        if key not in rows:
+            rows[key] = PlusRow(e.user_id, e.context, [])
+        rows[key].pairs.append(e.target)
+    return list(rows.values())
+
+
+def build_summarizer(cfg: PlusConfig, device: torch.device | None = None):
+    """The trainable summarizer named by the config (cpu statement selector, or an hf causal LM)."""
+    if cfg.backend == "cpu":
+        from pluralign.summarizers.cpu import CpuSummarizer, CpuSummarizerConfig
+
+        return CpuSummarizer(CpuSummarizerConfig(word_budget=cfg.word_budget, temperature=cfg.temperature),
+                             seed=cfg.seed)
+    from pluralign.summarizers.hf import HFSummarizer, add_lora
+
+    kw = dict(max_new_tokens=cfg.max_new_tokens, temperature=cfg.temperature, words=cfg.word_budget, seed=cfg.seed)
+    if cfg.summarizer == "tiny":
+        from pluralign.models.tiny import tiny_causal_lm
+
+        model, tok = tiny_causal_lm(seed=cfg.seed)
+        if cfg.lora_r:
+            model = add_lora(model, r=cfg.lora_r)
+        s = HFSummarizer(model, tok, name="tiny", **kw)
+    else:
+        s = HFSummarizer.from_pretrained(cfg.summarizer, lora_r=cfg.lora_r, dtype=cfg.summarizer_dtype, **kw)
+    if device is not None:
+        s.model.to(device)
+    return s
+
+
+def build_rm(cfg: PlusConfig, device: torch.device | None = None):
+    from pluralign.models.reward_model import SummaryConditionedRM
+
+    if cfg.rm_backbone == "tiny":
+        from pluralign.models.tiny import tiny_causal_lm
+
+        model, tok = tiny_causal_lm(seed=cfg.seed + 1)
+        rm = SummaryConditionedRM.from_model(model, tok, backbone_name=None, max_length=cfg.rm_max_length,
+                                             lora_r=cfg.rm_lora_r, seed=cfg.seed)
+    else:
+        rm = SummaryConditionedRM.from_backbone(cfg.rm_backbone, max_length=cfg.rm_max_length, lora_r=cfg.rm_lora_r,
+                                                seed=cfg.seed)
+    return rm.to(device) if device is not None else rm
+
+
+def build_updater(cfg: PlusConfig, summarizer):
+    """The summarizer's RL update: PPO (hf), or critic-free group-normalised (GRPO / RLOO)."""
+    from pluralign.training.group_rl import SelectionGroupUpdater, TokenGroupUpdater
+
+    if cfg.backend == "cpu":
+        return SelectionGroupUpdater(summarizer, lr=cfg.summarizer_lr, mode=cfg.algo, kl_coef=cfg.kl_coef)
+    if cfg.algo == "ppo":
+        from pluralign.training.ppo import PPOSettings, PPOUpdater
+
+        st = PPOSettings(clip=cfg.clip_range, lam=cfg.gae_lambda, kl_coef=cfg.kl_coef, epochs=cfg.ppo_epochs,
+                         minibatch_size=cfg.minibatch_size)
+        return PPOUpdater(summarizer, st, lr=cfg.summarizer_lr, critic_lr=cfg.critic_lr)
+    return TokenGroupUpdater(summarizer, lr=cfg.summarizer_lr, mode=cfg.algo, clip=cfg.clip_range,
+                             kl_coef=cfg.kl_coef, epochs=cfg.ppo_epochs, minibatch_size=cfg.minibatch_size)
+
+
+def pair_margins(rm, pairs: Sequence[PreferencePair], summaries: Sequence[str | None]) -> np.ndarray:
+    """r(x, y_c | z) - r(x, y_r | z) per pair, one summary per pair."""
+    prompts = [p.prompt for p in pairs]
+    summ = list(summaries) if any(summaries) else None
+    return rm.score(prompts, [p.chosen for p in pairs], summ) - rm.score(prompts, [p.rejected for p in pairs], summ)
+
+
+def plus_rewards(rm, rows: Sequence[PlusRow], summaries: Sequence[str], group_size: int, *, clip: float = 10.0,
+                 max_pairs: int = 4) -> torch.Tensor:
+    """R(z) = clip(log sigma(margin), -clip, clip), averaged over up to ``max_pairs`` of the row's pairs.
+
+    ``summaries`` is context-major: ``group_size`` consecutive samples per row.
+    """
+    pairs, summ, owner = [], [], []
+    for j, z in enumerate(summaries):
+        for p in rows[j // group_size].pairs[:max_pairs]:
+            pairs.append(p)
+            summ.append(z)
+            owner.append(j)
+    r = F.logsigmoid(torch.from_numpy(pair_margins(rm, pairs, summ)).float()).clamp(-clip, clip)
+    out = torch.zeros(len(summaries)).index_add_(0, torch.tensor(owner), r)
+    counts = torch.zeros(len(summaries)).index_add_(0, torch.tensor(owner), torch.ones(len(owner)))
+    return out / counts.clamp(min=1)
+
+
+class RMStepper:
+    """Bradley-Terry updates of the RM on in-memory (pair, summary) rows, with a persistent AdamW."""
+
+    def __init__(self, rm, *, lr: float, head_lr: float | None = None, batch_size: int = 16, seed: int = 0):
+        self.rm, self.batch_size = rm, batch_size
+        head = list(rm.head.parameters())
+        head_ids = {id(p) for p in head}
+        body = [p for p in rm.parameters() if p.requires_grad and id(p) not in head_ids]
+        self.optimizer = torch.optim.AdamW([{"params": body, "lr": lr},
+                                            {"params": head, "lr": head_lr or 10 * lr}], weight_decay=0.01)
+        self.rng = random.Random(seed)
+
+    def step(self, pairs: Sequence[PreferencePair], summaries: Sequence[str | None], epochs: int = 1) -> float:
+        """Train on every (pair, summary) ``epochs`` times; return the mean BT loss."""
+        idx = list(range(len(pairs)))
+        losses = []
+        self.rm.train()
+        for _ in range(epochs):
+            self.rng.shuffle(idx)
+            for i in range(0, len(idx), self.batch_size):
+                b = idx[i:i + self.batch_size]
+                prompts = [pairs[k].prompt for k in b]
+                summ = [summaries[k] for k in b]
+                summ = summ if any(summ) else None
+                r_c = self.rm.reward(prompts, [pairs[k].chosen for k in b], summ)
+                r_r = self.rm.reward(prompts, [pairs[k].rejected for k in b], summ)
+                loss = -F.logsigmoid(r_c - r_r).mean()
+                self.optimizer.zero_grad()
+                loss.backward()
+                torch.nn.utils.clip_grad_norm_(self.rm.parameters(), 1.0)
+                self.optimizer.step()
+                losses.append(float(loss))
+        self.rm.eval()
+        return float(np.mean(losses)) if losses else float("nan")
+
+
+class PlusTrainer:
+    """Runs the co-adaptation loop; ``train()`` returns the per-step log records."""
+
+    def __init__(self, config: PlusConfig, rows: Sequence[PlusRow], *, summarizer=None, rm=None,
+                 accelerator=None):
+        if not rows:
+            raise ValueError("PlusTrainer: no training contexts")
+        self.cfg = config
+        self.rows = list(rows)
+        self.accelerator = accelerator
+        device = accelerator.device if accelerator is not None else None
+        torch.manual_seed(config.seed)
+        self.summarizer = summarizer if summarizer is not None else build_summarizer(config, device)
+        self.rm = rm if rm is not None else build_rm(config, device)
+        self.updater = build_updater(config, self.summarizer)
+        self.rm_stepper = RMStepper(self.rm, lr=config.rm_lr, head_lr=config.rm_head_lr,
+                                    batch_size=config.rm_batch_size, seed=config.seed)
+        self.state = {"step": 0, "epoch": 0, "batch": 0, "warm_started": False}
+        self.history: list[dict] = []
+        self.out = Path(config.output_dir) if config.output_dir else None
+        self._tb = None
+        self._length_ref: float | None = None
+        if hasattr(self.summarizer, "precompute"):
+            self.summarizer.precompute([r.context for r in self.rows])
+
+    # ----- logging / checkpoints -----
+    def _log(self, rec: dict) -> None:
+        self.history.append(rec)
+        if self.out is None:
+            return
+        self.out.mkdir(parents=True, exist_ok=True)
+        with open(self.out / "log.jsonl", "a", encoding="utf-8") as fh:
+            fh.write(json.dumps(rec) + "\n")
+        if self.cfg.tensorboard:
+            if self._tb is None:
+                from torch.utils.tensorboard import SummaryWriter
+
+                self._tb = SummaryWriter(str(self.out / "tb"))
+            for k, v in rec.items():
+                if isinstance(v, int | float) and k != "step":
+                    self._tb.add_scalar(k, v, rec["step"])
+
+    def save_checkpoint(self, directory: Path) -> None:
+        """Both models, the optimisers and the loop state, written to a temp dir then renamed (never half-written)."""
+        tmp = directory.with_name(directory.name + ".tmp")
+        shutil.rmtree(tmp, ignore_errors=True)
+        self.summarizer.save_pretrained(tmp / "summarizer")
+        self.rm.save_pretrained(tmp / "rm")
+        torch.save({"updater": self.updater.state_dict(), "rm_optimizer": self.rm_stepper.optimizer.state_dict(),
+                    "torch_rng": torch.get_rng_state(), "length_ref": self._length_ref,
+                    "summarizer_step": self.summarizer.step}, tmp / "optim.pt")
+        (tmp / "state.json").write_text(json.dumps({**self.state, "config": asdict(self.cfg)}, indent=1))
+        shutil.rmtree(directory, ignore_errors=True)
+        tmp.rename(directory)
+
+    def latest_checkpoint(self) -> Path | None:
+        if self.out is None or not self.out.exists():
+            return None
+        cks = sorted(self.out.glob("checkpoint-*[0-9]"), key=lambda p: int(p.name.split("-")[1]))
+        return cks[-1] if cks else None
+
+    def load_checkpoint(self, directory: Path) -> None:
+        from pluralign.models.reward_model import SummaryConditionedRM
+
+        if self.cfg.backend == "cpu":
+            from pluralign.summarizers.cpu import CpuSummarizer
+
+            loaded = CpuSummarizer.from_pretrained(directory / "summarizer", encoder=self.summarizer.encoder)
+            self.summarizer.scorer.load_state_dict(loaded.scorer.state_dict())
+            self.summarizer.initial = loaded.initial
+        else:
+            src = type(self.summarizer).from_pretrained(str(directory / "summarizer"))
+            self.summarizer.model.load_state_dict(src.model.state_dict())
+        rm = SummaryConditionedRM.from_pretrained(directory / "rm", device=self.rm.device)
+        self.rm.load_state_dict(rm.state_dict())
+        extra = torch.load(directory / "optim.pt", weights_only=False)
+        self.updater.load_state_dict(extra["updater"])
+        self.rm_stepper.optimizer.load_state_dict(extra["rm_optimizer"])
+        torch.set_rng_state(extra["torch_rng"])
+        self._length_ref = extra["length_ref"]
+        self.summarizer.step = extra["summarizer_step"]
+        self.state = {k: v for k, v in json.loads((directory / "state.json").read_text()).items() if k != "config"}
+        log.info("resumed from %s (step %d)", directory, self.state["step"])
+
+    # ----- the loop -----
+    def _batches(self, epoch: int) -> list[list[PlusRow]]:
+        order = list(range(len(self.rows)))
+        random.Random(self.cfg.seed * 1000 + epoch).shuffle(order)
+        bs = self.cfg.rollout_batch_size
+        return [[self.rows[i] for i in order[k:k + bs]] for k in range(0, len(order), bs)]
+
+    def warm_start(self) -> None:
+        """Stabiliser: fit the RM to the untrained summarizer's greedy summaries before any RL."""
+        contexts = [r.context for r in self.rows]
+        summaries = self.summarizer.summarize(contexts, sample=False)
+        pairs = [p for r in self.rows for p in r.pairs]
+        summ = [z for r, z in zip(self.rows, summaries, strict=True) for _ in r.pairs]
+        self._length_ref = float(np.mean([word_count(z) for z in summaries]))
+        loss = self.rm_stepper.step(pairs, summ, epochs=self.cfg.warm_start_rm_epochs)
+        self.state["warm_started"] = True
+        self._log({"step": 0, "phase": "warm_start", "rm_loss": loss, "summary_words": self._length_ref})
+
+    def train(self) -> list[dict]:
+        cfg = self.cfg
+        if cfg.resume and (ck := self.latest_checkpoint()) is not None:
+            self.load_checkpoint(ck)
+        if cfg.warm_start_rm_epochs > 0 and not self.state["warm_started"]:
+            self.warm_start()
+        total = cfg.epochs * len(self._batches(0))
+        bar = tqdm(total=total, initial=self.state["step"], desc="plus co-adaptation", unit="step")
+        for epoch in range(self.state["epoch"], cfg.epochs):
+            batches = self._batches(epoch)
+            for b in range(self.state["batch"] if epoch == self.state["epoch"] else 0, len(batches)):
+                rec = self._step(batches[b], epoch)
+                self.state.update(step=self.state["step"] + 1, epoch=epoch, batch=b + 1)
+                rec["step"] = self.state["step"]
+                self._log(rec)
+                bar.update(1)
+                bar.set_postfix(reward=f"{rec['reward']:.3f}", rm_acc=f"{rec['rm_accuracy']:.2f}")
+                if self.out is not None and cfg.save_steps and self.state["step"] % cfg.save_steps == 0:
+                    self.save_checkpoint(self.out / f"checkpoint-{self.state['step']}")
+            self.state.update(epoch=epoch + 1, batch=0)
+        bar.close()
+        if self.out is not None:
+            self.save_checkpoint(self.out / f"checkpoint-{self.state['step']}")
+            self.save_final()
+        return self.history
+
+    def _step(self, rows: list[PlusRow], epoch: int) -> dict:
+        cfg = self.cfg
+        t0 = time.time()
+        contexts = [r.context for r in rows]
+        frozen = cfg.freeze_summarizer_after > 0 and epoch >= cfg.freeze_summarizer_after
+        group = 1 if (frozen or cfg.algo == "ppo") else cfg.group_size
+        rec: dict = {"epoch": epoch, "summarizer_frozen": frozen}
+        if frozen:
+            summaries = self.summarizer.summarize(contexts, sample=False)
+            rewards = plus_rewards(self.rm, rows, summaries, 1, clip=cfg.reward_clip)
+            rec["kl"] = 0.0
+        else:
+            rollout = self.summarizer.rollout(contexts, group)
+            summaries = rollout.summaries
+            rewards = plus_rewards(self.rm, rows, summaries, group, clip=cfg.reward_clip)
+            lengths = torch.tensor([word_count(z) for z in summaries], dtype=torch.float)
+            if cfg.length_coef:
+                from pluralign.training.group_rl import length_bonus
+
+                ref = self._length_ref or float(lengths.mean())
+                shaped = rewards + length_bonus(lengths, ref, coef=cfg.length_coef)
+            else:
+                shaped = rewards
+            rec.update(self.updater.step(rollout, shaped))
+        # The RM trains on the user's pairs conditioned on the same summaries (the first sample of each group).
+        first = summaries[::group]
+        pairs = [p for r in rows for p in r.pairs]
+        summ = [z for r, z in zip(rows, first, strict=True) for _ in r.pairs]
+        acc = float((pair_margins(self.rm, pairs, summ) > 0).mean())
+        rm_loss = self.rm_stepper.step(pairs, summ)
+        rec.update(reward=float(rewards.mean()), rm_accuracy=acc, rm_loss=rm_loss,
+                   summary_words=float(np.mean([word_count(z) for z in summaries])),
+                   seconds=round(time.time() - t0, 2))
+        return rec
+
+    def save_final(self) -> None:
+        """``output_dir/summarizer``, ``output_dir/rm`` and the training users' summaries in ``summaries.jsonl``."""
+        from pluralign.summarizers.store import SummaryStore
+
+        assert self.out is not None
+        self.summarizer.save_pretrained(self.out / "summarizer")
+        self.rm.save_pretrained(self.out / "rm")
+        summaries = self.summarizer.summarize([r.context for r in self.rows], sample=False)
+        store = SummaryStore(self.out / "summaries.jsonl")
+        store.record({r.user_id: z for r, z in zip(self.rows, summaries, strict=True)},
+                     summarizer_version=self.summarizer.version, step=self.state["step"])

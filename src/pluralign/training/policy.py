@@ -1,0 +1,129 @@
+"""Policy optimisation against the multi-objective reward: best-of-N selection (CPU) and GRPO (TRL).
+
+Best-of-N is CGPO's CRRAFT step without the fine-tune: among N candidates for a prompt keep the best *feasible*
+one (passing every judge). It works over candidate pools from any generator, so the whole RLUF loop (reward,
+judges, gate, A/B) runs on CPU. GRPO hands the same objectives to ``trl.GRPOTrainer`` as separate reward functions
+with ``reward_weights``, so TRL logs every objective on its own.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from pluralign.objectives.judges import LengthJudge, SignoffJudge, ThresholdJudge
+from pluralign.objectives.rewards import MultiObjectiveReward, Objective, RewardBreakdown, Scorer
+from pluralign.training.policy_config import PolicyConfig
+
+log = logging.getLogger(__name__)
+
+
+def build_reward(cfg: PolicyConfig, *, love: Scorer | None, helpfulness: Scorer | None, safety: Scorer | None,
+                 reference: tuple[Sequence[str], Sequence[str]] | None = None) -> MultiObjectiveReward:
+    """The weighted objectives and judges named in ``cfg``; normalised on ``reference`` (prompts, responses)."""
+    objectives = [Objective(name, fn, w) for name, fn, w in
+                  (("helpfulness", helpfulness, cfg.w_help), ("safety", safety, cfg.w_safety),
+                   ("love", love, cfg.w_love)) if fn is not None and w != 0]
+    if not objectives:
+        raise ValueError("no objective: give at least one scorer with a non-zero weight")
+    judges = []
+    for name in cfg.judges:
+        if name == "signoff":
+            judges.append(SignoffJudge())
+        elif name == "length":
+            judges.append(LengthJudge(cfg.min_words, cfg.max_words))
+        elif name == "safety":
+            if safety is None:
+                raise ValueError("the safety judge needs a safety scorer")
+            if reference is None:
+                raise ValueError("the safety judge needs reference responses to set its threshold")
+            ref = np.asarray(safety(list(reference[0]), list(reference[1])), dtype=float)
+            judges.append(ThresholdJudge(safety, float(np.quantile(ref, cfg.safety_quantile)), "safety"))
+        else:
+            raise ValueError(f"unknown judge {name!r} (known: signoff, length, safety)")
+    reward = MultiObjectiveReward(objectives, judges, fail_reward=cfg.fail_reward)
+    if reference is not None:
+        reward.fit_normalisation(*reference)
+    return reward
+
+
+@dataclass
+class Selection:
+    """Best-of-N result: the chosen index and response per prompt and the reward breakdown of the choices."""
+
+    index: list[int]
+    responses: list[str]
+    breakdown: RewardBreakdown
+    feasible_share: float  # share of prompts with at least one candidate passing every judge
+
+
+def best_of_n(prompts: Sequence[str], candidates: Sequence[Sequence[str]], reward: MultiObjectiveReward,
+              n: int | None = None) -> Selection:
+    """Pick, per prompt, the highest-reward feasible candidate among the first ``n``.
+
+    Where no candidate passes every judge, the one failing the fewest judges (then the highest reward) is kept,
+    so every prompt gets an answer; ``feasible_share`` reports how often that happened.
+    """
+    if len(prompts) != len(candidates):
+        raise ValueError(f"{len(prompts)} prompts but {len(candidates)} candidate lists")
+    pools = [list(c[:n] if n else c) for c in candidates]
+    if any(not p for p in pools):
+        raise ValueError("every prompt needs at least one candidate")
+    flat_p = [p for p, pool in zip(prompts, pools, strict=True) for _ in pool]
+    flat_r = [r for pool in pools for r in pool]
+    br = reward.score(flat_p, flat_r)
+    total = sum(br.weighted.values()) if br.weighted else np.zeros(len(flat_r))
+    n_pass = sum(v.astype(int) for v in br.judges.values()) if br.judges else np.zeros(len(flat_r), dtype=int)
+    chosen, flat_idx, feasible = [], [], 0
+    start = 0
+    for pool in pools:
+        sl = slice(start, start + len(pool))
+        ok = br.passed[sl]
+        feasible += bool(ok.any())
+        key = np.where(ok, br.combined[sl], -np.inf) if ok.any() else n_pass[sl] * 1e6 + total[sl]
+        j = int(np.argmax(key))
+        chosen.append(j)
+        flat_idx.append(start + j)
+        start += len(pool)
+    ix = np.asarray(flat_idx)
+    picked = RewardBreakdown({k: v[ix] for k, v in br.raw.items()}, {k: v[ix] for k, v in br.normalised.items()},
+                             {k: v[ix] for k, v in br.weighted.items()}, {k: v[ix] for k, v in br.judges.items()},
+                             br.passed[ix], br.combined[ix])
+    return Selection(chosen, [flat_r[i] for i in flat_idx], picked, feasible / len(pools))
+
+
+def train_grpo(model, tokenizer, prompts: Sequence[str], reward: MultiObjectiveReward, cfg: PolicyConfig,
+               out_dir: str | Path, *, report_to: str = "none"):
+    """Run TRL GRPO on ``prompts`` (as single-turn chats) with one reward function per objective; return the
+    trainer after ``trainer.train()``. ``model`` may be a model object or a local path."""
+    from datasets import Dataset
+    from trl import GRPOConfig, GRPOTrainer
+
+    funcs, weights = reward.trl_reward_funcs()
+    if not isinstance(model, str | Path) and cfg.beta > 0:
+        # TRL rebuilds the frozen KL reference from the model's path, so an in-memory model is saved first.
+        init_dir = Path(out_dir) / "initial_policy"
+        model.save_pretrained(init_dir)
+        tokenizer.save_pretrained(init_dir)
+        model = str(init_dir)
+    args = GRPOConfig(
+        output_dir=str(out_dir), learning_rate=cfg.learning_rate, num_generations=cfg.num_generations,
+        max_completion_length=cfg.max_completion_length, per_device_train_batch_size=cfg.per_device_train_batch_size,
+        max_steps=cfg.max_steps, beta=cfg.beta, seed=cfg.seed, reward_weights=weights, report_to=report_to,
+        logging_steps=1, save_strategy="no", use_cpu=not _has_cuda(), bf16=False, fp16=False,
+        disable_tqdm=False,
+    )
+    ds = Dataset.from_dict({"prompt": [[{"role": "user", "content": p}] for p in prompts]})
+    trainer = GRPOTrainer(model=model, reward_funcs=funcs, args=args, train_dataset=ds, processing_class=tokenizer)
+    trainer.train()
+    return trainer
+
+
+def _has_cuda() -> bool:
+    import torch
+
+    return torch.cuda.is_available()

@@ -1,0 +1,44 @@
+"""Small two-type user sets for the PLUS tests: half the users like dogs, half like cats (the Pets idea, tiny)."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+
+from pluralign.data.schema import PreferencePair, UserRecord
+
+PROMPTS = ["Which pet should I get?", "Tell me about a good animal companion.", "What animal fits a small flat?",
+           "Suggest a pet for my family.", "What is a nice pet for a child?", "Recommend an animal to adopt."]
+DOG = ["Dogs are loyal and love long walks.", "A puppy will greet you at the door every day.",
+       "Dogs are playful friends who fetch balls."]
+CAT = ["Cats are calm and independent.", "A kitten purrs quietly on your lap.", "Cats keep themselves clean."]
+FILLER = ["Any pet needs care and time.", "Think about your budget first.", "Visit a shelter near you."]
+
+
+def make_users(n: int = 12, pairs_per_user: int = 6, seed: int = 0) -> list[UserRecord]:
+    rng = random.Random(seed)
+    users = []
+    for u in range(n):
+        likes_dogs = u % 2 == 0
+        pairs = []
+        for k in range(pairs_per_user):
+            dog = f"{rng.choice(DOG)} {rng.choice(FILLER)}"
+            cat = f"{rng.choice(CAT)} {rng.choice(FILLER)}"
+            chosen, rejected = (dog, cat) if likes_dogs else (cat, dog)
+            pairs.append(PreferencePair(pair_id=f"u{u}-p{k}", prompt=rng.choice(PROMPTS), chosen=chosen,
+                                        rejected=rejected, topic=f"t{k}"))
+        users.append(UserRecord(user_id=f"user{u:02d}", pairs=pairs, persona="dogs" if likes_dogs else "cats"))
+    return users
+
+
+@pytest.fixture(scope="session")
+def pet_users() -> list[UserRecord]:
+    return make_users()
+
+
+@pytest.fixture(scope="session")
+def encoder():
+    from pluralign.summarizers.cpu import SentenceEncoder
+
+    return SentenceEncoder()

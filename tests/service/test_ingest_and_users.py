@@ -1,0 +1,95 @@
+"""Ingestion, idempotency, summaries and erasure against the real app under uvicorn (SQLite and PostgreSQL)."""
+
+from __future__ import annotations
+
+import concurrent.futures as cf
+
+import sqlalchemy as sa
+from svc_helpers import ADMIN_KEY, admin, as_user, live_server, token_for
+
+from pluralign.service.app import create_app
+from pluralign.service.config import ServiceConfig
+
+CONV = {"conversation_id": "c1", "turns": [
+    {"turn_id": "t1", "role": "user", "content": "Suggest a pet for a small flat"},
+    {"turn_id": "t2", "role": "assistant", "content": "A cat: independent and quiet."}]}
+
+
+def test_ingest_idempotent_summary_delete(db_url):
+    with live_server(create_app(ServiceConfig(db=db_url), admin_key=ADMIN_KEY)) as base, admin(base) as c:
+        assert c.get("/healthz").json()["database"] == "ok"
+        r = c.post("/v1/users/alice/conversations", json=CONV)
+        assert r.status_code == 200, r.text
+        assert r.json()["stored"] == 1
+        # A reaction pointing at a stored turn, a text reaction and a pair, in one batch.
+        batch = {"events": [
+            {"type": "reaction", "reaction_id": "r1", "conversation_id": "c1", "turn_id": "t2", "value": 1},
+            {"type": "reaction", "reaction_id": "r2", "prompt": "hi", "response": "Bye! Sending love!", "value": 0},
+            {"type": "pair", "pair_id": "p1", "prompt": "Which pet?", "chosen": "A cat", "rejected": "A dog",
+             "idempotency_key": "retry-me"},
+        ]}
+        first = c.post("/v1/users/alice/feedback", json=batch).json()
+        assert first["stored"] == 3 and first["duplicates"] == 0
+        again = c.post("/v1/users/alice/feedback", json=batch).json()  # a client retry
+        assert again["stored"] == 0 and again["duplicates"] == 3
+        assert [e["id"] for e in again["events"]] == [e["id"] for e in first["events"]]
+        # The same key for another user is another event (keys are unique per user).
+        assert c.post("/v1/users/bob/pairs", json=batch["events"][2]).json()["stored"] == 1
+
+        assert c.get("/v1/users/alice/summary").status_code == 404
+        ref = c.post("/v1/users/alice/summary:refresh").json()
+        assert ref["version"] == 1 and ref["source"] == "refresh"
+        assert '"A cat" over "A dog"' in ref["summary"] and "independent and quiet" in ref["summary"]
+        put = c.put("/v1/users/alice/summary", json={"summary": "Likes cats. Short answers."}).json()
+        assert put["version"] == 2 and put["source"] == "admin"
+        assert c.get("/v1/users/alice/summary").json()["summary"] == "Likes cats. Short answers."
+        hist = c.get("/v1/users/alice/summary/history").json()["versions"]
+        assert [v["version"] for v in hist] == [2, 1]
+
+        tok = c.post("/v1/users/alice/tokens").json()["token"]
+        gone = c.delete("/v1/users/alice").json()["deleted"]
+        assert gone == {"events": 4, "summaries": 2, "tokens": 1, "users": 1}
+        assert c.get("/v1/users/alice/summary").status_code == 404
+        assert c.get("/v1/users/alice/summary/history").json()["versions"] == []
+        with as_user(base, tok) as u:  # the erased user's token is gone too
+            assert u.get("/v1/users/alice/summary").status_code == 401
+        # Bob's data is untouched.
+        engine = sa.create_engine(db_url)
+        with engine.connect() as conn:
+            users = conn.execute(sa.text("SELECT user_id, count(*) FROM feedback_events GROUP BY user_id")).all()
+        engine.dispose()
+        assert users == [("bob", 1)]
+
+
+def test_concurrent_retries_store_once(server):
+    """Many clients retrying the same events at once: each key is stored exactly once."""
+    events = [{"type": "reaction", "reaction_id": f"r{i}", "prompt": "p", "response": f"answer {i}", "value": 1}
+              for i in range(20)]
+
+    def send(_):
+        with admin(server) as c:
+            return c.post("/v1/users/u1/feedback", json={"events": events}).json()
+
+    with cf.ThreadPoolExecutor(8) as pool:
+        acks = list(pool.map(send, range(16)))
+    assert sum(a["stored"] for a in acks) == 20
+    ids = {tuple(e["id"] for e in a["events"]) for a in acks}
+    assert len(ids) == 1  # every client got the same stored ids back
+
+
+def test_scheduled_refresh_never_overwrites_user_edit(sqlite_url):
+    import time
+
+    cfg = ServiceConfig(db=sqlite_url, refresh_interval_s=0.2)
+    with live_server(create_app(cfg, admin_key=ADMIN_KEY)) as base, admin(base) as c:
+        tok = token_for(base, "carol")
+        c.post("/v1/users/dave/pairs", json={"pair_id": "p", "prompt": "q", "chosen": "short", "rejected": "long"})
+        with as_user(base, tok) as u:
+            assert u.put("/v1/users/carol/summary", json={"summary": "My own words"}).status_code == 200
+            u.post("/v1/users/carol/pairs", json={"pair_id": "p", "prompt": "q", "chosen": "a", "rejected": "b"})
+        deadline = time.time() + 10
+        while c.get("/v1/users/dave/summary").status_code == 404 and time.time() < deadline:
+            time.sleep(0.1)
+        assert c.get("/v1/users/dave/summary").json()["source"] == "refresh"
+        time.sleep(0.5)
+        assert c.get("/v1/users/carol/summary").json()["summary"] == "My own words"

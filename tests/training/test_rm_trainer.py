@@ -1,0 +1,123 @@
+"""Bradley-Terry trainer: learns a toy preference, uses the summary, resumes exactly, validates its rows."""
+
+import copy
+import random
+
+import numpy as np
+import pytest
+import torch
+
+from pluralign.config import load_config
+from pluralign.models.reward_model import SummaryConditionedRM
+from pluralign.training.rm_config import RMConfig
+from pluralign.training.rm_trainer import (
+    RMUpdater,
+    bucketed_batches,
+    evaluate_pairs,
+    train_reward_model,
+    validate_rows,
+)
+
+ADJ = ["friendly", "small", "fluffy", "quiet", "playful", "old", "young", "lazy", "clever", "curious", "big"]
+PLACES = ["garden", "kitchen", "park", "house", "yard", "street", "beach", "farm", "city", "forest"]
+PROMPTS = ["Tell me about an animal.", "Describe a pet.", "What did you see today?", "Write one sentence."]
+
+
+def pet_rows(n, seed, prefer="dog", summary=None):
+    rng = random.Random(seed)
+    other = {"dog": "cat", "cat": "dog"}[prefer]
+
+    def resp(animal):
+        return f"A {rng.choice(ADJ)} {animal} is in the {rng.choice(PLACES)}."
+
+    return [{"prompt": rng.choice(PROMPTS), "chosen": resp(prefer), "rejected": resp(other), "summary": summary}
+            for _ in range(n)]
+
+
+@pytest.fixture(scope="module")
+def base_rm():
+    return SummaryConditionedRM.from_backbone("minilm", max_length=64, seed=0)
+
+
+def test_learns_toy_preference(base_rm):
+    rm = copy.deepcopy(base_rm)
+    held_out = pet_rows(64, seed=1)
+    before = evaluate_pairs(rm, held_out)["accuracy"]
+    metrics = train_reward_model(rm, pet_rows(96, seed=0), RMConfig(max_steps=12, batch_size=8, logging_steps=4),
+                                 eval_rows=held_out)
+    assert 0.25 < before < 0.75  # untrained: near chance
+    assert metrics["eval_accuracy"] > 0.9 and metrics["steps"] == 12 and metrics["pairs_seen"] == 96
+    assert metrics["history"][0]["train_loss"] > metrics["history"][-1]["train_loss"]
+
+
+def test_summary_flips_the_prediction(base_rm):
+    rm = copy.deepcopy(base_rm)
+    cats, dogs = "I love cats.", "I love dogs."
+    train = pet_rows(80, 0, "dog", dogs) + pet_rows(80, 1, "cat", cats)
+    metrics = train_reward_model(rm, train, RMConfig(max_steps=30, batch_size=16, lr=1e-4, logging_steps=10))
+    assert metrics["train_accuracy"] > 0.8
+    probe = pet_rows(32, 5, "dog")
+    prompts = [r["prompt"] for r in probe]
+    dog_resp, cat_resp = [r["chosen"] for r in probe], [r["rejected"] for r in probe]
+    m_dogs = rm.score(prompts, dog_resp, [dogs] * 32) - rm.score(prompts, cat_resp, [dogs] * 32)
+    m_cats = rm.score(prompts, dog_resp, [cats] * 32) - rm.score(prompts, cat_resp, [cats] * 32)
+    assert (m_dogs > 0).mean() > 0.9 and (m_cats < 0).mean() > 0.9
+
+
+def test_resume_continues_at_the_right_step(base_rm, tmp_path):
+    rows = pet_rows(48, seed=2)
+    cfg = dict(max_steps=6, batch_size=8, lr=1e-4, logging_steps=1, bf16=False)
+    full = copy.deepcopy(base_rm)
+    train_reward_model(full, rows, RMConfig(**cfg))
+
+    out = tmp_path / "run"
+    first = copy.deepcopy(base_rm)
+    train_reward_model(first, rows, RMConfig(**cfg, output_dir=str(out), save_steps=3))
+    assert (out / "checkpoint-3" / "optimizer.pt").exists() and (out / "model.safetensors").exists()
+
+    resumed = copy.deepcopy(base_rm)  # fresh weights: everything must come from the checkpoint
+    m = train_reward_model(resumed, rows, RMConfig(**cfg, output_dir=str(tmp_path / "run2"),
+                                                   resume_from_checkpoint=str(out / "checkpoint-3")))
+    assert m["steps"] == 6 and [h["step"] for h in m["history"]] == [4, 5, 6]
+    for (n, a), b in zip(full.state_dict().items(), resumed.state_dict().values(), strict=True):
+        torch.testing.assert_close(a, b, atol=1e-5, rtol=1e-4, msg=n)
+
+
+def test_incremental_updates_on_in_memory_rows(base_rm):
+    rm = copy.deepcopy(base_rm)
+    updater = RMUpdater(rm, RMConfig(batch_size=8, lr=1e-4))
+    held_out = pet_rows(32, seed=9)
+    before = evaluate_pairs(rm, held_out)["loss"]
+    for k in range(3):  # the PLUS loop: fresh rows (new summaries) each round
+        stats = updater.train_on(pet_rows(16, seed=20 + k, summary=f"round {k}"), steps=2)
+        assert set(stats) >= {"loss", "accuracy", "grad_norm"}
+    assert updater.steps == 6 and evaluate_pairs(rm, held_out)["loss"] < before
+
+
+def test_bucketed_batches_cover_every_row_once():
+    rows = pet_rows(50, seed=3)
+    batches = bucketed_batches(rows, batch_size=4, bucket_size=2, seed=0)
+    assert sorted(i for b in batches for i in b) == list(range(50))
+    assert bucketed_batches(rows, 4, 2, seed=0) == batches != bucketed_batches(rows, 4, 2, seed=1)
+
+
+def test_bad_rows_and_config_fail_clearly():
+    with pytest.raises(ValueError, match="row 1: field 'rejected' is missing"):
+        validate_rows([{"prompt": "p", "chosen": "a", "rejected": "b"}, {"prompt": "p", "chosen": "a"}])
+    with pytest.raises(ValueError, match="f.jsonl line 7: field 'margin'"):
+        validate_rows([{"prompt": "p", "chosen": "a", "rejected": "b", "margin": "x"}], "f.jsonl", [7])
+    with pytest.raises(ValueError, match="field 'chosen' is empty"):
+        validate_rows([{"prompt": "p", "chosen": " ", "rejected": "b"}])
+    with pytest.raises(ValueError, match="report_to"):
+        RMConfig(report_to="mlflow")
+    cfg = load_config(RMConfig, None, ["lr=2e-4", "lora_r=8", "bf16=false"])
+    assert cfg.lr == 2e-4 and cfg.lora_r == 8 and cfg.bf16 is False
+
+
+def test_margin_field_is_used(base_rm):
+    rm = copy.deepcopy(base_rm)
+    rows = pet_rows(8, seed=4)
+    plain = evaluate_pairs(rm, rows)["loss"]
+    with_margin = evaluate_pairs(rm, [{**r, "margin": 2.0} for r in rows])["loss"]
+    assert with_margin > plain
+    assert np.isfinite(plain)
