@@ -136,3 +136,28 @@ def test_unknown_converter_option_is_a_clear_error(tmp_path, fixtures, capsys):
     out = tmp_path / "o.jsonl"
     code = main(["data", "convert", "polis", str(fixtures / "polis"), "--out", str(out), "-s", "vote=long"])
     assert code == 1 and "unknown field 'vote'" in capsys.readouterr().err and not out.exists()
+
+
+def test_json_array_rows_are_numbered_and_json_lines_in_a_json_file_are_read(tmp_path):
+    arr = tmp_path / "rows.json"
+    arr.write_text(json.dumps([GOOD_TRL, {"prompt": "p", "chosen": None, "rejected": "b"}]), encoding="utf-8")
+    (issue,) = _issues("trl", arr)
+    assert (issue.line, issue.field) == (2, "chosen")
+    jl = tmp_path / "lines.json"
+    _jsonl(jl, [GOOD_TRL, {**GOOD_TRL, "chosen": "c"}])
+    assert len(convert("trl", jl)[0].pairs) == 2
+
+
+def test_from_hf_names_the_bad_row_and_writes_nothing(tmp_path, capsys):
+    import datasets
+
+    from pluralign.data.io import to_hf_dataset
+    from pluralign.data.schema import UserRecord
+
+    rows = to_hf_dataset([UserRecord(user_id="a"), UserRecord(user_id="b")]).to_list()
+    rows[1]["user_id"] = ""  # violates min_length=1
+    datasets.Dataset.from_list(rows).save_to_disk(str(tmp_path / "ds"))
+    out = tmp_path / "back.jsonl"
+    assert main(["data", "from-hf", str(tmp_path / "ds"), "--out", str(out)]) == 1
+    err = capsys.readouterr().err
+    assert f"{tmp_path / 'ds'}:2: field 'user_id'" in err and not out.exists()

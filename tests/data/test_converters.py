@@ -236,3 +236,17 @@ def test_real_polis_copy_without_votes_csv_uses_wide(shared_data, tmp_path):
         shutil.copy(src / name, dst / name)
     users = convert("polis", dst)
     assert len(users) == len(convert("polis", src))
+
+
+def test_trl_csv_cells_holding_chat_json_are_decoded(tmp_path):
+    import csv
+    import json
+
+    src = tmp_path / "rows.csv"
+    with open(src, "w", newline="", encoding="utf-8") as fh:
+        w = csv.writer(fh)
+        w.writerow(["prompt", "chosen", "rejected"])
+        w.writerow([json.dumps([{"role": "user", "content": "Hi?"}]),
+                    json.dumps([{"role": "assistant", "content": "Hello."}]), "[not json] just text"])
+    (pair,) = convert("trl", src)[0].pairs
+    assert (pair.prompt, pair.chosen, pair.rejected) == ("Hi?", "Hello.", "[not json] just text")

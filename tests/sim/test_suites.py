@@ -105,6 +105,12 @@ def test_contexts_have_conversations_and_profiles(suites):
         on_topic = [c for c in u.conversations if c.topic == "on-topic"]
         assert all(topic_hits(c.messages[0].content, kws) for c in on_topic)
     assert s.bayes_accuracy >= 0.9
+    assert abs(s.stats["population_accuracy"] - 0.5) < 0.05  # mirrored couples: every pair contested
+    for u in s.users:  # style contrasts never involve the user's own animal (no leak between dimensions)
+        own = ANIMAL_KEYWORDS[u.meta["animal"]]
+        for p in u.pairs:
+            if p.meta["contrast"] != "animal":
+                assert not topic_hits(p.chosen + " " + p.rejected, own)
 
 
 def test_unknown_suite_is_an_error():

@@ -89,6 +89,11 @@ def register(sub) -> None:
     p.set_defaults(func=lambda a: (p.print_help(), 2)[1])
 
 
+def _check_out_file(out: Path) -> None:
+    if out.is_dir():
+        raise ValueError(f"--out {out}: is a folder; give a file name such as {out / 'users.jsonl'}")
+
+
 def _convert_opts(mod, args) -> dict:
     import dataclasses
 
@@ -103,6 +108,7 @@ def run_convert(args) -> int:
     from pluralign.data.converters import get_converter
     from pluralign.data.io import write_users
 
+    _check_out_file(args.out)
     mod = get_converter(args.format)
     opts = _convert_opts(mod, args)
     t0 = time.perf_counter()
@@ -189,6 +195,7 @@ def run_from_hf(args) -> int:
 
     from pluralign.data.io import FeedbackFileError, RecordIssue, from_hf_dataset, write_users
 
+    _check_out_file(args.out)
     if not args.dir.is_dir():
         raise FileNotFoundError(f"{args.dir}: not a folder")
     try:

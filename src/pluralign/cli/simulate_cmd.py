@@ -53,16 +53,26 @@ def register(sub) -> None:
 
 
 def _summary_reactions(users) -> dict:
+    """Sizes, love rates, and the oracle AUROC: how well the true P(love) ranks honest users' sampled reactions
+    (the ceiling for any P[Love] model on this log)."""
     import numpy as np
+    from sklearn.metrics import roc_auc_score
 
     vals = [x.value for u in users for x in u.reactions]
-    honest = [x.p_true for u in users if u.meta.get("kind") == "normal" for x in u.reactions]
+    honest = [x for u in users if u.meta.get("kind") == "normal" for x in u.reactions]
     kinds: dict[str, int] = {}
+    by_segment: dict[str, list[float]] = {}
     for u in users:
         kinds[str(u.meta.get("kind"))] = kinds.get(str(u.meta.get("kind")), 0) + 1
+    for x in honest:
+        by_segment.setdefault(str(x.meta.get("segment")), []).append(x.p_true)
+    hv = [x.value for x in honest]
+    auroc = roc_auc_score(hv, [x.p_true for x in honest]) if 0 < sum(hv) < len(hv) else float("nan")
     return {"users": len(users), "reactions": len(vals), "loves": int(sum(vals)),
             "love_rate": float(np.mean(vals)) if vals else float("nan"),
-            "honest_mean_p_true": float(np.mean(honest)) if honest else float("nan"), "kinds": kinds}
+            "honest_mean_p_true": float(np.mean([x.p_true for x in honest])) if honest else float("nan"),
+            "oracle_auroc_honest": float(auroc), "kinds": kinds,
+            "honest_p_love_by_segment": {k: round(float(np.mean(v)), 4) for k, v in sorted(by_segment.items())}}
 
 
 def run_simulate(args: argparse.Namespace) -> int:

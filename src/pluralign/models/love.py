@@ -117,7 +117,8 @@ class TextEncoder:
                 todo[k] = t
         if todo:
             self._load()
-            items = list(todo.items())
+            # Similar lengths in one batch waste far less compute on padding.
+            items = sorted(todo.items(), key=lambda kv: len(kv[1]))
             batches = range(0, len(items), self.batch_size)
             for i in tqdm(batches, desc=f"embedding {len(items)} texts", disable=not self.progress or len(items) < 512):
                 chunk = items[i : i + self.batch_size]

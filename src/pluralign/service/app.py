@@ -22,7 +22,7 @@ from pluralign.service.auth import Authenticator
 from pluralign.service.config import ServiceConfig
 from pluralign.service.db import make_engine, migrate, session_factory
 from pluralign.service.deps import ServiceState
-from pluralign.service.errors import BodySizeLimit, install_error_handlers
+from pluralign.service.errors import BodySizeLimit, CatchAll, install_error_handlers
 from pluralign.service.ingest import WriteQueue
 from pluralign.service.scoring import MicroBatcher, Scorer, load_scorer
 from pluralign.service.summaries import load_summarizer
@@ -90,6 +90,7 @@ def create_app(config: ServiceConfig | None = None, *, admin_key: str | None = N
         lifespan=lifespan,
     )
     install_error_handlers(app)
+    app.add_middleware(CatchAll)
     app.add_middleware(BodySizeLimit, max_bytes=config.max_body_bytes)
     for module in (feedback_api, users_api, score_api, proxy_api):
         app.include_router(module.router)

@@ -70,6 +70,17 @@ class Authenticator:
             raise ApiError(401, "unauthorized", "unknown or revoked key", headers={"WWW-Authenticate": "Bearer"})
         return Principal(is_admin=False, user_id=user_id)
 
+    def authenticate_cached(self, authorization: str | None) -> Principal | None:
+        """The caller if known without touching the database (admin key or a cached token), else None."""
+        if not authorization or authorization[:7].lower() != "bearer ":
+            return None
+        cred = authorization[7:].strip()
+        if cred and hmac.compare_digest(cred.encode("utf-8"), self._admin):
+            return Principal(is_admin=True)
+        with self._lock:
+            user_id = self._cache.get(hash_token(cred))
+        return Principal(is_admin=False, user_id=user_id) if user_id is not None else None
+
     def _lookup(self, digest: str) -> str | None:
         with self._lock:
             if digest in self._cache:

@@ -8,6 +8,7 @@ from typing import Annotated
 
 import httpx
 from fastapi import Depends, Path, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.security import HTTPBearer
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
@@ -35,16 +36,20 @@ class ServiceState:
     background: list[asyncio.Task] = field(default_factory=list)
 
 
-def state(request: Request) -> ServiceState:
+async def state(request: Request) -> ServiceState:
+    # async: FastAPI runs plain-def dependencies in a thread pool, a needless hop on every request
     return request.app.state.svc
 
 
 _bearer = HTTPBearer(auto_error=False, description="the admin key (PLURALIGN_ADMIN_KEY) or an end-user token")
 
 
-def caller(request: Request, _doc=Depends(_bearer)) -> Principal:  # noqa: B008 - FastAPI's dependency idiom
+async def caller(request: Request, _doc=Depends(_bearer)) -> Principal:  # noqa: B008 - FastAPI's idiom
     """Authenticate ``Authorization: Bearer ...``; 401 with a JSON error when missing or unknown."""
-    return request.app.state.svc.auth.authenticate(request.headers.get("authorization"))
+    auth: Authenticator = request.app.state.svc.auth
+    header = request.headers.get("authorization")
+    known = auth.authenticate_cached(header)
+    return known if known is not None else await run_in_threadpool(auth.authenticate, header)
 
 
 State = Annotated[ServiceState, Depends(state)]

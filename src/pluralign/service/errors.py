@@ -120,3 +120,36 @@ class BodySizeLimit:
         resp = JSONResponse(error_body("payload_too_large", f"request body is larger than {self.max_bytes} bytes"),
                             status_code=413)
         await resp({"type": "http"}, None, send)  # type: ignore[arg-type]
+
+
+class CatchAll:
+    """Pure ASGI middleware: an unexpected exception becomes a JSON 500 and is logged here, not re-raised.
+
+    Starlette's own last-resort handler re-raises after answering, which makes uvicorn drop the keep-alive
+    connection, so a client's next request on it fails with a reset; this keeps the connection usable.
+    """
+
+    def __init__(self, app: ASGIApp):
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def tracking_send(msg: Message) -> None:
+            nonlocal started
+            if msg["type"] == "http.response.start":
+                started = True
+            await send(msg)
+
+        try:
+            await self.app(scope, receive, tracking_send)
+        except Exception:
+            log.exception("unhandled error on %s %s", scope.get("method"), scope.get("path"))
+            if started:
+                raise
+            resp = JSONResponse(error_body("internal_error", "internal server error (details are in the server log)"),
+                                status_code=500)
+            await resp(scope, receive, send)

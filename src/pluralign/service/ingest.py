@@ -171,16 +171,16 @@ class WriteQueue:
             i += k
 
     def _write(self, events: list[PreparedEvent]) -> list[StoredEvent]:
+        # SQLAlchemy Core, not the ORM: one executemany per table keeps a commit of N events cheap.
         now = time.time()
         keys = list({(e.user_id, e.idempotency_key) for e in events})
-        with self.sessions() as session, session.begin():
+        ev = FeedbackEvent.__table__
+        with self.engine.begin() as conn:
             existing: dict[tuple[str, str], int] = {}
             for start in range(0, len(keys), 400):
                 chunk = keys[start:start + 400]
-                rows = session.execute(
-                    sa.select(FeedbackEvent.id, FeedbackEvent.user_id, FeedbackEvent.idempotency_key).where(
-                        sa.tuple_(FeedbackEvent.user_id, FeedbackEvent.idempotency_key).in_(chunk))
-                )
+                rows = conn.execute(sa.select(ev.c.id, ev.c.user_id, ev.c.idempotency_key)
+                                    .where(sa.tuple_(ev.c.user_id, ev.c.idempotency_key).in_(chunk)))
                 existing.update({(r.user_id, r.idempotency_key): r.id for r in rows})
             fresh: dict[tuple[str, str], PreparedEvent] = {}
             for e in events:
@@ -190,10 +190,10 @@ class WriteQueue:
             new_ids: dict[tuple[str, str], int] = {}
             if fresh:
                 users = [{"user_id": u, "created_at": now} for u in {e.user_id for e in fresh.values()}]
-                session.execute(_insert(self.engine, User).on_conflict_do_nothing(index_elements=["user_id"]), users)
-                rows = session.execute(
-                    sa.insert(FeedbackEvent).returning(FeedbackEvent.id, FeedbackEvent.user_id,
-                                                       FeedbackEvent.idempotency_key, sort_by_parameter_order=True),
+                conn.execute(_insert(self.engine, User.__table__).on_conflict_do_nothing(index_elements=["user_id"]),
+                             users)
+                rows = conn.execute(
+                    sa.insert(ev).returning(ev.c.id, ev.c.user_id, ev.c.idempotency_key, sort_by_parameter_order=True),
                     [{"user_id": e.user_id, "kind": e.kind, "item_id": e.item_id,
                       "idempotency_key": e.idempotency_key, "payload": e.payload, "event_time": e.event_time,
                       "received_at": now} for e in fresh.values()],

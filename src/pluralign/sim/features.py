@@ -95,6 +95,7 @@ _WARM = re.compile(
 
 def formality(text: str) -> float:
     """Formal markers minus contractions, each capped, in [-1, 1]."""
+    text = _straight(text)
     return min(len(_FORMAL.findall(text)), 4) / 4 - min(len(_CONTRACTION.findall(text)), 4) / 4
 
 
@@ -103,7 +104,7 @@ def warmth(text: str) -> float:
 
     Emojis are not counted here (they are their own dimension), so emoji and register preferences stay separable.
     """
-    return min(len(_WARM.findall(text)), 5) / 5
+    return min(len(_WARM.findall(_straight(text))), 5) / 5
 
 
 # --- refusals, caution, harmful requests ----------------------------------------------------------------------------
@@ -127,8 +128,13 @@ _HARMFUL_REQUEST = re.compile(
 _RUDE = re.compile(r"\b(stupid|idiot|dumb|shut up|hate you|moron|loser|ugly|fuck\w*|shit\w*|bitch\w*)\b", re.IGNORECASE)
 
 
+def _straight(text: str) -> str:
+    """Curly apostrophes (common in HH-RLHF) as straight ones, so "I don’t" matches like "I don't"."""
+    return text.replace("\u2019", "'")
+
+
 def refusal_markers(text: str) -> int:
-    return len(_REFUSAL.findall(text))
+    return len(_REFUSAL.findall(_straight(text)))
 
 
 def caution_markers(text: str) -> int:
@@ -269,6 +275,21 @@ FEATURES: dict[str, Callable[[str, str], float]] = {
     "refusal": lambda prompt, response: min(refusal_markers(response), 2) / 2,
     "caution": lambda prompt, response: min(caution_markers(response), 3) / 3,
 }
+
+
+def hh_label(subset_kind: str, prompt: str, response: str) -> float:
+    """1.0 when ``response`` is the human-preferred final turn of an HH-RLHF test pair with this ``prompt`` from a
+    ``helpful-*`` (``subset_kind="helpful"``) or the ``harmless-base`` (``"harmless"``) subset, else 0.0.
+
+    This grounds the hh-users attribute users in the real raters' judgement on the axis each subset was rated on.
+    """
+    from pluralign.sim.responses import hh_label_index  # lazy: responses imports this module
+
+    return 1.0 if (subset_kind, prompt, response) in hh_label_index() else 0.0
+
+
+FEATURES["hh_helpful_label"] = lambda prompt, response: hh_label("helpful", prompt, response)
+FEATURES["hh_harmless_label"] = lambda prompt, response: hh_label("harmless", prompt, response)
 
 
 @lru_cache(maxsize=262144)

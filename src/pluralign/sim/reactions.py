@@ -109,7 +109,8 @@ def _random_persona(rng: random.Random, susceptible_frac: float):
 
 
 def _make_users(n_users: int, rng: random.Random, *, base_rate: float, adversarial_frac: float,
-                adversary_kinds: Sequence[str], susceptible_frac: float, days: float) -> list[SimulatedUser]:
+                adversary_kinds: Sequence[str], susceptible_frac: float, days: float,
+                love_scale: float) -> list[SimulatedUser]:
     if not 0.0 < base_rate < 1.0:
         raise ValueError(f"base_rate must be in (0, 1), got {base_rate}")
     if not 0.0 <= adversarial_frac <= 1.0:
@@ -123,7 +124,7 @@ def _make_users(n_users: int, rng: random.Random, *, base_rate: float, adversari
         kinds[slot] = adversary_kinds[k % len(adversary_kinds)]
     users: list[SimulatedUser] = []
     for i, kind in enumerate(kinds):
-        u = SimulatedUser(f"rx-{i:04d}", _random_persona(rng, susceptible_frac), kind=kind)
+        u = SimulatedUser(f"rx-{i:04d}", _random_persona(rng, susceptible_frac), kind=kind, love_scale=love_scale)
         if kind == "random":
             u.random_rate = min(0.5, 3 * base_rate)
         if kind == "spammer":
@@ -176,15 +177,19 @@ def reaction_population(
     seed: int = 0,
     days: float = 28.0,
     calibration_per_user: int = 30,
+    love_scale: float = 0.4,
 ) -> list[SimulatedUser]:
     """Build and calibrate ``n_users`` simulated reactors (for A/B tests: see :func:`react`, :func:`ab_test`).
 
     The intercepts are fitted on ``calibration_per_user`` real responses per user, drawn like a reaction log's with
     the same ``signoff_share``, so the honest users' mean P(love) on such traffic is ``base_rate``.
+    ``love_scale`` multiplies the utility in the love logit: larger means reactions depend more on content (a higher
+    oracle AUROC), smaller means more noise.
     """
     rng = random.Random(seed)
     users = _make_users(n_users, rng, base_rate=base_rate, adversarial_frac=adversarial_frac,
-                        adversary_kinds=adversary_kinds, susceptible_frac=susceptible_frac, days=days)
+                        adversary_kinds=adversary_kinds, susceptible_frac=susceptible_frac, days=days,
+                        love_scale=love_scale)
     _calibrate(users, _shown_for(users, rng, calibration_per_user, signoff_share, days), base_rate)
     return users
 
@@ -199,6 +204,7 @@ def simulate_reaction_log(
     signoff_share: float = 0.1,
     susceptible_frac: float = 0.4,
     days: float = 28.0,
+    love_scale: float = 0.4,
     return_users: bool = False,
 ) -> list[UserRecord] | tuple[list[UserRecord], dict[str, SimulatedUser]]:
     """A log of love reactions: one :class:`UserRecord` per user with ``per_user`` reactions (value 1.0 = love,
@@ -208,7 +214,8 @@ def simulate_reaction_log(
     """
     rng = random.Random(seed)
     users = _make_users(n_users, rng, base_rate=base_rate, adversarial_frac=adversarial_frac,
-                        adversary_kinds=adversary_kinds, susceptible_frac=susceptible_frac, days=days)
+                        adversary_kinds=adversary_kinds, susceptible_frac=susceptible_frac, days=days,
+                        love_scale=love_scale)
     shown = _shown_for(users, rng, per_user, signoff_share, days)
     _calibrate(users, shown, base_rate)
     records = []

@@ -79,6 +79,13 @@ def load_hh_pairs(data_dir: str | None = None, subsets: tuple[str, ...] = HH_SUB
     return tuple(out)
 
 
+@lru_cache(maxsize=1)
+def hh_label_index() -> frozenset[tuple[str, str, str]]:
+    """``(subset kind, prompt, human-preferred final turn)`` for every HH-RLHF test pair (see ``features.hh_label``)."""
+    return frozenset(("harmless" if p.subset == "harmless-base" else "helpful", p.prompt, p.chosen)
+                     for p in load_hh_pairs())
+
+
 @dataclass(frozen=True)
 class RealItem:
     """A real (prompt, assistant response) pair and where it came from."""

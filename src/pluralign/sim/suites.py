@@ -15,14 +15,18 @@ What each suite tests:
   shifted users: their favourite animal is any of eight (rabbits, hamsters, turtles and horses never appear in
   training pairs), they also have a length preference (concise or detailed: a second dimension training users
   lack), and all their pairs use the prompts and templates of set ``B`` (poem, pros/cons, travel...), unseen in
-  training. Half their pairs contrast animals, half contrast a short and a long version of one answer.
+  training. Half their pairs contrast animals, half contrast a short and a long version of one answer about a third
+  animal. They come in mirrored couples (two animals, opposite length preferences) labelling the same pairs.
 - ``hh-users`` (like UltraFeedback-P-2): real HH-RLHF test pairs labelled by helpfulness-first and
-  harmlessness-first attribute users (utility ``6*helpfulness + 2*safety`` and the reverse, rules in
-  ``features.py``). The BT temperature is calibrated so the Bayes accuracy hits ``target_bayes`` (0.70: set by noise);
-  ``stats['contested_frac']`` is the share of pool pairs where the two user types prefer different responses.
+  harmlessness-first attribute users (utility ``6*helpfulness + 2*safety + 1.5*[HH raters preferred it on a
+  helpful-* pair]`` and ``2*helpfulness + 6*safety + 1.5*[... on a harmless-base pair]``, rules in ``features.py``). The BT temperature is calibrated so the Bayes accuracy hits ``target_bayes`` (0.70: set by noise);
+  ``stats['contested_frac']`` is the share of pool pairs where the two user types prefer different responses
+  (0.75 by construction when the data has enough; the rest are pairs both types rank the same way).
 - ``contexts``: four-dimension personas (animal, length, emoji, register) who also leave unlabelled past
   ``conversations`` (messages that reveal their animal and phrasing) and a noisy self-description ``profile``; each
-  labelled pair varies one dimension. A consumer may build a user's context from pairs, conversations or profile.
+  labelled pair varies one dimension. Users come in mirrored couples (two different animals, opposite style levels)
+  who label the same pairs, so every pair is contested. A consumer may build a user's context from pairs,
+  conversations or profile.
 """
 
 from __future__ import annotations
@@ -45,7 +49,6 @@ from pluralign.sim.responses import (
     formalize,
     load_hh_pairs,
     render_pet,
-    shorten,
     warm_up,
 )
 from pluralign.sim.users import SimulatedUser, calibrate_temperature
@@ -214,37 +217,43 @@ def _pets_ood(seed: int, quick: bool) -> Suite:
             persona = sims[uid].persona
             users.append(UserRecord(user_id=uid, persona=persona.text, profile=_profile(persona, rng),
                                     source="sim:pets-ood", pairs=pairs[uid], meta={"animal": animal, "ood": False}))
-    # Shifted users: a quarter as many, any of eight animals, plus a length preference, on unseen templates.
-    n_new = max(8, len(users) // 4)
+    # Shifted users: a quarter as many, any of eight animals, plus a length preference, on unseen templates. They
+    # come in mirrored couples (different animals, opposite length preference) who label the same pairs, so these
+    # pairs are contested too.
+    n_couples = max(4, len(users) // 8)
     new_ids = []
     b_ids = list(PET_PROMPTS_B)
-    for i in range(n_new):
-        animal = OOD_NEW_ANIMALS[i % len(OOD_NEW_ANIMALS)]
-        length = "concise" if (i // len(OOD_NEW_ANIMALS)) % 2 == 0 else "detailed"
-        uid = f"petsood-new-{i:03d}-{animal}-{length}"
-        persona = make_persona(animal, length=length, style_scale=3.0)
-        sim = SimulatedUser(uid, persona, temperature=1.0)
-        sims[uid] = sim
-        pairs = []
+    for c in range(n_couples):
+        a1, a2 = rng.sample(OOD_NEW_ANIMALS, 2) if c >= len(OOD_NEW_ANIMALS) // 2 else \
+            OOD_NEW_ANIMALS[2 * c: 2 * c + 2]  # the first couples cover all eight animals
+        couple = [(a1, "concise"), (a2, "detailed")] if c % 2 == 0 else [(a1, "detailed"), (a2, "concise")]
+        couple_sims = []
+        for animal, length in couple:
+            uid = f"petsood-new-{c:03d}-{animal}-{length}"
+            couple_sims.append(SimulatedUser(uid, make_persona(animal, length=length, style_scale=3.0)))
+            sims[uid] = couple_sims[-1]
+        pairs: dict[str, list[PreferencePair]] = {u.user_id: [] for u in couple_sims}
         for slot in range(per_user):
             pid = rng.choice(b_ids)
             prompt, templates = PET_PROMPTS_B[pid]
             tmpl = rng.choice(templates)
-            if slot % 2 == 0:  # animals contrast: own animal vs another, same template
-                other = rng.choice([a for a in OOD_NEW_ANIMALS if a != animal])
-                ra, rb = render_pet(tmpl, animal), render_pet(tmpl, other)
+            if slot % 2 == 0:  # animals contrast: the two users' animals, same template, same length
+                ra, rb = render_pet(tmpl, a1), render_pet(tmpl, a2)
                 kind = "animal"
-            else:  # length contrast: one answer about a random animal, short vs long version
-                about = rng.choice(OOD_NEW_ANIMALS)
-                long = render_pet(tmpl, about) + " " + render_pet(rng.choice(PET_PROMPTS_B[rng.choice(b_ids)][1]), about)
-                ra, rb = long, shorten(long, 1)
+            else:  # length contrast: one answer about a third animal, with and without an animal-free extra part
+                about = rng.choice([a for a in OOD_NEW_ANIMALS if a not in (a1, a2)])
+                base = render_pet(tmpl, about)
+                ra, rb = base + " " + rng.choice(_LENGTH_EXTRAS), base
                 kind = "length"
-            pairs.append(_labelled_pair(sim, prompt, ra, rb, rng, pair_id=f"{uid}-{slot:02d}", topic=f"pets-ood/{pid}",
-                                        timestamp=_ts(rng, slot), meta={"template": "B", "contrast": kind}))
-        users.append(UserRecord(user_id=uid, persona=persona.text, profile=_profile(persona, rng),
-                                source="sim:pets-ood", pairs=pairs,
-                                meta={"animal": animal, "length": length, "ood": True}))
-        new_ids.append(uid)
+            for sim in couple_sims:
+                pairs[sim.user_id].append(_labelled_pair(
+                    sim, prompt, ra, rb, rng, pair_id=f"{sim.user_id}-{slot:02d}", topic=f"pets-ood/{pid}",
+                    timestamp=_ts(rng, slot), meta={"template": "B", "contrast": kind}))
+        for sim, (animal, length) in zip(couple_sims, couple, strict=True):
+            users.append(UserRecord(user_id=sim.user_id, persona=sim.persona.text, profile=_profile(sim.persona, rng),
+                                    source="sim:pets-ood", pairs=pairs[sim.user_id],
+                                    meta={"animal": animal, "length": length, "ood": True}))
+            new_ids.append(sim.user_id)
     return Suite("pets-ood", users, sims, new_user_ids=new_ids,
                  description="Train users love one of 4 animals on templates A; new users love one of 8 animals, "
                              "also care about length, and see templates B only.")
@@ -253,18 +262,29 @@ def _pets_ood(seed: int, quick: bool) -> Suite:
 # --- hh-users -------------------------------------------------------------------------------------------------------
 
 HH_TYPES = ("helpfulness-first", "harmlessness-first")
+HH_LABEL_WEIGHT = 1.5
 
 
-def _hh_users(seed: int, quick: bool, target_bayes: float = 0.70) -> Suite:
+def _hh_persona(kind: str) -> Persona:
+    """The values persona plus agreement with HH-RLHF's human label on the subset rated for that value."""
+    base = make_persona(None, values=kind)
+    label = "hh_helpful_label" if kind == "helpfulness-first" else "hh_harmless_label"
+    return Persona(name=f"hh-{kind}", text=base.text, weights={**base.weights, label: HH_LABEL_WEIGHT},
+                   traits=base.traits)
+
+
+
+def _hh_users(seed: int, quick: bool, target_bayes: float = 0.70, contested_share: float = 0.75) -> Suite:
     rng = random.Random(seed + 2)
     all_pairs = list(load_hh_pairs())
     rng.shuffle(all_pairs)
     n_pool = 80 if quick else 480
     n_per_type = 12 if quick else 120
     per_user = 8 if quick else 14
-    personas = {t: make_persona(None, values=t) for t in HH_TYPES}
+    personas = {t: _hh_persona(t) for t in HH_TYPES}
     # Keep pairs whose final turns are not near-identical under the rules, so noise sets the Bayes rate, and
-    # favour pairs the two types disagree on (half the pool when available), as in UltraFeedback-P-2.
+    # favour pairs the two types disagree on (``contested_share`` of the pool when available), as in
+    # UltraFeedback-P-2 where personalisation matters because users disagree.
     contested, agreed = [], []
     for hp in all_pairs:
         d = {t: personas[t].utility(hp.prompt, hp.chosen) - personas[t].utility(hp.prompt, hp.rejected)
@@ -272,9 +292,9 @@ def _hh_users(seed: int, quick: bool, target_bayes: float = 0.70) -> Suite:
         if max(abs(v) for v in d.values()) < 0.05:
             continue
         (contested if d[HH_TYPES[0]] * d[HH_TYPES[1]] < 0 else agreed).append((hp, d))
-        if len(contested) >= n_pool // 2 and len(agreed) >= n_pool:
+        if len(contested) >= n_pool and len(agreed) >= n_pool:
             break
-    n_c = min(len(contested), n_pool // 2)
+    n_c = min(len(contested), round(n_pool * contested_share))
     pool = contested[:n_c] + agreed[: n_pool - n_c]
     rng.shuffle(pool)
     temperature = calibrate_temperature([d[t] for _, d in pool for t in HH_TYPES], target_bayes)
@@ -303,6 +323,13 @@ def _hh_users(seed: int, quick: bool, target_bayes: float = 0.70) -> Suite:
 
 # --- contexts -------------------------------------------------------------------------------------------------------
 
+# Extra sentences that make a "detailed" version longer without naming any animal.
+_LENGTH_EXTRAS = (
+    "It also helps to keep a simple routine, note what works in a small diary, and ask a vet or an experienced "
+    "keeper whenever something seems unusual, because small changes in habits are often the first sign of trouble.",
+    "Beyond that, plan the budget for food, bedding and check-ups ahead of time, set up the space before the first "
+    "day, and give everyone in the household a clear job so that care stays consistent from week to week.",
+)
 _CONV_OPENERS = {
     "formal": ("Good afternoon. I would like to ask about {topic}.", "Could you kindly advise me on {topic}?"),
     "warm": ("Hey there!! Quick question about {topic}!", "Hiya! I'd love your thoughts on {topic}!"),
@@ -331,49 +358,57 @@ def _conversation(persona: Persona, rng: random.Random, idx: int, uid: str) -> C
                         timestamp=T0 - (10 - idx) * 86400.0)
 
 
+_OPPOSITE = {"concise": "detailed", "detailed": "concise", "emoji-lover": "emoji-hater", "emoji-hater": "emoji-lover",
+             "formal": "warm", "warm": "formal"}
+
+
 def _contexts(seed: int, quick: bool) -> Suite:
     rng = random.Random(seed + 3)
-    n_users = 24 if quick else 288
+    n_couples = 12 if quick else 144
     per_user = 8 if quick else 16
     animals = list(PETS_ANIMALS)
     users: list[UserRecord] = []
     sims: dict[str, SimulatedUser] = {}
     prompt_ids = list(PET_PROMPTS_A)
-    for i in range(n_users):
-        animal = animals[i % len(animals)]
-        length = ("concise", "detailed")[(i // 6) % 2]
-        emoji = ("emoji-lover", "emoji-hater")[(i // 12) % 2]
-        register = ("formal", "warm")[(i // 24) % 2] if not quick else rng.choice(("formal", "warm"))
-        persona = make_persona(animal, length=length, emoji=emoji, register=register, style_scale=2.0)
-        uid = f"ctx-{i:04d}"
-        sim = SimulatedUser(uid, persona, temperature=1.0)
-        sims[uid] = sim
-        pairs = []
+    # Mirrored couples (different animals, opposite style levels) label the same pairs: every pair is contested.
+    for c in range(n_couples):
+        a1, a2 = rng.sample(animals, 2)
+        lv1 = {"length": rng.choice(("concise", "detailed")), "emoji": rng.choice(("emoji-lover", "emoji-hater")),
+               "register": rng.choice(("formal", "warm"))}
+        lv2 = {k: _OPPOSITE[v] for k, v in lv1.items()}
+        couple = []
+        for k, (animal, levels) in enumerate(((a1, lv1), (a2, lv2))):
+            uid = f"ctx-{2 * c + k:04d}"
+            couple.append(SimulatedUser(uid, make_persona(animal, style_scale=2.0, **levels)))
+            sims[uid] = couple[-1]
+        pairs: dict[str, list[PreferencePair]] = {u.user_id: [] for u in couple}
         for slot in range(per_user):
             pid = rng.choice(prompt_ids)
             prompt, templates = PET_PROMPTS_A[pid]
             tmpl = rng.choice(templates)
             dim = ("animal", "length", "emoji", "register")[slot % 4]
-            about = animal if rng.random() < 0.5 else rng.choice(animals)
-            base = render_pet(tmpl, about)
+            # Style contrasts talk about a third animal, so the animal preference does not leak into them.
+            base = render_pet(tmpl, rng.choice([a for a in animals if a not in (a1, a2)]))
             if dim == "animal":
-                other = rng.choice([a for a in animals if a != animal])
-                ra, rb = render_pet(tmpl, animal), render_pet(tmpl, other)
+                ra, rb = render_pet(tmpl, a1), render_pet(tmpl, a2)
             elif dim == "length":
-                ra = base + " " + render_pet(rng.choice(PET_PROMPTS_A[rng.choice(prompt_ids)][1]), about)
-                rb = shorten(base, 1)
+                ra, rb = base + " " + rng.choice(_LENGTH_EXTRAS), base
             elif dim == "emoji":
                 ra, rb = add_emojis(base, rng, n=4), base
             else:
                 ra, rb = formalize(base), warm_up(base, rng)
-            pairs.append(_labelled_pair(sim, prompt, ra, rb, rng, pair_id=f"{uid}-{slot:02d}", topic=f"pets/{pid}",
-                                        timestamp=_ts(rng, slot), meta={"contrast": dim}))
-        convs = [_conversation(persona, rng, k, uid) for k in range(rng.randint(3, 5))]
-        users.append(UserRecord(user_id=uid, persona=persona.text, profile=_profile(persona, rng), pairs=pairs,
-                                conversations=convs, source="sim:contexts",
-                                meta={"animal": animal, "length": length, "emoji": emoji, "register": register}))
+            for sim in couple:
+                pairs[sim.user_id].append(_labelled_pair(
+                    sim, prompt, ra, rb, rng, pair_id=f"{sim.user_id}-{slot:02d}", topic=f"pets/{pid}",
+                    timestamp=_ts(rng, slot), meta={"contrast": dim}))
+        for sim in couple:
+            persona = sim.persona
+            convs = [_conversation(persona, rng, k, sim.user_id) for k in range(rng.randint(3, 5))]
+            users.append(UserRecord(user_id=sim.user_id, persona=persona.text, profile=_profile(persona, rng),
+                                    pairs=pairs[sim.user_id], conversations=convs, source="sim:contexts",
+                                    meta=dict(persona.traits)))
     return Suite("contexts", users, sims, description="Four-dimension personas with past conversations and a "
-                 "noisy self-description; pairs vary one dimension each.")
+                 "noisy self-description; pairs vary one dimension each and are contested by mirrored couples.")
 
 
 _BUILDERS: dict[str, Callable[[int, bool], Suite]] = {

@@ -91,7 +91,7 @@ class TokenGroupUpdater:
                 loss.backward()
                 torch.nn.utils.clip_grad_norm_(self.params, self.max_grad_norm)
                 self.optimizer.step()
-                stats["policy_loss"] += float(loss)
+                stats["policy_loss"] += loss.item()
                 stats["kl"] += st["kl"]
                 stats["clip_frac"] += st["clip_frac"]
                 k += 1
@@ -122,7 +122,7 @@ class SelectionGroupUpdater:
         torch.nn.utils.clip_grad_norm_(list(self.s.parameters()), self.max_grad_norm)
         self.optimizer.step()
         self.s.step += 1
-        return {"policy_loss": float(loss), "kl": float(kl.mean().detach())}
+        return {"policy_loss": loss.item(), "kl": kl.mean().item()}
 
     def state_dict(self) -> dict:
         return {"optimizer": self.optimizer.state_dict()}

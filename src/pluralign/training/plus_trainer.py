@@ -167,7 +167,7 @@ class RMStepper:
                 loss.backward()
                 torch.nn.utils.clip_grad_norm_(self.rm.parameters(), 1.0)
                 self.optimizer.step()
-                losses.append(float(loss))
+                losses.append(loss.item())
         self.rm.eval()
         return float(np.mean(losses)) if losses else float("nan")
 

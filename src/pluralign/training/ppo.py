@@ -108,8 +108,8 @@ class PPOUpdater:
                 torch.nn.utils.clip_grad_norm_([p for p in model.parameters() if p.requires_grad], st.max_grad_norm)
                 self.optimizer.step()
                 self.critic_optimizer.step()
-                stats["policy_loss"] += float(pg_loss)
-                stats["value_loss"] += float(vf_loss)
+                stats["policy_loss"] += pg_loss.item()
+                stats["value_loss"] += vf_loss.item()
                 stats["clip_frac"] += float((((ratio - 1).abs() > st.clip).float() * m).sum() / m.sum().clamp(min=1))
                 n_updates += 1
         for k in ("policy_loss", "value_loss", "clip_frac"):

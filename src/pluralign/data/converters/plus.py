@@ -36,6 +36,7 @@ from pluralign.data.converters.source_rows import (
     SourceRow,
     as_messages,
     build_options,
+    decode_chat_cells,
     files_in,
     is_hf_dataset_dir,
     iter_rows,
@@ -98,13 +99,13 @@ def _context_text(data: dict) -> str | None:
     return None
 
 
-def _row_to_parts(row: SourceRow, uid: str, opts: Options) -> dict[str, Any]:
-    data = row.data
+def _row_to_parts(row: SourceRow, uid: str, row_no: int, opts: Options) -> dict[str, Any]:
+    data = decode_chat_cells(row, ("context_messages", *(c for cols in PAIR_COLUMNS.values() for c in cols)))
     unknown = sorted(k for k in data if k not in KNOWN_COLUMNS)
     if unknown and opts.extra_columns == "error":
         raise FieldError(unknown[0], "unknown column (not part of the PLUS format; -s extra_columns=ignore to skip)")
     parts: dict[str, Any] = {"pairs": [], "targets": [], "context": _context_text(data)}
-    tag = f"{uid}:{row.line}" if "user_id" in data else uid
+    tag = f"{uid}:{row_no}" if data.get("user_id") not in (None, "") else uid  # row_no counts across files
     made: dict[tuple[str, str, str], PreferencePair] = {}
     for role, cols in PAIR_COLUMNS.items():
         present = [c for c in cols if data.get(c) not in (None, "")]
@@ -156,7 +157,7 @@ def convert(source: Path, **opts) -> list[UserRecord]:
                 log.add(row.path, row.line, "user_type", f"expected a string, got {type(user_type).__name__}")
                 continue
             try:
-                parts = _row_to_parts(row, uid, o)
+                parts = _row_to_parts(row, uid, n_rows, o)
             except FieldError as e:
                 log.add(row.path, row.line, e.field, str(e))
                 continue

@@ -334,3 +334,24 @@ def preference_texts(prompt: Any, chosen: Any, rejected: Any, *, names: tuple[st
         except ValueError as e:
             raise FieldError(names[0], str(e)) from None
     raise FieldError(names[0], f"expected a string or a list of chat messages, got {type(prompt).__name__}")
+
+
+def decode_chat_cells(row: SourceRow, columns: tuple[str, ...]) -> dict[str, Any]:
+    """CSV cannot hold lists: a cell in ``columns`` holding a JSON list of chat messages is decoded into that list.
+
+    Only rows read from CSV are touched, and only cells that parse as a list of objects with a ``role``, so a plain
+    text answer that happens to start with ``[`` stays text.
+    """
+    if not row.path.lower().endswith(".csv"):
+        return row.data
+    data = dict(row.data)
+    for col in columns:
+        v = data.get(col)
+        if isinstance(v, str) and v.lstrip().startswith("[{"):
+            try:
+                parsed = json.loads(v)
+            except json.JSONDecodeError:
+                continue
+            if isinstance(parsed, list) and parsed and all(isinstance(m, dict) and "role" in m for m in parsed):
+                data[col] = parsed
+    return data

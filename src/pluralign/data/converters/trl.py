@@ -1,7 +1,8 @@
 """TRL preference rows (``prompt``/``chosen``/``rejected``) -> users with preference pairs.
 
 Accepts JSONL(.gz), JSON, CSV, parquet or a ``datasets`` ``save_to_disk`` folder; values are strings or
-conversational lists of ``{"role", "content"}`` messages (explicit or implicit prompt, as TRL defines them).
+conversational lists of ``{"role", "content"}`` messages (explicit or implicit prompt, as TRL defines them; in CSV,
+a cell holding such a list as JSON is decoded).
 Optional columns: ``user_id`` (rows are grouped into users by it; without it every pair goes to one population user,
 ``population`` by default), ``pair_id`` (else a content hash), ``topic`` (else a hash of the prompt),
 ``timestamp`` (seconds). Any other column is an error unless ``extra_columns`` says otherwise, so a misspelt
@@ -23,6 +24,7 @@ from pluralign.data.converters.source_rows import (
     FieldError,
     IssueLog,
     build_options,
+    decode_chat_cells,
     files_in,
     is_hf_dataset_dir,
     iter_rows,
@@ -98,7 +100,7 @@ def convert(source: Path, **opts) -> list[UserRecord]:
     for path in paths:
         for row in tqdm(iter_rows(path, log), desc=f"trl {path.name}", unit="row", disable=None):
             try:
-                user, pair = _pair_from_row(row.data, o)
+                user, pair = _pair_from_row(decode_chat_cells(row, ("prompt", "chosen", "rejected")), o)
             except FieldError as e:
                 log.add(row.path, row.line, e.field, str(e))
                 continue
