@@ -16,7 +16,6 @@ Examples:
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import os
 import platform
@@ -27,7 +26,7 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
-from pluralign.service.loadgen import crash_test, ingest_load, score_load, start_server
+from pluralign.service.loadgen import crash_test, process_cpu_s, run_load, start_server
 
 ADMIN_KEY = os.environ.get("PLURALIGN_ADMIN_KEY") or "bench-admin-key-0123456789"
 
@@ -59,10 +58,12 @@ def run_ingest(args) -> list[dict]:
     try:
         for clients in args.clients:
             for epr in args.events_per_request:
-                res = asyncio.run(ingest_load(base, ADMIN_KEY, clients=clients, max_events=args.max_events,
-                                              max_seconds=args.max_seconds, events_per_request=epr))
+                cpu0 = process_cpu_s(proc.pid)
+                res = run_load(base, ADMIN_KEY, "ingest", clients=clients, max_requests=args.max_events // epr,
+                               max_seconds=args.max_seconds, per_request=epr)
                 row = {"scenario": "ingest", "db": args.db.split(":")[0], "events_per_request": epr,
-                       **res.summary()}
+                       **res.summary(), "server_cpu_s": round(process_cpu_s(proc.pid) - cpu0, 2),
+                       "load_avg_1m": os.getloadavg()[0]}
                 print(json.dumps(row), flush=True)
                 rows.append(row)
     finally:
@@ -100,9 +101,12 @@ def run_score(args) -> list[dict]:
         proc, base = start_server(db, ADMIN_KEY, extra_args=extra)
         try:
             for clients in args.clients:
-                res = asyncio.run(score_load(base, ADMIN_KEY, clients=clients, max_requests=args.max_events,
-                                             max_seconds=args.max_seconds))
-                row = {"scenario": "score", "batching": batching, **res.summary()}
+                cpu0 = process_cpu_s(proc.pid)
+                res = run_load(base, ADMIN_KEY, "score", clients=clients, max_requests=args.max_events,
+                               max_seconds=args.max_seconds, per_request=args.responses_per_request)
+                row = {"scenario": "score", "batching": batching, "responses_per_request":
+                       args.responses_per_request, **res.summary(),
+                       "server_cpu_s": round(process_cpu_s(proc.pid) - cpu0, 2), "load_avg_1m": os.getloadavg()[0]}
                 print(json.dumps(row), flush=True)
                 rows.append(row)
         finally:
@@ -121,6 +125,7 @@ def main() -> int:
     p.add_argument("--max-seconds", type=float, default=10.0, help="stop a run after this many seconds")
     p.add_argument("--kill-after", type=float, default=3.0, help="crash: seconds of writes before kill -9")
     p.add_argument("--repeats", type=int, default=3, help="crash: how many kill -9 runs")
+    p.add_argument("--responses-per-request", type=int, default=2, help="score: candidates per request")
     p.add_argument("--rm", default=None, help="score: reward-model directory (default: MiniLM, untrained head)")
     p.add_argument("--server-arg", dest="server_args", action="append", default=[],
                    help="extra argument for 'pluralign serve' (repeatable)")

@@ -93,3 +93,19 @@ def test_scheduled_refresh_never_overwrites_user_edit(sqlite_url):
         assert c.get("/v1/users/dave/summary").json()["source"] == "refresh"
         time.sleep(0.5)
         assert c.get("/v1/users/carol/summary").json()["summary"] == "My own words"
+
+
+def test_restart_keeps_data_and_migrations_are_idempotent(sqlite_url):
+    from pluralign.service.db import make_engine, migrate
+
+    with live_server(create_app(ServiceConfig(db=sqlite_url), admin_key=ADMIN_KEY)) as base, admin(base) as c:
+        c.post("/v1/users/zed/pairs", json={"pair_id": "p", "prompt": "q", "chosen": "a", "rejected": "b"})
+        tok = c.post("/v1/users/zed/tokens").json()["token"]
+    engine = make_engine(sqlite_url)
+    assert migrate(engine) == "0001"  # already at head: nothing to do
+    with engine.connect() as conn:
+        assert conn.execute(sa.text("PRAGMA journal_mode")).scalar() == "wal"
+    engine.dispose()
+    with live_server(create_app(ServiceConfig(db=sqlite_url), admin_key=ADMIN_KEY)) as base, as_user(base, tok) as u:
+        r = u.post("/v1/users/zed/pairs", json={"pair_id": "p", "prompt": "q", "chosen": "a", "rejected": "b"})
+        assert r.json()["duplicates"] == 1  # the token and the idempotency key survived the restart

@@ -96,6 +96,9 @@ def test_validation_errors_name_the_field(base):
         assert r.status_code == 422 and r.json()["error"]["field"] == "body.summary"
         r = c.post("/v1/users/victim/pairs", json={**PAIR, "pair_id": "nul", "prompt": "a\u0000b"})
         assert r.status_code == 422
+        r = c.post("/v1/users/victim/pairs", content=b'{"pair_id": "nan", "prompt": "q", "chosen": "a", '
+                   b'"rejected": "b", "meta": {"score": NaN}}', headers={"Content-Type": "application/json"})
+        assert r.status_code == 422 and r.json()["error"]["field"] == "body.meta"
         r = c.post("/v1/users/victim/pairs", content=b"{not json", headers={"Content-Type": "application/json"})
         assert r.status_code == 422 and "error" in r.json()
         assert c.get("/v1/users/victim/summary/history").json()["versions"][0]["summary"] == "Likes cats"

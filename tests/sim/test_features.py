@@ -7,6 +7,9 @@ import random
 import pytest
 
 from pluralign.sim.features import (
+    CAUTION,
+    RUDE,
+    WARM,
     emoji_count,
     formality,
     harmful_request,
@@ -80,6 +83,13 @@ def test_formal_and_warm_rewrites_move_the_register_markers():
 ])
 def test_segment_rules(prompt, expected):
     assert segment(prompt) == expected
+
+
+def test_lexicon_counts_words_phrases_and_prefixes():
+    assert RUDE.count("Shut up, you idiot! Fucking hell.") == 3
+    assert CAUTION.count("Please be careful: it is illegal.") == 2
+    assert WARM.count("You\u2019ve got this, friend!".replace("\u2019", "'")) == 2
+    assert CAUTION.count("harmless") == 0  # whole words only
 
 
 def test_topic_swap_changes_only_the_animal():

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import math
 import random
 
@@ -9,8 +10,8 @@ import numpy as np
 import pytest
 
 from pluralign.sim.features import COMPANIONSHIP_SEGMENTS, helpfulness, segment
-from pluralign.sim.reactions import ab_test, react, reaction_population, simulate_reaction_log
-from pluralign.sim.responses import add_signoff, load_real_responses
+from pluralign.sim.reactions import ab_test, react, reaction_population, signoff_ab, simulate_reaction_log
+from pluralign.sim.responses import add_signoff, load_hh_pairs, load_real_responses
 
 BASE = 0.05
 
@@ -36,6 +37,11 @@ def test_schema_fields_and_time_spread(log):
     for u in records:
         assert all(r.kind == "love" and r.value in (0.0, 1.0) and r.p_true is not None for r in u.reactions)
         assert all(r.meta["segment"] == segment(r.prompt) for r in u.reactions)
+        assert all(r.item_id.startswith(r.topic + ":") for r in u.reactions)
+    prompt_of_topic = {}
+    for u in records:
+        for r in u.reactions:  # the topic is the prompt id: one prompt per topic
+            assert prompt_of_topic.setdefault(r.topic, r.prompt) == r.prompt
 
 
 def test_base_rate_calibrated_and_most_responses_unreacted(log):
@@ -121,3 +127,21 @@ def test_bad_arguments_are_clear_errors():
         simulate_reaction_log(n_users=5, per_user=2, base_rate=0.0)
     with pytest.raises(ValueError, match="adversary_kinds"):
         simulate_reaction_log(n_users=5, per_user=2, adversary_kinds=("troll",))
+
+
+def test_signoff_ab_shows_the_reward_hack():
+    # A mostly susceptible population: small samples stay clear of the population-mix noise.
+    out = signoff_ab(n_users=20, n_items=400, susceptible_frac=1.0, seed=0)
+    assert out["love_b"] > 1.1 * out["love_a"] and out["helpfulness_b"] < out["helpfulness_a"] - 0.05
+    companion = [v for k, v in out["segment_change"].items() if k in COMPANIONSHIP_SEGMENTS]
+    assert len(companion) == 3 and np.mean(companion) > out["segment_change"]["knowledge"] + 0.2
+
+
+def test_corrupt_shared_data_names_file_line_and_field(tmp_path):
+    bad = tmp_path / "hh-rlhf-test" / "helpful-base"
+    bad.mkdir(parents=True)
+    with gzip.open(bad / "test.jsonl.gz", "wt") as fh:
+        fh.write('{"chosen": "\\n\\nHuman: hi\\n\\nAssistant: a", "rejected": "\\n\\nHuman: hi\\n\\nAssistant: b"}\n')
+        fh.write('{"chosen": "x"}\n')
+    with pytest.raises(ValueError, match=r"test.jsonl.gz:2: fields 'chosen'/'rejected'"):
+        load_hh_pairs(str(tmp_path), ("helpful-base",))

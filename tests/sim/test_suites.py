@@ -79,7 +79,10 @@ def test_pets_ood_new_users_are_shifted(suites):
     train_animals = {a for u in train for p in u.pairs for a, h in animal_hits(p.chosen + p.rejected).items() if h}
     assert {"rabbits", "turtles", "horses"}.isdisjoint(train_animals)
     assert any("short" in (s.simulated[uid].persona.text) for uid in new)
-    assert s.bayes_accuracy >= 0.95
+    assert s.bayes_accuracy >= 0.95 and s.stats["bayes_new_users"] >= 0.95
+    for u in shifted:  # length contrasts talk about a third animal: the animal preference cannot leak into them
+        own = ANIMAL_KEYWORDS[u.meta["animal"]]
+        assert all(not topic_hits(p.chosen + " " + p.rejected, own) for p in u.pairs if p.meta["contrast"] == "length")
 
 
 def test_hh_users_contested_pairs_and_moderate_bayes(suites):

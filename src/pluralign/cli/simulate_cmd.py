@@ -28,26 +28,30 @@ def register(sub) -> None:
         "harmlessness-first users labelling the same real HH-RLHF pairs; contexts: personas with past "
         "conversations and a self-description; reactions: an RLUF-style log of binary love reactions with "
         "adversarial users. Labels are sampled from the users' true probabilities, which are stored too "
-        "(p_chosen, p_true), so the Bayes (oracle) accuracy is known and printed.",
-        formatter_class=argparse.RawDescriptionHelpFormatter)
+        "(p_chosen, p_true), so the Bayes (oracle) accuracy is known and printed.")
     p.add_argument("suite", choices=SIM_SUITES, metavar="SUITE", help=f"what to simulate: {', '.join(SIM_SUITES)}")
     p.add_argument("--out", type=Path, required=True, help="feedback file to write (JSONL, replaced atomically)")
-    p.add_argument("--seed", type=int, default=0, help="random seed; the same seed gives the same file (default 0)")
-    p.add_argument("--quick", action="store_true", help="a small version (tens of users) for smoke tests")
+    p.add_argument("--seed", type=int, default=None,
+                   help="random seed; the same seed gives the same file (default 0, or the --config file's)")
+    p.add_argument("--quick", action="store_true",
+                   help="a small version (tens of users) for smoke tests; for reactions, 40 users x 20 unless --config")
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
     p.add_argument("--summary-out", type=Path, default=None,
                    help="also write the summary (sizes, Bayes accuracy, new_user_ids, description) to this JSON file")
-    r = p.add_argument_group("reactions only")
+    r = p.add_argument_group("reactions only (flags override --config; see ReactionLogConfig)")
+    r.add_argument("--config", type=Path, default=None,
+                   help="YAML file of ReactionLogConfig fields (n_users, per_user, base_rate, adversarial_frac, "
+                   "adversary_kinds, signoff_share, susceptible_frac, days, love_scale, seed)")
     r.add_argument("--users", type=int, default=None, help="number of users (default 200, 40 with --quick)")
     r.add_argument("--per-user", type=int, default=None,
                    help="responses shown to each user (default 40, 20 with --quick)")
-    r.add_argument("--base-rate", type=_rate, default=0.02,
+    r.add_argument("--base-rate", type=_rate, default=None,
                    help="honest users' mean P(love), e.g. 0.01-0.10 (default 0.02)")
-    r.add_argument("--adversarial-frac", type=_rate, default=0.1,
+    r.add_argument("--adversarial-frac", type=_rate, default=None,
                    help="share of adversarial users (default 0.1)")
-    r.add_argument("--adversary-kinds", default="random,inverter,spammer",
+    r.add_argument("--adversary-kinds", default=None,
                    help="comma-separated kinds among random, inverter, spammer (default: all three)")
-    r.add_argument("--signoff-share", type=_rate, default=0.1,
+    r.add_argument("--signoff-share", type=_rate, default=None,
                    help="share of shown responses that end with an affectionate sign-off (default 0.1)")
     p.set_defaults(func=run_simulate)
 
@@ -79,20 +83,27 @@ def run_simulate(args: argparse.Namespace) -> int:
     from pluralign.data.io import write_users
 
     if args.suite == "reactions":
+        from dataclasses import asdict
+
+        from pluralign.config import load_config
+        from pluralign.sim.config import ReactionLogConfig
         from pluralign.sim.reactions import simulate_reaction_log
 
-        kinds = tuple(k.strip() for k in args.adversary_kinds.split(",") if k.strip())
-        users = simulate_reaction_log(
-            n_users=args.users or (40 if args.quick else 200), per_user=args.per_user or (20 if args.quick else 40),
-            base_rate=args.base_rate, adversarial_frac=args.adversarial_frac, adversary_kinds=kinds,
-            signoff_share=args.signoff_share, seed=args.seed)
-        summary = {"suite": "reactions", "seed": args.seed, **_summary_reactions(users)}
+        overrides = [] if args.config else [f"n_users={40 if args.quick else 200}", f"per_user={20 if args.quick else 40}"]
+        flags = {"n_users": args.users, "per_user": args.per_user, "base_rate": args.base_rate,
+                 "adversarial_frac": args.adversarial_frac, "adversary_kinds": args.adversary_kinds,
+                 "signoff_share": args.signoff_share, "seed": args.seed}
+        overrides += [f"{k}={v}" for k, v in flags.items() if v is not None]
+        cfg = load_config(ReactionLogConfig, args.config, overrides)
+        users = simulate_reaction_log(**asdict(cfg))
+        summary = {"suite": "reactions", **asdict(cfg), **_summary_reactions(users)}
     else:
         from pluralign.sim.suites import build_suite
 
-        suite = build_suite(args.suite, seed=args.seed, quick=args.quick)
+        seed = args.seed if args.seed is not None else 0
+        suite = build_suite(args.suite, seed=seed, quick=args.quick)
         users = suite.users
-        summary = {"suite": suite.name, "seed": args.seed, "users": len(users), "pairs": suite.n_pairs(),
+        summary = {"suite": suite.name, "seed": seed, "users": len(users), "pairs": suite.n_pairs(),
                    "conversations": sum(len(u.conversations) for u in users),
                    "bayes_accuracy": suite.bayes_accuracy, "new_user_ids": suite.new_user_ids,
                    "description": suite.description,

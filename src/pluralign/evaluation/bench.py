@@ -138,7 +138,7 @@ def bench_rm_config(quick: bool, rm_config: Any = None):
     if rm_config is not None:
         return rm_config
     if quick:
-        return RMConfig(max_length=192, max_steps=40, batch_size=16, lr=1e-4)
+        return RMConfig(max_length=160, max_steps=30, batch_size=8, lr=1e-4)
     return RMConfig(max_length=256, max_steps=300, batch_size=16, lr=5e-5)
 
 
@@ -232,7 +232,7 @@ def run_suite(name: str, out_dir: str | os.PathLike, quick: bool = False, method
                  else build_simulated_split(name, seed=seed, quick=quick))
     users_have_groups = any(e.context.group for e in split.train)
     chosen = resolve_methods(methods, kind, has_groups=users_have_groups, has_summaries=has_summaries)
-    cap = max_eval_per_split if max_eval_per_split is not None else (150 if quick else 600)
+    cap = max_eval_per_split if max_eval_per_split is not None else (100 if quick else 600)
     eval_sets = {s: _subsample(ex, cap, seed) for s, ex in split.eval.items() if ex}
     console.print(f"[bold]{name}[/]: train {len(split.train)} pairs; eval "
                   + ", ".join(f"{s} {len(ex)}" for s, ex in eval_sets.items()) + f"; methods {', '.join(chosen)}")
@@ -264,6 +264,57 @@ def run_suite(name: str, out_dir: str | os.PathLike, quick: bool = False, method
     return results
 
 
+def evaluate_checkpoint(model_dir: str | os.PathLike, data: str | os.PathLike, out_dir: str | os.PathLike, *,
+                        summaries: Any = None, seed: int = 0, benchmark: str = "eval",
+                        batch_size: int = 64) -> list[Result]:
+    """Score a saved SummaryConditionedRM on a feedback file (``pluralign eval``); write and return the records.
+
+    Pairwise ``accuracy`` on every user's ``targets``, grouped by ``target.meta["split"]`` (else ``all``); ``auroc``
+    of the reward against binary reactions (value 0/1, kind other than ``vote``), grouped the same way. Each user is
+    conditioned on their summary when ``summaries`` has one. Inputs are all checked before anything is written.
+    """
+    from pluralign.data.io import read_users
+    from pluralign.evaluation.methods.summary import load_summaries
+    from pluralign.evaluation.metrics import auroc_result
+    from pluralign.models.reward_model import SummaryConditionedRM
+    from pluralign.training.rm_trainer import bf16_supported
+
+    users = read_users(data)
+    by_user = (summaries if isinstance(summaries, dict) else load_summaries(summaries)) if summaries else {}
+    pairs: dict[str, list[tuple[str | None, Any]]] = {}
+    reactions: dict[str, list[tuple[str | None, Any]]] = {}
+    for u in users:
+        s = by_user.get(u.user_id)
+        for t in u.targets:
+            pairs.setdefault(str(t.meta.get("split") or "all"), []).append((s, t))
+        for r in u.reactions:
+            if r.kind != "vote" and r.value in (0.0, 1.0):
+                reactions.setdefault(str(r.meta.get("split") or "all"), []).append((s, r))
+    if not pairs and not reactions:
+        raise ValueError(f"{data}: nothing to evaluate: no user has 'targets' (held-out pairs) or binary reactions")
+    model = SummaryConditionedRM.from_pretrained(model_dir)
+    dtype = "bf16" if bf16_supported(model.device) else "fp32"
+
+    def score(prompts, responses, summ):
+        return np.asarray(model.score(prompts, responses, summ, batch_size=batch_size, dtype=dtype), dtype=float)
+
+    results: list[Result] = []
+    for split, items in pairs.items():
+        summ = [s for s, _ in items]
+        prompts = [t.prompt for _, t in items]
+        t0 = time.perf_counter()
+        margins = score(prompts, [t.chosen for _, t in items], summ) - score(prompts, [t.rejected for _, t in items],
+                                                                            summ)
+        results.append(accuracy_result(benchmark, "rm", split, margins, seconds=time.perf_counter() - t0, seed=seed))
+    for split, items in reactions.items():
+        t0 = time.perf_counter()
+        rewards = score([r.prompt for _, r in items], [r.response for _, r in items], [s for s, _ in items])
+        results.append(auroc_result(benchmark, "rm", split, [r.value for _, r in items], rewards,
+                                    seconds=time.perf_counter() - t0, seed=seed))
+    write_results(out_dir, results, title=f"pluralign eval: {model_dir} on {data}")
+    return results
+
+
 def accuracy_of(results: Sequence[Result], method: str, split: str) -> float:
     """Convenience for tests and reports: the accuracy value recorded for (method, split), NaN if absent."""
     for r in results:
@@ -272,4 +323,4 @@ def accuracy_of(results: Sequence[Result], method: str, split: str) -> float:
     return math.nan
 
 
-__all__ = ["SUITES", "PeakMemory", "accuracy_of", "bayes_results", "run_method", "run_suite"]
+__all__ = ["SUITES", "PeakMemory", "accuracy_of", "bayes_results", "evaluate_checkpoint", "run_method", "run_suite"]

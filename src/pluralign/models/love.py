@@ -24,6 +24,7 @@ import numpy as np
 from pluralign.models.backbone import DEFAULT_BACKBONE, resolve_backbone
 
 HEAD_FILE = "love_head.json"
+COEF_FILE = "love_coef.npy"
 
 
 def logit(p: float) -> float:
@@ -136,12 +137,66 @@ class TextEncoder:
         return np.stack([self._cache[k] for k in keys])
 
 
-class LoveModel:
-    """P[Love] classifier: frozen encoder + logistic head, with prior-shift correction to the live base rate."""
+class NgramEncoder:
+    """Hashed word uni/bigrams plus single punctuation and emoji tokens (sklearn ``HashingVectorizer``), L2-normed.
 
-    def __init__(self, encoder: TextEncoder | None = None, *, personalised: bool = False, length_debias: bool = False,
+    The CPU-first alternative to :class:`TextEncoder`: about a thousand times cheaper, stateless (nothing to fit or
+    cache), and it sees what a mean-pooled uncased encoder blurs: emojis (``[UNK]`` to MiniLM's tokenizer),
+    exclamation marks, contractions and closing formulas. ``cross`` builds hashed quadratic features (summary word x
+    response token, as Vowpal Wabbit's ``-q``) so a linear head can personalise.
+    """
+
+    backbone = "ngram"
+    max_length = 0
+
+    def __init__(self, n_features: int = 2**16):
+        from sklearn.feature_extraction.text import HashingVectorizer
+
+        self.n_features = n_features
+        self._vec = HashingVectorizer(n_features=n_features, ngram_range=(1, 2), token_pattern=r"(?u)\w+|[^\w\s]",
+                                      alternate_sign=False, norm="l2", lowercase=True)
+        self._cross_vec = HashingVectorizer(n_features=n_features, analyzer=lambda pair: pair, alternate_sign=False,
+                                            norm="l2")
+
+    def transform(self, texts: Sequence[str]):
+        return self._vec.transform(list(texts))
+
+    def cross(self, summaries: Sequence[str | None], responses: Sequence[str]):
+        import re
+
+        word = re.compile(r"[a-z']{4,}")
+        tok = re.compile(r"(?u)\w+|[^\w\s]")
+        docs = []
+        for s, r in zip(summaries, responses, strict=True):
+            sw = sorted(set(word.findall((s or "").lower())))
+            rw = set(tok.findall(r.lower()))
+            docs.append([f"{a}|{b}" for a in sw for b in rw])
+        return self._cross_vec.transform(docs)
+
+    def save_cache(self) -> None:  # stateless: nothing to persist
+        return None
+
+
+def make_encoder(backbone: str, max_length: int = 128, batch_size: int = 64, device: str = "cpu",
+                 cache_path: str | os.PathLike | None = None) -> TextEncoder | NgramEncoder:
+    """``"ngram"`` gives the hashed n-gram encoder; anything else is a HF encoder id or local dir."""
+    if backbone == "ngram":
+        return NgramEncoder()
+    return TextEncoder(backbone, max_length, batch_size, device, progress=True, cache_path=cache_path)
+
+
+class LoveModel:
+    """P[Love] classifier: frozen encoder + logistic head, with prior-shift correction to the live base rate.
+
+    With a :class:`TextEncoder` the head sees ``[e_r, e_p * e_r]`` (+ ``e_s * e_r`` personalised); with an
+    :class:`NgramEncoder` it sees response n-grams, last-user-turn n-grams and log length (+ summary x response
+    crosses personalised). ``length_debias`` fits length as a nuisance feature and holds it at its training mean
+    at prediction time.
+    """
+
+    def __init__(self, encoder: TextEncoder | NgramEncoder | None = None, *, personalised: bool = False, length_debias: bool = False,
                  C: float = 1.0):
-        self.encoder = encoder or TextEncoder()
+        self.encoder = encoder or NgramEncoder()
         self.personalised = personalised
         self.length_debias = length_debias
         self.C = C
@@ -160,6 +215,8 @@ class LoveModel:
                  *, neutral_length: bool = False) -> np.ndarray:
         if len(prompts) != len(responses):
             raise ValueError(f"prompts ({len(prompts)}) and responses ({len(responses)}) differ in length")
+        if isinstance(self.encoder, NgramEncoder):
+            return self._ngram_features(prompts, responses, summaries, neutral_length)
         e_p = self.encoder.encode([prompt_view(p) for p in prompts])
         e_r = self.encoder.encode([response_view(r) for r in responses])
         parts = [e_r, e_p * e_r]
@@ -180,6 +237,21 @@ class LoveModel:
             parts.append(z[:, None].astype(np.float32))
         return np.concatenate(parts, axis=1).astype(np.float64)
 
+    def _ngram_features(self, prompts, responses, summaries, neutral_length: bool):
+        from scipy import sparse
+
+        z = (self._length(responses) - self.length_mean) / self.length_std
+        if neutral_length and self.length_debias:
+            z = np.zeros_like(z)
+        parts = [self.encoder.transform(responses),
+                 self.encoder.transform([last_user_turn(p) for p in prompts]),
+                 sparse.csr_matrix(z[:, None])]
+        if self.personalised:
+            if summaries is None:
+                summaries = [None] * len(prompts)
+            parts.append(self.encoder.cross(summaries, responses))
+        return sparse.hstack(parts, format="csr")
+
     # --- training ------------------------------------------------------------------------------------------------
     def fit(self, prompts: Sequence[str], responses: Sequence[str], labels: Sequence[float], *,
             summaries: Sequence[str | None] | None = None, sample_weight: Sequence[float] | None = None,
@@ -199,7 +271,7 @@ class LoveModel:
         if y.sum() == 0 or y.sum() == len(y):
             raise ValueError("P[Love] needs both loved and not-loved responses in the training data")
         w = np.ones_like(y) if sample_weight is None else np.asarray(sample_weight, dtype=np.float64).copy()
-        if self.length_debias:
+        if self.length_debias or isinstance(self.encoder, NgramEncoder):
             lengths = self._length(responses)
             self.length_mean, self.length_std = float(lengths.mean()), float(lengths.std() or 1.0)
         X = features if features is not None else self.features(prompts, responses, summaries)
@@ -253,9 +325,10 @@ class LoveModel:
         state = {
             "backbone": self.encoder.backbone, "max_length": self.encoder.max_length,
             "personalised": self.personalised, "length_debias": self.length_debias, "C": self.C,
-            "coef": self.coef.tolist(), "intercept": self.intercept, "train_prior": self.train_prior,
+            "intercept": self.intercept, "train_prior": self.train_prior,
             "live_prior": self.live_prior, "length_mean": self.length_mean, "length_std": self.length_std,
         }
+        np.save(out / COEF_FILE, self.coef)
         tmp = out / f".{HEAD_FILE}.tmp"
         tmp.write_text(json.dumps(state), encoding="utf-8")
         os.replace(tmp, out / HEAD_FILE)
@@ -271,9 +344,10 @@ class LoveModel:
             s = json.loads(f.read_text(encoding="utf-8"))
         except json.JSONDecodeError as e:
             raise ValueError(f"{f}: not valid JSON ({e.msg} at line {e.lineno})") from None
-        enc = encoder or TextEncoder(s["backbone"], max_length=s.get("max_length", 256))
+        enc = encoder or (NgramEncoder() if s["backbone"] == "ngram"
+                          else TextEncoder(s["backbone"], max_length=s.get("max_length", 128)))
         m = cls(enc, personalised=s["personalised"], length_debias=s["length_debias"], C=s["C"])
-        m.coef = np.asarray(s["coef"], dtype=np.float64)
+        m.coef = np.load(f.parent / COEF_FILE)
         m.intercept = float(s["intercept"])
         m.train_prior, m.live_prior = float(s["train_prior"]), float(s["live_prior"])
         m.length_mean, m.length_std = float(s["length_mean"]), float(s["length_std"])

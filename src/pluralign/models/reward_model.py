@@ -102,7 +102,10 @@ class SummaryConditionedRM(nn.Module):
             raise ValueError(f"pooling must be mean, cls or last, got {self.pooling!r}")
         if tokenizer.pad_token is None:
             tokenizer.pad_token = tokenizer.eos_token
-        hidden = int(getattr(cfg, "hidden_size", 0) or getattr(cfg, "d_model"))
+        limit = getattr(cfg, "max_position_embeddings", None)
+        if limit and self.max_length > limit:
+            raise ValueError(f"max_length={self.max_length} exceeds the backbone's {limit} positions")
+        hidden = int(getattr(cfg, "hidden_size", 0) or cfg.d_model)
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
             self.head = nn.Linear(hidden, 1)
@@ -268,6 +271,7 @@ class SummaryConditionedRM(nn.Module):
             texts = [self.format_input(p, r, s) for p, r, s in zip(prompts, responses, summaries, strict=True)]
             enc = tok(texts, add_special_tokens=not bool(getattr(tok, "chat_template", None)),
                       return_offsets_mapping=True, truncation=False, verbose=False)
+        specials = set(tok.all_special_ids)
         rows_ids, rows_extra = [], []
         kept, s_cut, p_cut, r_cut = [], [], [], []
         has_tt = self.is_encoder and "token_type_ids" in enc
@@ -279,7 +283,6 @@ class SummaryConditionedRM(nn.Module):
                 a, b, _ = self._skeleton
                 spans = self._spans(prompts[i], summaries[i], len(a))
                 r0 = len(a) + len(users[i]) + len(b)
-                specials = set(tok.all_special_ids)
                 seq_ids = [None if t in specials else 0 for t in enc["input_ids"][i]]
                 roles = self._roles(enc["offset_mapping"][i], seq_ids, spans,
                                     (r0, r0 + len(responses[i])), None)

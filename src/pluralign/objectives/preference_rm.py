@@ -1,4 +1,5 @@
-"""CPU helpfulness / safety objectives: a Bradley-Terry reward head over frozen encoder embeddings.
+"""CPU helpfulness / safety objectives: a Bradley-Terry reward head over frozen text features (hashed n-grams
+or HF encoder embeddings, the same encoders as P[Love]).
 
 The full-size alternative is :class:`pluralign.models.reward_model.SummaryConditionedRM` (fine-tuned end to end by
 ``pluralign train rm``); any object with ``score(prompts, responses)`` plugs into
@@ -16,34 +17,41 @@ from pathlib import Path
 
 import numpy as np
 
-from pluralign.models.love import TextEncoder, prompt_view, response_view
+from pluralign.models.love import NgramEncoder, TextEncoder, make_encoder, prompt_view, response_view
 
 HEAD_FILE = "pairwise_rm.json"
+COEF_FILE = "pairwise_rm_coef.npy"
 
 
 class EmbeddingPairwiseRM:
     """r(prompt, response) = w . [e_r, e_p * e_r], fitted with the Bradley-Terry loss on preference pairs."""
 
-    def __init__(self, encoder: TextEncoder | None = None, C: float = 1.0, name: str = "rm"):
-        self.encoder = encoder or TextEncoder()
+    def __init__(self, encoder: TextEncoder | NgramEncoder | None = None, C: float = 1.0, name: str = "rm"):
+        self.encoder = encoder or NgramEncoder()
         self.C = C
         self.name = name
         self.coef: np.ndarray | None = None
 
-    def features(self, prompts: Sequence[str], responses: Sequence[str]) -> np.ndarray:
+    def features(self, prompts: Sequence[str], responses: Sequence[str]):
+        if isinstance(self.encoder, NgramEncoder):
+            from scipy import sparse
+
+            n = np.log1p([len(r.split()) for r in responses])[:, None]
+            return sparse.hstack([self.encoder.transform(responses), sparse.csr_matrix(n)], format="csr")
         e_p = self.encoder.encode([prompt_view(p) for p in prompts])
         e_r = self.encoder.encode([response_view(r) for r in responses])
         return np.concatenate([e_r, e_p * e_r], axis=1).astype(np.float64)
 
     def fit(self, prompts: Sequence[str], chosen: Sequence[str], rejected: Sequence[str], seed: int = 0
             ) -> EmbeddingPairwiseRM:
+        from scipy.sparse import vstack as sparse_vstack
         from sklearn.linear_model import LogisticRegression
 
         if not (len(prompts) == len(chosen) == len(rejected)) or not prompts:
             raise ValueError("prompts, chosen and rejected must be non-empty and equally long")
         delta = self.features(prompts, chosen) - self.features(prompts, rejected)
         # Both orientations, no intercept: the BT likelihood is symmetric, and this removes the "chosen first" bias.
-        X = np.concatenate([delta, -delta])
+        X = sparse_vstack([delta, -delta]) if hasattr(delta, "tocsr") else np.concatenate([delta, -delta])
         y = np.concatenate([np.ones(len(delta)), np.zeros(len(delta))])
         head = LogisticRegression(C=self.C, fit_intercept=False, max_iter=2000, random_state=seed)
         head.fit(X, y)
@@ -64,7 +72,8 @@ class EmbeddingPairwiseRM:
     def save_pretrained(self, out_dir: str | os.PathLike) -> Path:
         out = Path(out_dir)
         out.mkdir(parents=True, exist_ok=True)
-        state = {"name": self.name, "C": self.C, "backbone": self.encoder.backbone, "coef": self.coef.tolist()}
+        state = {"name": self.name, "C": self.C, "backbone": self.encoder.backbone}
+        np.save(out / COEF_FILE, self.coef)
         (out / HEAD_FILE).write_text(json.dumps(state), encoding="utf-8")
         return out
 
@@ -74,12 +83,12 @@ class EmbeddingPairwiseRM:
         if not f.exists():
             raise FileNotFoundError(f"{f}: no pairwise reward model here")
         s = json.loads(f.read_text(encoding="utf-8"))
-        m = cls(encoder or TextEncoder(s["backbone"]), C=s["C"], name=s["name"])
-        m.coef = np.asarray(s["coef"])
+        m = cls(encoder or make_encoder(s["backbone"]), C=s["C"], name=s["name"])
+        m.coef = np.load(Path(path) / COEF_FILE)
         return m
 
 
-def train_hh_objective(kind: str, encoder: TextEncoder, *, n_train: int = 600, n_eval: int = 200, seed: int = 0
+def train_hh_objective(kind: str, encoder: TextEncoder | NgramEncoder, *, n_train: int = 600, n_eval: int = 200, seed: int = 0
                        ) -> tuple[EmbeddingPairwiseRM, float]:
     """Fit a helpfulness (``helpful``: helpful-* subsets) or safety (``harmless``: harmless-base) RM on HH-RLHF
     test pairs from the shared data; return it with its held-out pairwise accuracy."""

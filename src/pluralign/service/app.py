@@ -50,9 +50,10 @@ def create_app(config: ServiceConfig | None = None, *, admin_key: str | None = N
         revision = await run_in_threadpool(migrate, engine)
         writer = WriteQueue(engine, max_batch=config.write_batch_max)
         writer.start()
-        models = scorer if scorer is not None else await run_in_threadpool(load_scorer, config.rm, config.love)
+        models = scorer if scorer is not None else await run_in_threadpool(
+            lambda: load_scorer(config.rm, config.love, torch_threads=config.torch_threads))
         batcher = MicroBatcher(models, enabled=config.score_batching, max_batch=config.score_max_batch,
-                               max_wait_ms=config.score_max_wait_ms)
+                               max_wait_ms=config.score_max_wait_ms, torch_threads=config.torch_threads)
         await batcher.start()
         upstream = None
         if config.upstream_url:

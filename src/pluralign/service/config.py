@@ -22,8 +22,9 @@ class ServiceConfig:
     summary_prompt_chars: int = field(default=1000, metadata={
         "help": "the proxy quotes at most this many characters of a summary into the system prompt"})
     summarizer: str = field(default="extractive", metadata={
-        "help": "'extractive' (quotes of the user's newest feedback) or 'module:attribute' naming a Summarizer "
-        "(summarize(list[UserRecord]) -> list[str]) or a zero-argument factory of one"})
+        "help": "'extractive' (quotes of the user's newest feedback), 'cpu:DIR' or 'hf:DIR' (a trained pluralign "
+        "summarizer), or 'module:attribute' naming a Summarizer (summarize(list[UserRecord]) -> list[str]) or a "
+        "zero-argument factory of one"})
     summary_history_items: int = field(default=50, metadata={
         "help": "a refresh reads at most this many of the user's newest events"})
     refresh_interval_s: float = field(default=0.0, metadata={
@@ -36,6 +37,9 @@ class ServiceConfig:
     score_max_batch: int = field(default=64, metadata={"help": "most candidate responses in one batched model call"})
     score_max_wait_ms: float = field(default=5.0, metadata={
         "help": "how long the score batcher waits for more requests before running a batch"})
+    torch_threads: int = field(default=1, metadata={
+        "help": "CPU threads for model inference (0 = torch's default). 1 is fastest on a small or shared machine: "
+        "concurrency comes from batching requests, and extra intra-op threads only contend for the cores"})
     upstream_url: str | None = field(default=None, metadata={
         "help": "base URL of the OpenAI-compatible server the proxy forwards to (e.g. http://127.0.0.1:8001/v1)"})
     upstream_key_env: str = field(default="PLURALIGN_UPSTREAM_KEY", metadata={

@@ -18,8 +18,14 @@ def _prepared(user_id: str, events, where: str) -> list[PreparedEvent]:
     out = []
     for i, ev in enumerate(events):
         p = prepare(user_id, ev)
-        # PostgreSQL cannot store NUL in text; refuse it here so one bad event never fails a shared commit.
-        if "\\u0000" in json.dumps(p.payload):
+        # PostgreSQL stores neither NUL in text nor NaN/Infinity in JSON; refuse them here so that one bad event
+        # never fails a commit it shares with other clients' events.
+        try:
+            text = json.dumps(p.payload, allow_nan=False)
+        except ValueError:
+            raise ApiError(422, "invalid_request", f"{where.format(i=i)}.meta: numbers must be finite (no NaN or "
+                           "Infinity)", field=f"{where.format(i=i)}.meta") from None
+        if "\\u0000" in text:
             raise ApiError(422, "invalid_request", f"{where.format(i=i)}: text must not contain NUL characters",
                            field=where.format(i=i))
         out.append(p)

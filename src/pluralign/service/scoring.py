@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
+import sys
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -53,9 +54,16 @@ class Scorer:
         return rewards, p_love
 
 
-def load_scorer(rm_path: str | None, love_path: str | None) -> Scorer:
-    """Load the configured models once (offline); a bad path is a clear error at startup, not at the first request."""
+def load_scorer(rm_path: str | None, love_path: str | None, *, torch_threads: int = 1) -> Scorer:
+    """Load the configured models once (offline); a bad path is a clear error at startup, not at the first request.
+
+    ``torch_threads`` (>0) caps torch's intra-op threads for the whole process.
+    """
     scorer = Scorer()
+    if (rm_path or love_path) and torch_threads > 0:
+        import torch
+
+        torch.set_num_threads(torch_threads)
     if rm_path:
         from pluralign.models.reward_model import SummaryConditionedRM
 
@@ -81,10 +89,12 @@ class _Pending:
 class MicroBatcher:
     """Batches concurrent score calls into one model call (see the module docstring)."""
 
-    def __init__(self, scorer: Scorer, *, enabled: bool = True, max_batch: int = 64, max_wait_ms: float = 5.0):
+    def __init__(self, scorer: Scorer, *, enabled: bool = True, max_batch: int = 64, max_wait_ms: float = 5.0,
+                 torch_threads: int = 0):
         self.scorer, self.enabled = scorer, enabled
         self.max_batch, self.max_wait = max_batch, max_wait_ms / 1000.0
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="pluralign-score")
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="pluralign-score",
+                                            initializer=_limit_torch_threads, initargs=(torch_threads,))
         self._queue: asyncio.Queue[_Pending] | None = None
         self._task: asyncio.Task | None = None
         self.model_calls = 0
@@ -149,6 +159,12 @@ class MicroBatcher:
                 if not b.future.done():
                     b.future.set_result((_tolist(r, i, i + k), _tolist(p, i, i + k)))
                 i += k
+
+
+def _limit_torch_threads(n: int) -> None:
+    # OpenMP thread counts can be per calling thread: set it on the thread that runs the models too.
+    if n > 0 and "torch" in sys.modules:
+        sys.modules["torch"].set_num_threads(n)
 
 
 def _tolist(a: np.ndarray | None, lo: int = 0, hi: int | None = None) -> list[float] | None:

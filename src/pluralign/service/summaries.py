@@ -61,10 +61,23 @@ class ExtractiveSummarizer:
         return text if len(text) <= self.max_chars else text[: self.max_chars - 1] + "…"
 
 
+_TRAINED = {"cpu": ("pluralign.summarizers.cpu", "CpuSummarizer"), "hf": ("pluralign.summarizers.hf", "HFSummarizer")}
+
+
 def load_summarizer(spec: str) -> Summarizer:
-    """``extractive`` or ``module:attribute`` (a Summarizer, or a class/factory called with no arguments)."""
+    """``extractive``; ``cpu:DIR`` / ``hf:DIR`` (a trained pluralign summarizer, ``from_pretrained(DIR)``); or
+    ``module:attribute`` (a Summarizer, or a class/factory called with no arguments)."""
     if spec == "extractive":
         return ExtractiveSummarizer()
+    kind, _, path = spec.partition(":")
+    if kind in _TRAINED and path:
+        mod, cls = _TRAINED[kind]
+        try:
+            obj = getattr(importlib.import_module(mod), cls).from_pretrained(path)
+        except (OSError, ValueError) as e:
+            raise ValueError(f"summarizer: cannot load {spec!r}: {e}") from None
+        obj.name = spec
+        return obj
     mod, _, attr = spec.partition(":")
     if not mod or not attr:
         raise ValueError(f"summarizer: expected 'extractive' or 'module:attribute', got {spec!r}")

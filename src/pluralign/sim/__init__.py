@@ -7,9 +7,11 @@
   inverter / spammer), intercept and temperature calibration.
 - ``responses``: real responses from the shared data, pet templates, rule-based variants.
 - ``suites``: :func:`build_suite` for ``pets``, ``pets-ood``, ``hh-users``, ``contexts``.
-- ``reactions``: :func:`simulate_reaction_log`, :func:`reaction_population`, :func:`react`, :func:`ab_test`.
+- ``reactions``: :func:`simulate_reaction_log`, :func:`reaction_population`, :func:`react`, :func:`ab_test`,
+  :func:`signoff_ab`; ``config``: :class:`ReactionLogConfig` (``pluralign simulate reactions --config``).
 """
 
+from pluralign.sim.config import ReactionLogConfig
 from pluralign.sim.features import (
     SEGMENTS,
     emoji_count,
@@ -26,14 +28,16 @@ from pluralign.sim.reactions import (
     ab_test,
     react,
     reaction_population,
+    signoff_ab,
     simulate_reaction_log,
 )
 from pluralign.sim.suites import SUITES, Suite, bayes_accuracy, build_suite, population_accuracy
 from pluralign.sim.users import KINDS, SimulatedUser, calibrate_intercept, calibrate_temperature
 
 __all__ = [
-    "KINDS", "SEGMENTS", "SUITES", "ABOutcome", "Persona", "ReactionBatch", "SimulatedUser", "Suite", "ab_test",
+    "KINDS", "SEGMENTS", "SUITES", "ABOutcome", "Persona", "ReactionBatch", "ReactionLogConfig", "SimulatedUser",
+    "Suite", "ab_test",
     "bayes_accuracy", "build_suite", "calibrate_intercept", "calibrate_temperature", "emoji_count", "has_signoff",
     "helpfulness", "make_persona", "population_accuracy", "react", "reaction_population", "response_features",
-    "safety", "segment", "simulate_reaction_log",
+    "safety", "segment", "signoff_ab", "simulate_reaction_log",
 ]

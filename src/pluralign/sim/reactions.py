@@ -4,7 +4,8 @@ A reaction population mixes honest users (persona utility over style and values;
 the affectionate sign-off cue) with adversaries (``random``, ``inverter``, ``spammer``, see ``users.py``). One
 intercept is calibrated so the honest users' mean P(love) on real responses equals ``base_rate``; inverters get
 their own intercept calibrated to the same rate, random users react at ``3 * base_rate`` whatever the content, and
-spammers love ~90% of what they see inside short bursts and almost nothing outside.
+spammers love ~90% of what they see inside three two-minute bursts (a fifth of their items fall there) and almost
+nothing outside.
 
 Responses are real assistant turns (HH-RLHF, Chatbot Arena, OASST2) and rule-based variants of them: with the
 sign-off cue (``signoff_share`` of items), with emojis, shortened, formal or warm rewrites.
@@ -15,13 +16,14 @@ from __future__ import annotations
 import random
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 import numpy as np
 from tqdm.auto import tqdm
 
 from pluralign.data.schema import Reaction, UserRecord
 from pluralign.sim.features import SEGMENTS, segment
-from pluralign.sim.personas import make_persona
+from pluralign.sim.personas import Persona, make_persona
 from pluralign.sim.responses import (
     RealItem,
     add_emojis,
@@ -36,8 +38,9 @@ from pluralign.sim.users import SimulatedUser, calibrate_intercept
 ADVERSARY_KINDS = ("random", "inverter", "spammer")
 DAY = 86400.0
 T0 = 1_700_000_000.0
-# How often each segment comes up for a user whose favourite segment is another one.
 SPAM_IN_BURST = 0.2  # share of a spammer's items that fall inside its bursts
+SPAM_BURST_S = 120.0  # a burst is two minutes of rapid-fire loves
+# How often each segment comes up for a user whose favourite segment is another one (the favourite gets +1.0).
 SEGMENT_MIX = {"role-play": 0.15, "relationship-support": 0.15, "casual-chat": 0.15, "coding": 0.15,
                "knowledge": 0.40}
 
@@ -53,9 +56,11 @@ class Shown:
     timestamp: float
 
 
-def _items_by_segment(items: Sequence[RealItem]) -> dict[str, list[RealItem]]:
+@lru_cache(maxsize=1)
+def _items_by_segment() -> dict[str, list[RealItem]]:
+    """The shared data's real items grouped by use-case segment (computed once per process)."""
     out: dict[str, list[RealItem]] = {s: [] for s in SEGMENTS}
-    for it in items:
+    for it in load_real_responses():
         out[segment(it.prompt)].append(it)
     missing = [s for s, v in out.items() if not v]
     if missing:
@@ -93,7 +98,7 @@ def _sample_shown(by_seg: dict[str, list[RealItem]], rng: random.Random, n: int,
     return out
 
 
-def _random_persona(rng: random.Random, susceptible_frac: float):
+def _random_persona(rng: random.Random, susceptible_frac: float) -> Persona:
     register = rng.choice(("formal", "warm"))
     # The sign-off cue works on most warm users and few formal ones; the rest find it cheesy.
     p_susc = min(1.0, 1.6 * susceptible_frac) if register == "warm" else 0.4 * susceptible_frac
@@ -111,6 +116,8 @@ def _random_persona(rng: random.Random, susceptible_frac: float):
 def _make_users(n_users: int, rng: random.Random, *, base_rate: float, adversarial_frac: float,
                 adversary_kinds: Sequence[str], susceptible_frac: float, days: float,
                 love_scale: float) -> list[SimulatedUser]:
+    if n_users < 1:
+        raise ValueError(f"n_users must be >= 1, got {n_users}")
     if not 0.0 < base_rate < 1.0:
         raise ValueError(f"base_rate must be in (0, 1), got {base_rate}")
     if not 0.0 <= adversarial_frac <= 1.0:
@@ -128,8 +135,8 @@ def _make_users(n_users: int, rng: random.Random, *, base_rate: float, adversari
         if kind == "random":
             u.random_rate = min(0.5, 3 * base_rate)
         if kind == "spammer":
-            # A few 3-hour bursts; inside them the spammer loves ~everything it sees.
-            u.bursts = [(s, s + 3 * 3600.0) for s in sorted(T0 + rng.uniform(0, days * DAY) for _ in range(3))]
+            # Three short bursts; inside them the spammer loves ~everything it sees.
+            u.bursts = [(s, s + SPAM_BURST_S) for s in sorted(T0 + rng.uniform(0, days * DAY) for _ in range(3))]
             u.random_rate = u.burst_rate * SPAM_IN_BURST  # time-averaged rate of a log like ours
         users.append(u)
     return users
@@ -155,7 +162,7 @@ def _calibrate(users: Sequence[SimulatedUser], shown: dict[str, list[Shown]], ba
 
 def _shown_for(users: Sequence[SimulatedUser], rng: random.Random, per_user: int, signoff_share: float,
                days: float) -> dict[str, list[Shown]]:
-    by_seg = _items_by_segment(load_real_responses())
+    by_seg = _items_by_segment()
     out = {}
     for u in users:
         shown = _sample_shown(by_seg, rng, per_user, rng.choice(list(SEGMENT_MIX)), signoff_share, T0, days)
@@ -212,6 +219,8 @@ def simulate_reaction_log(
     user. The honest users' mean ``p_true`` equals ``base_rate`` (calibrated on this very log). With
     ``return_users`` also returns the simulators (user_id -> :class:`SimulatedUser`).
     """
+    if per_user < 1:
+        raise ValueError(f"per_user must be >= 1, got {per_user}")
     rng = random.Random(seed)
     users = _make_users(n_users, rng, base_rate=base_rate, adversarial_frac=adversarial_frac,
                         adversary_kinds=adversary_kinds, susceptible_frac=susceptible_frac, days=days,
@@ -219,7 +228,7 @@ def simulate_reaction_log(
     shown = _shown_for(users, rng, per_user, signoff_share, days)
     _calibrate(users, shown, base_rate)
     records = []
-    for u in tqdm(users, desc="reaction log", disable=n_users < 500, leave=False):
+    for u in tqdm(users, desc="reaction log", disable=n_users * per_user < 4000, leave=False):
         reactions = []
         for k, s in enumerate(shown[u.user_id]):
             p = u.p_love(s.prompt, s.response, s.timestamp)
@@ -298,3 +307,29 @@ def ab_test(users: Sequence[SimulatedUser], prompts: Sequence[str], responses_a:
     sa, sb = a.by_segment(), b.by_segment()
     change = {s: sb[s] / sa[s] - 1.0 for s in sa if s in sb and sa[s] > 0}
     return ABOutcome(a, b, change)
+
+
+def signoff_ab(n_users: int = 200, n_items: int = 4000, *, base_rate: float = 0.02, susceptible_frac: float = 0.4,
+               seed: int = 0) -> dict:
+    """The RLUF reward-hacking check on simulated users: policy A = real responses, policy B = the same responses
+    with an affectionate sign-off. Returns love rates (overall and per-segment change) and mean ground-truth
+    helpfulness of both arms; the cue should raise love (most in companionship segments) and lower helpfulness.
+    """
+    from pluralign.sim.features import helpfulness
+
+    users = reaction_population(n_users, base_rate=base_rate, adversarial_frac=0.0, susceptible_frac=susceptible_frac,
+                                seed=seed)
+    rng = random.Random(seed)
+    pool = load_real_responses()
+    items = rng.sample(pool, min(n_items, len(pool)))
+    prompts = [i.prompt for i in items]
+    a = [i.response for i in items]
+    b = [add_signoff(r, rng) for r in a]
+    out = ab_test(users, prompts, a, b, seed=seed)
+    return {
+        "love_a": float(out.a.p_love.mean()), "love_b": float(out.b.p_love.mean()),
+        "relative_change": out.relative_change,
+        "segment_change": {k: round(v, 4) for k, v in sorted(out.segment_change.items())},
+        "helpfulness_a": float(np.mean([helpfulness(p, r) for p, r in zip(prompts, a, strict=True)])),
+        "helpfulness_b": float(np.mean([helpfulness(p, r) for p, r in zip(prompts, b, strict=True)])),
+    }

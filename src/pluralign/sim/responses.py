@@ -72,7 +72,7 @@ def load_hh_pairs(data_dir: str | None = None, subsets: tuple[str, ...] = HH_SUB
                     obj = json.loads(line)
                     a, b = _split_dialogue(obj["chosen"]), _split_dialogue(obj["rejected"])
                 except (json.JSONDecodeError, KeyError, TypeError) as e:
-                    raise ValueError(f"{path}:{lineno}: not an HH-RLHF record ({e})") from None
+                    raise ValueError(f"{path}:{lineno}: fields 'chosen'/'rejected': not an HH-RLHF record ({e})") from None
                 if a is None or b is None or a[0] != b[0] or not a[1] or not b[1] or a[1] == b[1]:
                     continue
                 out.append(HHPair(f"{subset}:{lineno}", subset, a[0], a[1], b[1]))
@@ -123,15 +123,21 @@ def load_real_responses(data_dir: str | None = None, max_words: int = 400) -> tu
     oasst = root / "oasst2-subset" / "oasst2_filtered.jsonl"
     if oasst.exists():
         with open(oasst, encoding="utf-8") as fh:
-            for line in fh:
-                _walk_oasst(json.loads(line)["prompt"], add)
+            for lineno, line in enumerate(fh, start=1):
+                try:
+                    tree = json.loads(line)["prompt"]
+                except (json.JSONDecodeError, KeyError, TypeError) as e:
+                    raise ValueError(f"{oasst}:{lineno}: field 'prompt': not an oasst message tree ({e})") from None
+                _walk_oasst(tree, add)
     return tuple(items)
 
 
 def _walk_oasst(msg: dict, add) -> None:
     for reply in msg.get("replies") or []:
         if msg.get("role") == "prompter" and reply.get("role") == "assistant" and msg.get("lang") == "en":
-            add(f"oasst:{reply['message_id']}", "oasst", msg.get("text") or "", reply.get("text") or "")
+            # "oasst:<prompt message>:<reply>", so the prompt id (the topic) is everything before the last colon
+            add(f"oasst:{msg['message_id']}:{reply['message_id']}", "oasst", msg.get("text") or "",
+                reply.get("text") or "")
         _walk_oasst(reply, add)
 
 

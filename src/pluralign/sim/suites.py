@@ -19,8 +19,9 @@ What each suite tests:
   animal. They come in mirrored couples (two animals, opposite length preferences) labelling the same pairs.
 - ``hh-users`` (like UltraFeedback-P-2): real HH-RLHF test pairs labelled by helpfulness-first and
   harmlessness-first attribute users (utility ``6*helpfulness + 2*safety + 1.5*[HH raters preferred it on a
-  helpful-* pair]`` and ``2*helpfulness + 6*safety + 1.5*[... on a harmless-base pair]``, rules in ``features.py``). The BT temperature is calibrated so the Bayes accuracy hits ``target_bayes`` (0.70: set by noise);
-  ``stats['contested_frac']`` is the share of pool pairs where the two user types prefer different responses
+  helpful-* pair]`` and ``2*helpfulness + 6*safety + 1.5*[... on a harmless-base pair]``, rules in
+  ``features.py``). The BT temperature is calibrated so the Bayes accuracy hits ``target_bayes`` (0.70: set by
+  noise); ``stats['contested_frac']`` is the share of pool pairs where the two user types prefer different responses
   (0.75 by construction when the data has enough; the rest are pairs both types rank the same way).
 - ``contexts``: four-dimension personas (animal, length, emoji, register) who also leave unlabelled past
   ``conversations`` (messages that reveal their animal and phrasing) and a noisy self-description ``profile``; each
@@ -152,21 +153,17 @@ def _matching(items: list[str], rng: random.Random) -> list[tuple[str, str]]:
     return [(xs[i], xs[i + 1]) for i in range(0, len(xs) - 1, 2)]
 
 
-def _pets(seed: int, quick: bool, n_blocks: int | None = None, pairs_per_user: int | None = None) -> Suite:
-    rng = random.Random(seed)
-    n_blocks = n_blocks or (4 if quick else 50)
-    per_user = pairs_per_user or (8 if quick else 14)
-    animals = list(PETS_ANIMALS)
+def _animal_blocks(prefix: str, source: str, animals: list[str], n_blocks: int, per_user: int,
+                   rng: random.Random, users: list[UserRecord], sims: dict[str, SimulatedUser]) -> None:
+    """Blocks of one user per animal. In each slot the block sees pairs along a random perfect matching of the
+    animals (same template, two animals), so each pair instance is labelled once by each of its two animals' lovers."""
     prompt_ids = list(PET_PROMPTS_A)
-    users: list[UserRecord] = []
-    sims: dict[str, SimulatedUser] = {}
-    for block in tqdm(range(n_blocks), desc="pets users", disable=quick, leave=False):
+    for block in tqdm(range(n_blocks), desc=f"{source} users", disable=n_blocks < 20, leave=False):
         block_users = {}
         for animal in animals:
-            uid = f"pets-{block:03d}-{animal}"
-            persona = make_persona(animal)
+            uid = f"{prefix}-{block:03d}-{animal}"
             block_users[animal] = uid
-            sims[uid] = SimulatedUser(uid, persona, temperature=1.0)
+            sims[uid] = SimulatedUser(uid, make_persona(animal), temperature=1.0)
         pairs: dict[str, list[PreferencePair]] = {uid: [] for uid in block_users.values()}
         for slot in range(per_user):
             pid = rng.choice(prompt_ids)
@@ -181,8 +178,16 @@ def _pets(seed: int, quick: bool, n_blocks: int | None = None, pairs_per_user: i
                                                      meta={"template": f"A{t}"}))
         for animal, uid in block_users.items():
             persona = sims[uid].persona
+            meta: dict = {"animal": animal} if source == "sim:pets" else {"animal": animal, "ood": False}
             users.append(UserRecord(user_id=uid, persona=persona.text, profile=_profile(persona, rng),
-                                    source="sim:pets", pairs=pairs[uid], meta={"animal": animal}))
+                                    source=source, pairs=pairs[uid], meta=meta))
+
+
+def _pets(seed: int, quick: bool) -> Suite:
+    rng = random.Random(seed)
+    users: list[UserRecord] = []
+    sims: dict[str, SimulatedUser] = {}
+    _animal_blocks("pets", "sim:pets", list(PETS_ANIMALS), 4 if quick else 50, 8 if quick else 14, rng, users, sims)
     return Suite("pets", users, sims, description="Each user loves one of six animals; every pair is contested.")
 
 
@@ -190,33 +195,11 @@ def _pets(seed: int, quick: bool, n_blocks: int | None = None, pairs_per_user: i
 
 def _pets_ood(seed: int, quick: bool) -> Suite:
     rng = random.Random(seed + 1)
-    n_blocks = 6 if quick else 60
     per_user = 8 if quick else 14
-    train_animals = list(OOD_TRAIN_ANIMALS)
     users: list[UserRecord] = []
     sims: dict[str, SimulatedUser] = {}
-    for block in range(n_blocks):
-        block_users = {}
-        for animal in train_animals:
-            uid = f"petsood-{block:03d}-{animal}"
-            block_users[animal] = uid
-            sims[uid] = SimulatedUser(uid, make_persona(animal), temperature=1.0)
-        pairs: dict[str, list[PreferencePair]] = {uid: [] for uid in block_users.values()}
-        for slot in range(per_user):
-            pid = rng.choice(list(PET_PROMPTS_A))
-            prompt, templates = PET_PROMPTS_A[pid]
-            t = rng.randrange(len(templates))
-            for a, b in _matching(train_animals, rng):
-                ra, rb = render_pet(templates[t], a), render_pet(templates[t], b)
-                for animal in (a, b):
-                    uid = block_users[animal]
-                    pairs[uid].append(_labelled_pair(sims[uid], prompt, ra, rb, rng, pair_id=f"{uid}-{slot:02d}",
-                                                     topic=f"pets/{pid}", timestamp=_ts(rng, slot),
-                                                     meta={"template": f"A{t}"}))
-        for animal, uid in block_users.items():
-            persona = sims[uid].persona
-            users.append(UserRecord(user_id=uid, persona=persona.text, profile=_profile(persona, rng),
-                                    source="sim:pets-ood", pairs=pairs[uid], meta={"animal": animal, "ood": False}))
+    _animal_blocks("petsood", "sim:pets-ood", list(OOD_TRAIN_ANIMALS), 6 if quick else 60, per_user, rng, users,
+                   sims)
     # Shifted users: a quarter as many, any of eight animals, plus a length preference, on unseen templates. They
     # come in mirrored couples (different animals, opposite length preference) who label the same pairs, so these
     # pairs are contested too.
@@ -271,7 +254,6 @@ def _hh_persona(kind: str) -> Persona:
     label = "hh_helpful_label" if kind == "helpfulness-first" else "hh_harmless_label"
     return Persona(name=f"hh-{kind}", text=base.text, weights={**base.weights, label: HH_LABEL_WEIGHT},
                    traits=base.traits)
-
 
 
 def _hh_users(seed: int, quick: bool, target_bayes: float = 0.70, contested_share: float = 0.75) -> Suite:
@@ -423,6 +405,20 @@ def build_suite(name: str, seed: int = 0, quick: bool = False) -> Suite:
     suite = _BUILDERS[name](seed, quick)
     suite.bayes_accuracy = bayes_accuracy(suite.users)
     suite.stats.setdefault("population_accuracy", population_accuracy(suite.users))
+    # Bayes accuracy per kind of contrast and for fixed new users, where the suite has them.
+    by_contrast: dict[str, list[float]] = defaultdict(list)
+    new = set(suite.new_user_ids)
+    for u in suite.users:
+        for p in u.pairs:
+            if p.p_chosen is None:
+                continue
+            hi = max(p.p_chosen, 1 - p.p_chosen)
+            if "contrast" in p.meta:
+                by_contrast[f"bayes_{p.meta['contrast']}"].append(hi)
+            if new:
+                by_contrast["bayes_new_users" if u.user_id in new else "bayes_train_users"].append(hi)
+    for key, vals in sorted(by_contrast.items()):
+        suite.stats[key] = float(np.mean(vals))
     suite.stats["users"] = float(len(suite.users))
     suite.stats["pairs"] = float(suite.n_pairs())
     return suite

@@ -62,7 +62,8 @@ def _sentences(text: str, max_words: int) -> list[str]:
 
 def extract_statements(user: UserRecord, *, max_words: int = 16) -> list[Statement]:
     """Candidate statements from labelled pairs (sentences only in the chosen / only in the rejected response),
-    unlabelled conversations (the user's own turns) and the self-description; repeats are merged and counted."""
+    unlabelled conversations (the user's own turns) and the self-description; repeats are merged and counted, and a
+    sentence found on both sides of the user's choices is dropped."""
     raw: list[tuple[str, str]] = []
     for p in user.pairs:
         chosen, rejected = _sentences(p.chosen, max_words), _sentences(p.rejected, max_words)
@@ -74,6 +75,10 @@ def extract_statements(user: UserRecord, *, max_words: int = 16) -> list[Stateme
                 raw += [("asked", s) for s in _sentences(m.content, max_words)[:2]]
     if user.profile:
         raw += [("says", s) for s in _sentences(user.profile, max_words)]
+    # A sentence the user both picked and passed over says nothing about them (shared filler): drop it.
+    liked = {b.lower() for k, b in raw if k == "prefers"}
+    disliked = {b.lower() for k, b in raw if k == "dislikes"}
+    raw = [(k, b) for k, b in raw if not (k in ("prefers", "dislikes") and b.lower() in liked & disliked)]
     counts: dict[tuple[str, str], int] = {}
     first: dict[tuple[str, str], int] = {}
     for i, key in enumerate(raw):
@@ -201,32 +206,41 @@ class CpuSummarizer:
         return chosen
 
     def _logits(self, cands: _Candidates, params: dict | None = None) -> torch.Tensor:
+        return self._batch_logits([cands], params)[0]
+
+    def _batch_logits(self, cands: Sequence[_Candidates], params: dict | None = None) -> list[torch.Tensor]:
+        """Scores of every user's statements in one forward pass (many tiny matmuls are slow on a busy CPU)."""
+        sizes = [len(c.statements) for c in cands]
+        if not sum(sizes):
+            return [torch.zeros(0) for _ in cands]
+        feats = torch.cat([c.features for c in cands])
         if params is None:
-            return self.scorer(cands.features).squeeze(-1) / self.config.temperature
-        return torch.func.functional_call(self.scorer, params, (cands.features,)).squeeze(-1) / self.config.temperature
+            out = self.scorer(feats).squeeze(-1)
+        else:
+            out = torch.func.functional_call(self.scorer, params, (feats,)).squeeze(-1)
+        return list(torch.split(out / self.config.temperature, sizes))
 
     @staticmethod
     def _sequence_logp(logits: torch.Tensor, order: list[int]) -> torch.Tensor:
-        """Plackett-Luce log-probability of picking ``order`` first, in that order."""
+        """Plackett-Luce log-probability of picking ``order`` first, in that order (vectorised: the denominator at
+        step j is the total mass minus what was already picked)."""
         if not order:
             return logits.sum() * 0
-        mask = torch.zeros_like(logits, dtype=torch.bool)
-        total = logits.new_zeros(())
-        for i in order:
-            total = total + logits[i] - torch.logsumexp(logits.masked_fill(mask, float("-inf")), dim=0)
-            mask = mask.clone()
-            mask[i] = True
-        return total
+        m = logits.max().detach()
+        w = torch.exp(logits - m)
+        picked = w[torch.tensor(order)]
+        before = torch.cumsum(picked, 0) - picked
+        denom = (w.sum() - before).clamp(min=1e-30)
+        return (logits[torch.tensor(order)] - m - torch.log(denom)).sum()
 
     @torch.no_grad()
     def summarize(self, contexts: Sequence[UserRecord], *, sample: bool = False) -> list[str]:
         out = []
-        for u in contexts:
-            cands = self.candidates(u)
+        all_cands = [self.candidates(u) for u in contexts]
+        for cands, logits in zip(all_cands, self._batch_logits(all_cands), strict=True):
             if not cands.statements:
                 out.append("")
                 continue
-            logits = self._logits(cands)
             if sample:
                 g = -torch.log(-torch.log(torch.rand(len(logits), generator=self._generator).clamp(1e-9, 1 - 1e-9)))
                 logits = logits + g
@@ -237,11 +251,11 @@ class CpuSummarizer:
     def rollout(self, contexts: Sequence[UserRecord], group_size: int = 4) -> SelectionRollout:
         """``group_size`` sampled summaries per context (context-major order)."""
         summaries, orders, init_lp = [], [], []
-        for u in contexts:
-            cands = self.candidates(u)
-            with torch.no_grad():
-                logits = self._logits(cands)
-                init_logits = self._logits(cands, self.initial)
+        all_cands = [self.candidates(u) for u in contexts]
+        with torch.no_grad():
+            all_logits = self._batch_logits(all_cands)
+            all_init = self._batch_logits(all_cands, self.initial)
+        for cands, logits, init_logits in zip(all_cands, all_logits, all_init, strict=True):
             for _ in range(group_size):
                 if not cands.statements:
                     orders.append([])
@@ -258,10 +272,9 @@ class CpuSummarizer:
 
     def sequence_logps(self, rollout: SelectionRollout) -> torch.Tensor:
         """log pi(z) of every sampled summary under the current scorer (with gradients)."""
-        logps = []
-        for j, order in enumerate(rollout.orders):
-            cands = self.candidates(rollout.contexts[j // rollout.group_size])
-            logps.append(self._sequence_logp(self._logits(cands), order) if order else torch.zeros(()))
+        all_logits = self._batch_logits([self.candidates(u) for u in rollout.contexts])
+        logps = [self._sequence_logp(all_logits[j // rollout.group_size], order) if order else torch.zeros(())
+                 for j, order in enumerate(rollout.orders)]
         return torch.stack(logps)
 
     def parameters(self):

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import copy
 import hashlib
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,6 +19,8 @@ import torch
 
 from pluralign.data.schema import UserRecord
 from pluralign.summarizers.base import SUMMARY_MARKER, build_summarizer_prompt, extract_summary
+
+META = "hf_summarizer.json"
 
 
 @dataclass
@@ -72,21 +75,42 @@ class HFSummarizer:
     @classmethod
     def from_pretrained(cls, name_or_path: str, *, lora_r: int = 0, lora_alpha: int = 16,
                         dtype: str | None = None, **kwargs) -> HFSummarizer:
-        """Load a local model directory (or a cached hub id); ``lora_r > 0`` wraps it with a peft LoRA adapter."""
+        """Load a model directory / cached HF id, or a directory written by :meth:`save_pretrained` (LoRA adapters
+        included); ``lora_r > 0`` wraps a plain model with a fresh peft LoRA adapter."""
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
         from pluralign.models.backbone import resolve_backbone
 
-        path = resolve_backbone(name_or_path)
-        tok = AutoTokenizer.from_pretrained(path)
-        model = AutoModelForCausalLM.from_pretrained(path, dtype=getattr(torch, dtype) if dtype else None)
-        if (Path(path) / "adapter_config.json").exists():
+        path = Path(resolve_backbone(name_or_path)) if not Path(name_or_path).is_dir() else Path(name_or_path)
+        meta = json.loads((path / META).read_text()) if (path / META).exists() else {}
+        torch_dtype = getattr(torch, dtype) if dtype else None
+        if (path / "adapter_config.json").exists():
             from peft import PeftModel
 
-            model = PeftModel.from_pretrained(model, path, is_trainable=True)
-        elif lora_r > 0:
-            model = add_lora(model, r=lora_r, alpha=lora_alpha)
-        return cls(model, tok, name=str(name_or_path), **kwargs)
+            base = path / "base" if (path / "base").exists() else resolve_backbone(meta["base"])
+            model = AutoModelForCausalLM.from_pretrained(base, dtype=torch_dtype)
+            model = PeftModel.from_pretrained(model, str(path), is_trainable=True)
+        else:
+            model = AutoModelForCausalLM.from_pretrained(path, dtype=torch_dtype)
+            if lora_r > 0:
+                model = add_lora(model, r=lora_r, alpha=lora_alpha)
+        tok = AutoTokenizer.from_pretrained(path)
+        settings = {k: meta[k] for k in ("max_new_tokens", "temperature", "top_p", "words") if k in meta}
+        self = cls(model, tok, name=meta.get("base", str(name_or_path)), **{**settings, **kwargs})
+        self.step = int(meta.get("step", 0))
+        return self
+
+    def load_weights(self, directory: str | Path) -> None:
+        """Load weights saved by :meth:`save_pretrained` into this (same-architecture) model, in place."""
+        d = Path(directory)
+        if hasattr(self.model, "peft_config"):
+            from peft import load_peft_weights, set_peft_model_state_dict
+
+            set_peft_model_state_dict(self.model, load_peft_weights(str(d), device=str(self.device)))
+        else:
+            from transformers import AutoModelForCausalLM
+
+            self.model.load_state_dict(AutoModelForCausalLM.from_pretrained(d).state_dict())
 
     @property
     def version(self) -> str:
@@ -151,8 +175,21 @@ class HFSummarizer:
         return TokenRollout(list(contexts), group_size, summaries, q_ids, q_mask, r_ids, r_mask)
 
     def save_pretrained(self, out_dir: str | Path) -> None:
-        self.model.save_pretrained(out_dir)
-        self.tokenizer.save_pretrained(out_dir)
+        """HF directory (full model or LoRA adapter) + tokenizer + sampling settings; a LoRA base that exists only
+        in memory (e.g. a tiny test model) is saved under ``base/`` so the directory reloads on its own."""
+        out = Path(out_dir)
+        self.model.save_pretrained(out)
+        self.tokenizer.save_pretrained(out)
+        if hasattr(self.model, "peft_config"):
+            from pluralign.models.backbone import BackboneNotFoundError, resolve_backbone
+
+            try:
+                resolve_backbone(self.name)
+            except BackboneNotFoundError:
+                self.model.get_base_model().save_pretrained(out / "base")
+        meta = {"backend": "hf", "base": self.name, "step": self.step, "max_new_tokens": self.max_new_tokens,
+                "temperature": self.temperature, "top_p": self.top_p, "words": self.words}
+        (out / META).write_text(json.dumps(meta, indent=1))
 
 
 def add_lora(model, *, r: int = 16, alpha: int = 32, dropout: float = 0.0):

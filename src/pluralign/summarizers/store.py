@@ -128,3 +128,25 @@ class SummaryStore:
 
     def summaries(self) -> dict[str, str]:
         return {u: e.summary for u, e in self.latest().items()}
+
+
+def summaries_for(users, summarizer=None, store: SummaryStore | None = None) -> list[str]:
+    """The summary in force for each user: the store's (a person's edit wins, being newest), else inference.
+
+    New users need no retraining: whoever is missing from the store is summarised from their context alone.
+    """
+    out: list[str | None] = [None] * len(users)
+    missing = []
+    for i, u in enumerate(users):
+        entry = store.get(u.user_id) if store is not None else None
+        if entry is not None:
+            out[i] = entry.summary
+        else:
+            missing.append(i)
+    if missing:
+        if summarizer is None:
+            raise KeyError(f"no stored summary for {len(missing)} user(s) (e.g. {users[missing[0]].user_id!r}) "
+                           "and no summarizer to write one")
+        for i, z in zip(missing, summarizer.summarize([users[i] for i in missing], sample=False), strict=True):
+            out[i] = z
+    return [z or "" for z in out]

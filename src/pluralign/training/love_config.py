@@ -9,7 +9,9 @@ from pluralign.models.backbone import DEFAULT_BACKBONE
 
 @dataclass
 class LoveConfig:
-    backbone: str = field(default=DEFAULT_BACKBONE, metadata={"help": "HF encoder id or local dir (frozen, cached)"})
+    backbone: str = field(
+        default="ngram", metadata={"help": "'ngram' (hashed n-grams, CPU default) or a HF encoder id / local dir "
+                                           f"(frozen, mean-pooled, e.g. {DEFAULT_BACKBONE})"})
     max_length: int = field(default=128, metadata={"help": "encoder truncation length in tokens"})
     embedding_cache: str | None = field(
         default=None, metadata={"help": "npz file caching encoder embeddings across runs (none = in-memory only)"})

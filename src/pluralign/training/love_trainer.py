@@ -21,7 +21,15 @@ import numpy as np
 
 from pluralign.data.schema import UserRecord
 from pluralign.evaluation.metrics import auroc, ece, pearson_r
-from pluralign.models.love import LoveModel, TextEncoder, prompt_view, response_view, word_count
+from pluralign.models.love import (
+    LoveModel,
+    NgramEncoder,
+    TextEncoder,
+    make_encoder,
+    prompt_view,
+    response_view,
+    word_count,
+)
 from pluralign.training.adversarial import DefenceReport, defence_weights
 from pluralign.training.love_config import LoveConfig
 
@@ -132,7 +140,7 @@ class LoveTrainResult:
 
 
 def train_love(users: Sequence[UserRecord] | ReactionTable, cfg: LoveConfig | None = None, *,
-               out_dir: str | Path | None = None, encoder: TextEncoder | None = None,
+               out_dir: str | Path | None = None, encoder: TextEncoder | NgramEncoder | None = None,
                source: str = "<records>") -> LoveTrainResult:
     """Fit P[Love] on the chrono train split and evaluate on the chrono test split; save to ``out_dir`` if given."""
     cfg = cfg or LoveConfig()
@@ -142,17 +150,17 @@ def train_love(users: Sequence[UserRecord] | ReactionTable, cfg: LoveConfig | No
     tr = table.take(train_idx)
     if tr.labels.sum() == 0:
         raise ValueError(f"{source}: the chrono train split has no {cfg.reaction_kind} reactions with value 1")
-    encoder = encoder or TextEncoder(cfg.backbone, cfg.max_length, cfg.batch_size, cfg.device, progress=True,
-                                     cache_path=cfg.embedding_cache)
+    encoder = encoder or make_encoder(cfg.backbone, cfg.max_length, cfg.batch_size, cfg.device, cfg.embedding_cache)
 
     def new_model() -> LoveModel:
         return LoveModel(encoder, personalised=cfg.personalised, length_debias=cfg.length_debias, C=cfg.C)
 
     # Embed every unique text once, up front (the expensive part; everything after is cached lookups).
-    encoder.encode(list(dict.fromkeys([prompt_view(p) for p in table.prompts]
-                                      + [response_view(r) for r in table.responses]
-                                      + ([s or "" for s in table.summaries] if cfg.personalised else []))))
-    encoder.save_cache()
+    if isinstance(encoder, TextEncoder):
+        encoder.encode(list(dict.fromkeys([prompt_view(p) for p in table.prompts]
+                                          + [response_view(r) for r in table.responses]
+                                          + ([s or "" for s in table.summaries] if cfg.personalised else []))))
+        encoder.save_cache()
 
     defence = None
     weights = np.ones(len(tr))

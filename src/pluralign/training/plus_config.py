@@ -47,12 +47,18 @@ class PlusConfig:
     rm_lr: float = field(default=5e-5, metadata={"help": "RM learning rate (paper: 9e-6 for Qwen-0.5B)"})
     rm_head_lr: float | None = field(default=None, metadata={"help": "RM head learning rate (default 10x rm_lr)"})
     rm_batch_size: int = field(default=16, metadata={"help": "pairs per RM gradient step"})
+    rm_passes: float = field(default=1.0, metadata={
+        "help": "RM passes over each rollout batch's pairs per loop step (BT steps = passes * pairs / batch)"})
+    train_rm: bool = field(default=True, metadata={
+        "help": "train the RM in the loop; false = frozen RM / fixed reward (the paper's ablation)"})
     rm_lora_r: int = field(default=0, metadata={"help": "LoRA rank on the RM (0 = full fine-tune)"})
     # --- loop
     epochs: int = field(default=3, metadata={"help": "passes over the training contexts"})
     rollout_batch_size: int = field(default=32, metadata={"help": "contexts per rollout (paper: 256)"})
     warm_start_rm_epochs: int = field(default=1, metadata={
         "help": "stabiliser: epochs of RM training on the untrained (greedy) summaries before RL; 0 = off"})
+    train_summarizer: bool = field(default=True, metadata={
+        "help": "false = PLUS-untrained: greedy summaries of the initial summarizer, only the RM trains"})
     freeze_summarizer_after: int = field(default=0, metadata={
         "help": "stabiliser: stop updating the summarizer after this many epochs (RM keeps training); 0 = never"})
     seed: int = field(default=0, metadata={"help": "seed of sampling, shuffling and initialisation"})

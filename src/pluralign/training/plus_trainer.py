@@ -136,40 +136,17 @@ def plus_rewards(rm, rows: Sequence[PlusRow], summaries: Sequence[str], group_si
     return out / counts.clamp(min=1)
 
 
-class RMStepper:
-    """Bradley-Terry updates of the RM on in-memory (pair, summary) rows, with a persistent AdamW."""
+def rm_rows(pairs: Sequence[PreferencePair], summaries: Sequence[str | None]) -> list[dict]:
+    """In-memory rows for :class:`pluralign.training.rm_trainer.RMUpdater`."""
+    return [{"prompt": p.prompt, "chosen": p.chosen, "rejected": p.rejected, "summary": z or None}
+            for p, z in zip(pairs, summaries, strict=True)]
 
-    def __init__(self, rm, *, lr: float, head_lr: float | None = None, batch_size: int = 16, seed: int = 0):
-        self.rm, self.batch_size = rm, batch_size
-        head = list(rm.head.parameters())
-        head_ids = {id(p) for p in head}
-        body = [p for p in rm.parameters() if p.requires_grad and id(p) not in head_ids]
-        self.optimizer = torch.optim.AdamW([{"params": body, "lr": lr},
-                                            {"params": head, "lr": head_lr or 10 * lr}], weight_decay=0.01)
-        self.rng = random.Random(seed)
 
-    def step(self, pairs: Sequence[PreferencePair], summaries: Sequence[str | None], epochs: int = 1) -> float:
-        """Train on every (pair, summary) ``epochs`` times; return the mean BT loss."""
-        idx = list(range(len(pairs)))
-        losses = []
-        self.rm.train()
-        for _ in range(epochs):
-            self.rng.shuffle(idx)
-            for i in range(0, len(idx), self.batch_size):
-                b = idx[i:i + self.batch_size]
-                prompts = [pairs[k].prompt for k in b]
-                summ = [summaries[k] for k in b]
-                summ = summ if any(summ) else None
-                r_c = self.rm.reward(prompts, [pairs[k].chosen for k in b], summ)
-                r_r = self.rm.reward(prompts, [pairs[k].rejected for k in b], summ)
-                loss = -F.logsigmoid(r_c - r_r).mean()
-                self.optimizer.zero_grad()
-                loss.backward()
-                torch.nn.utils.clip_grad_norm_(self.rm.parameters(), 1.0)
-                self.optimizer.step()
-                losses.append(loss.item())
-        self.rm.eval()
-        return float(np.mean(losses)) if losses else float("nan")
+def rm_config_of(cfg: PlusConfig):
+    from pluralign.training.rm_config import RMConfig
+
+    return RMConfig(backbone=cfg.rm_backbone, max_length=cfg.rm_max_length, lr=cfg.rm_lr, head_lr=cfg.rm_head_lr,
+                    batch_size=cfg.rm_batch_size, lora_r=cfg.rm_lora_r, seed=cfg.seed, bf16=False)
 
 
 class PlusTrainer:
@@ -187,8 +164,11 @@ class PlusTrainer:
         self.summarizer = summarizer if summarizer is not None else build_summarizer(config, device)
         self.rm = rm if rm is not None else build_rm(config, device)
         self.updater = build_updater(config, self.summarizer)
-        self.rm_stepper = RMStepper(self.rm, lr=config.rm_lr, head_lr=config.rm_head_lr,
-                                    batch_size=config.rm_batch_size, seed=config.seed)
+        self.rm_updater = None
+        if config.train_rm:
+            from pluralign.training.rm_trainer import RMUpdater
+
+            self.rm_updater = RMUpdater(self.rm, rm_config_of(config))
         self.state = {"step": 0, "epoch": 0, "batch": 0, "warm_started": False}
         self.history: list[dict] = []
         self.out = Path(config.output_dir) if config.output_dir else None
@@ -219,8 +199,10 @@ class PlusTrainer:
         tmp = directory.with_name(directory.name + ".tmp")
         shutil.rmtree(tmp, ignore_errors=True)
         self.summarizer.save_pretrained(tmp / "summarizer")
-        self.rm.save_pretrained(tmp / "rm")
-        torch.save({"updater": self.updater.state_dict(), "rm_optimizer": self.rm_stepper.optimizer.state_dict(),
+        if hasattr(self.rm, "save_pretrained"):
+            self.rm.save_pretrained(tmp / "rm")
+        rm_opt = self.rm_updater.optimizer.state_dict() if self.rm_updater else None
+        torch.save({"updater": self.updater.state_dict(), "rm_optimizer": rm_opt,
                     "torch_rng": torch.get_rng_state(), "length_ref": self._length_ref,
                     "summarizer_step": self.summarizer.step}, tmp / "optim.pt")
         (tmp / "state.json").write_text(json.dumps({**self.state, "config": asdict(self.cfg)}, indent=1))
@@ -243,13 +225,14 @@ class PlusTrainer:
             self.summarizer.scorer.load_state_dict(loaded.scorer.state_dict())
             self.summarizer.initial = loaded.initial
         else:
-            src = type(self.summarizer).from_pretrained(str(directory / "summarizer"))
-            self.summarizer.model.load_state_dict(src.model.state_dict())
-        rm = SummaryConditionedRM.from_pretrained(directory / "rm", device=self.rm.device)
-        self.rm.load_state_dict(rm.state_dict())
+            self.summarizer.load_weights(directory / "summarizer")
+        if (directory / "rm").exists():
+            rm = SummaryConditionedRM.from_pretrained(directory / "rm", device=self.rm.device)
+            self.rm.load_state_dict(rm.state_dict())
         extra = torch.load(directory / "optim.pt", weights_only=False)
         self.updater.load_state_dict(extra["updater"])
-        self.rm_stepper.optimizer.load_state_dict(extra["rm_optimizer"])
+        if self.rm_updater is not None and extra["rm_optimizer"] is not None:
+            self.rm_updater.optimizer.load_state_dict(extra["rm_optimizer"])
         torch.set_rng_state(extra["torch_rng"])
         self._length_ref = extra["length_ref"]
         self.summarizer.step = extra["summarizer_step"]
@@ -270,7 +253,7 @@ class PlusTrainer:
         pairs = [p for r in self.rows for p in r.pairs]
         summ = [z for r, z in zip(self.rows, summaries, strict=True) for _ in r.pairs]
         self._length_ref = float(np.mean([word_count(z) for z in summaries]))
-        loss = self.rm_stepper.step(pairs, summ, epochs=self.cfg.warm_start_rm_epochs)
+        loss = self._train_rm(pairs, summ, passes=self.cfg.warm_start_rm_epochs)
         self.state["warm_started"] = True
         self._log({"step": 0, "phase": "warm_start", "rm_loss": loss, "summary_words": self._length_ref})
 
@@ -278,7 +261,7 @@ class PlusTrainer:
         cfg = self.cfg
         if cfg.resume and (ck := self.latest_checkpoint()) is not None:
             self.load_checkpoint(ck)
-        if cfg.warm_start_rm_epochs > 0 and not self.state["warm_started"]:
+        if cfg.warm_start_rm_epochs > 0 and self.rm_updater is not None and not self.state["warm_started"]:
             self.warm_start()
         total = cfg.epochs * len(self._batches(0))
         bar = tqdm(total=total, initial=self.state["step"], desc="plus co-adaptation", unit="step")
@@ -304,36 +287,47 @@ class PlusTrainer:
         cfg = self.cfg
         t0 = time.time()
         contexts = [r.context for r in rows]
-        frozen = cfg.freeze_summarizer_after > 0 and epoch >= cfg.freeze_summarizer_after
+        frozen = not cfg.train_summarizer or (0 < cfg.freeze_summarizer_after <= epoch)
         group = 1 if (frozen or cfg.algo == "ppo") else cfg.group_size
         rec: dict = {"epoch": epoch, "summarizer_frozen": frozen}
         if frozen:
             summaries = self.summarizer.summarize(contexts, sample=False)
-            rewards = plus_rewards(self.rm, rows, summaries, 1, clip=cfg.reward_clip)
+            rewards = None
             rec["kl"] = 0.0
         else:
             rollout = self.summarizer.rollout(contexts, group)
             summaries = rollout.summaries
             rewards = plus_rewards(self.rm, rows, summaries, group, clip=cfg.reward_clip)
-            lengths = torch.tensor([word_count(z) for z in summaries], dtype=torch.float)
+            shaped = rewards
             if cfg.length_coef:
                 from pluralign.training.group_rl import length_bonus
 
-                ref = self._length_ref or float(lengths.mean())
-                shaped = rewards + length_bonus(lengths, ref, coef=cfg.length_coef)
-            else:
-                shaped = rewards
+                lengths = torch.tensor([word_count(z) for z in summaries], dtype=torch.float)
+                shaped = rewards + length_bonus(lengths, self._length_ref or float(lengths.mean()),
+                                                coef=cfg.length_coef)
             rec.update(self.updater.step(rollout, shaped))
         # The RM trains on the user's pairs conditioned on the same summaries (the first sample of each group).
         first = summaries[::group]
         pairs = [p for r in rows for p in r.pairs]
         summ = [z for r, z in zip(rows, first, strict=True) for _ in r.pairs]
-        acc = float((pair_margins(self.rm, pairs, summ) > 0).mean())
-        rm_loss = self.rm_stepper.step(pairs, summ)
+        margins = pair_margins(self.rm, pairs, summ)
+        acc = float((margins > 0).mean())
+        if rewards is None:  # frozen summarizer: the reward of its summaries, for the log only
+            rewards = F.logsigmoid(torch.from_numpy(margins).float()).clamp(-cfg.reward_clip, cfg.reward_clip)
+        rm_loss = self._train_rm(pairs, summ, passes=cfg.rm_passes)
         rec.update(reward=float(rewards.mean()), rm_accuracy=acc, rm_loss=rm_loss,
                    summary_words=float(np.mean([word_count(z) for z in summaries])),
                    seconds=round(time.time() - t0, 2))
         return rec
+
+    def _train_rm(self, pairs: Sequence[PreferencePair], summaries: Sequence[str], passes: float) -> float:
+        """``passes`` passes of BT steps over (pair, summary) rows; NaN when the RM is frozen."""
+        if self.rm_updater is None or passes <= 0:
+            return float("nan")
+        steps = max(1, round(passes * len(pairs) / self.cfg.rm_batch_size))
+        stats = self.rm_updater.train_on(rm_rows(pairs, summaries), steps=steps)
+        self.rm.eval()
+        return stats.get("loss", float("nan"))
 
     def save_final(self) -> None:
         """``output_dir/summarizer``, ``output_dir/rm`` and the training users' summaries in ``summaries.jsonl``."""
@@ -341,7 +335,8 @@ class PlusTrainer:
 
         assert self.out is not None
         self.summarizer.save_pretrained(self.out / "summarizer")
-        self.rm.save_pretrained(self.out / "rm")
+        if hasattr(self.rm, "save_pretrained"):
+            self.rm.save_pretrained(self.out / "rm")
         summaries = self.summarizer.summarize([r.context for r in self.rows], sample=False)
         store = SummaryStore(self.out / "summaries.jsonl")
         store.record({r.user_id: z for r, z in zip(self.rows, summaries, strict=True)},

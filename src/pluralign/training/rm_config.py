@@ -44,7 +44,8 @@ class RMConfig:
         "help": "where checkpoints and the final model go; None = nothing written"})
     save_steps: int = field(default=0, metadata={
         "help": "write output_dir/checkpoint-<step> every N optimizer steps (0 = only the final model)"})
-    save_total_limit: int = field(default=2, metadata={"help": "keep at most this many checkpoint-* dirs"})
+    save_total_limit: int = field(default=2, metadata={
+        "help": "keep at most this many checkpoint-* dirs (0 = keep all)"})
     resume_from_checkpoint: str | None = field(default=None, metadata={
         "help": "a checkpoint-<step> dir to resume from, or 'latest' for the newest one in output_dir"})
     report_to: str = field(default="none", metadata={"help": "none | tensorboard | wandb (through accelerate)"})

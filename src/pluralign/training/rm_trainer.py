@@ -375,8 +375,9 @@ def train_reward_model(model: SummaryConditionedRM, train_rows: Sequence[dict], 
             if accelerator.is_main_process:
                 save_checkpoint(out_dir / f"checkpoint-{step}", model, optimizer, scheduler,
                                 {"step": step, "micro_batches": micro_done, "total_steps": total})
-                for old in _checkpoints(out_dir)[: -config.save_total_limit or None]:
-                    shutil.rmtree(old, ignore_errors=True)
+                if config.save_total_limit > 0:
+                    for old in _checkpoints(out_dir)[: -config.save_total_limit]:
+                        shutil.rmtree(old, ignore_errors=True)
     bar.close()
     wall = time.perf_counter() - t0
     metrics: dict[str, Any] = {"steps": step, "total_steps": total, "pairs_seen": pairs_seen * world,

@@ -1,0 +1,131 @@
+"""``pluralign summaries show|edit|export|generate``: per-user summaries as a product, with provenance."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import tempfile
+
+DESCRIPTION = """\
+Inspect and correct the per-user summaries that condition the reward model. A store is a JSONL log
+(OUT/summaries.jsonl from 'pluralign train plus'): every line is one version of one user's summary with its
+provenance (summarizer version, training step, time, model or edit). The newest line for a user is the one in force,
+so an edit is what the reward model reads next. 'generate' summarises users (e.g. new ones) by inference only.
+"""
+
+
+def register(sub) -> None:
+    p = sub.add_parser("summaries", help="show, edit, export or generate per-user summaries",
+                       description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ssub = p.add_subparsers(dest="action", metavar="ACTION")
+
+    show = ssub.add_parser("show", help="print a user's summary in force and its provenance")
+    show.add_argument("user", metavar="USER", help="user_id")
+    show.add_argument("--store", required=True, metavar="FILE", help="summary store (JSONL)")
+    show.add_argument("--history", action="store_true", help="print every version, oldest first")
+    show.set_defaults(func=_show)
+
+    edit = ssub.add_parser("edit", help="replace a user's summary (recorded as a human edit)")
+    edit.add_argument("user", metavar="USER", help="user_id")
+    edit.add_argument("--store", required=True, metavar="FILE", help="summary store (JSONL)")
+    how = edit.add_mutually_exclusive_group(required=True)
+    how.add_argument("--text", help="the new summary text")
+    how.add_argument("--editor", action="store_true", help="open the current summary in $EDITOR")
+    edit.add_argument("--author", default=None, help="who made the edit (default: $USER)")
+    edit.set_defaults(func=_edit)
+
+    export = ssub.add_parser("export", help="write the summaries in force (one line per user) to a file")
+    export.add_argument("--store", required=True, metavar="FILE", help="summary store (JSONL)")
+    export.add_argument("--out", required=True, metavar="FILE", help="output JSONL (same format, latest only)")
+    export.set_defaults(func=_export)
+
+    gen = ssub.add_parser("generate", help="summarise users from their history by inference (no training)")
+    gen.add_argument("--users", required=True, metavar="FILE", help="feedback JSONL of the users to summarise")
+    gen.add_argument("--summarizer", metavar="DIR", help="a trained summarizer directory (OUT/summarizer)")
+    gen.add_argument("--api-base", metavar="URL", help="or an OpenAI-compatible endpoint, e.g. http://host:8000/v1")
+    gen.add_argument("--api-model", metavar="NAME", help="model name for --api-base")
+    gen.add_argument("--store", required=True, metavar="FILE", help="summary store to append to (JSONL)")
+    gen.set_defaults(func=_generate)
+    p.set_defaults(func=lambda a: (p.print_help(), 2)[1])
+
+
+def _store(path: str, must_exist: bool = True):
+    from pluralign.summarizers.store import SummaryStore
+
+    if must_exist and not os.path.exists(path):
+        raise FileNotFoundError(f"{path}: summary store does not exist")
+    return SummaryStore(path)
+
+
+def _fmt(e) -> str:
+    import datetime as dt
+
+    when = dt.datetime.fromtimestamp(e.created_at, dt.UTC).strftime("%Y-%m-%d %H:%M:%SZ")
+    by = f"edited by {e.author or 'unknown'}" if e.source == "edit" else f"{e.summarizer_version} step {e.step}"
+    return f"[{when}] {by}\n{e.summary}"
+
+
+def _show(args: argparse.Namespace) -> int:
+    store = _store(args.store)
+    entries = store.history(args.user) if args.history else [store.get(args.user)]
+    if entries == [None] or not entries:
+        raise ValueError(f"{args.store}: no summary for user {args.user!r}")
+    print(f"user {args.user}")
+    print("\n\n".join(_fmt(e) for e in entries))
+    return 0
+
+
+def _edit(args: argparse.Namespace) -> int:
+    store = _store(args.store)
+    current = store.get(args.user)
+    if current is None:
+        raise ValueError(f"{args.store}: no summary for user {args.user!r} to edit")
+    text = args.text
+    if args.editor:
+        editor = os.environ.get("VISUAL") or os.environ.get("EDITOR") or "vi"
+        with tempfile.NamedTemporaryFile("w+", suffix=".txt", delete=False, encoding="utf-8") as fh:
+            fh.write(current.summary + "\n")
+            name = fh.name
+        try:
+            subprocess.run([*editor.split(), name], check=True)
+            with open(name, encoding="utf-8") as fh:
+                text = fh.read()
+        finally:
+            os.unlink(name)
+    if text.strip() == current.summary.strip():
+        print("unchanged")
+        return 0
+    store.edit(args.user, text, author=args.author)
+    print(f"updated summary of {args.user}; the reward model uses it from now on")
+    return 0
+
+
+def _export(args: argparse.Namespace) -> int:
+    n = _store(args.store).export(args.out)
+    print(f"wrote {n} summaries to {args.out}")
+    return 0
+
+
+def _generate(args: argparse.Namespace) -> int:
+    from pluralign.data.io import read_users
+
+    if bool(args.summarizer) == bool(args.api_base):
+        raise ValueError("pass exactly one of --summarizer DIR or --api-base URL")
+    if args.api_base and not args.api_model:
+        raise ValueError("--api-base needs --api-model")
+    users = read_users(args.users)
+    if args.summarizer:
+        from pluralign.summarizers import load_summarizer
+
+        summarizer = load_summarizer(args.summarizer)
+    else:
+        from pluralign.summarizers.api import ApiSummarizer
+
+        summarizer = ApiSummarizer(args.api_base, args.api_model)
+    summaries = summarizer.summarize(users, sample=False)
+    store = _store(args.store, must_exist=False)
+    store.record({u.user_id: z for u, z in zip(users, summaries, strict=True)},
+                 summarizer_version=summarizer.version, step=getattr(summarizer, "step", None))
+    print(f"summarised {len(users)} users into {args.store} ({summarizer.version})")
+    return 0

@@ -1,0 +1,510 @@
+"""The main job end to end (``pluralign demo``): PLUS and P[Love] trained and evaluated on CPU, with a report.
+
+Stages, each cached under ``OUT/stages`` so an interrupted run resumes where it stopped:
+
+1. ``method-<name>``: fit one personalisation method (bt, icl, oracle, latent, plus-untrained, plus) on the suite's
+   training examples and score every split; the reward model is saved under ``OUT/models/<name>``.
+2. ``winrate``: best-of-N answers chosen with the user's PLUS summary vs the population RM, judged by each
+   simulated user's ground truth (seen and new users).
+3. ``love``: P[Love] on a simulated reaction log (2% base rate, 10% adversarial users, defence on).
+4. ``ab``: multi-objective best-of-N policies, a simulated A/B test per policy and the release gate.
+
+Everything the report shows comes from ``OUT/results.json`` (plus per-stage detail files), so the numbers agree.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from pluralign.evaluation.results import Result, render_markdown, write_results
+
+log = logging.getLogger(__name__)
+BENCH = "demo"
+
+
+@dataclass
+class DemoConfig:
+    suite: str = field(default="pets", metadata={"help": "simulated suite for the PLUS part (pets, pets-ood, "
+                                                         "hh-users, contexts)"})
+    polis_dir: str | None = field(default=None, metadata={"help": "run the PLUS part on this folder of Polis "
+                                                                   "conversations instead of a simulated suite"})
+    size: str = field(default="small", metadata={"help": "tiny (CI smoke test), small (the default, ~10 min on "
+                                                          "2 cores) or full"})
+    methods: list[str] = field(default_factory=lambda: ["bt", "icl", "oracle", "latent", "plus-untrained", "plus"],
+                               metadata={"help": "personalisation methods to train and compare"})
+    rm_max_steps: int | None = field(default=None, metadata={"help": "override the reward models' step budget"})
+    plus_config: str | None = field(default=None, metadata={"help": "YAML PlusConfig for the plus methods (e.g. "
+                                                                     "the paper-scale GPU config)"})
+    love_users: int = field(default=200, metadata={"help": "users in the simulated reaction log"})
+    love_per_user: int = field(default=30, metadata={"help": "reactions per user"})
+    base_rate: float = field(default=0.02, metadata={"help": "live love base rate of the simulated users"})
+    adversarial_frac: float = field(default=0.1, metadata={"help": "share of adversarial reactors"})
+    ab_prompts: int = field(default=150, metadata={"help": "prompts in the fixed A/B prompt set"})
+    ab_users: int = field(default=200, metadata={"help": "simulated users reacting in the A/B test"})
+    impressions: int = field(default=40, metadata={"help": "impressions per prompt and arm"})
+    winrate_candidates: int = field(default=4, metadata={"help": "N of best-of-N in the win-rate test"})
+    winrate_prompts: int = field(default=3, metadata={"help": "prompts per user in the win-rate test"})
+    seed: int = field(default=0, metadata={"help": "seed for everything"})
+
+    @property
+    def quick(self) -> bool:
+        return self.size in ("tiny", "small")
+
+
+TINY = {"love_users": 60, "love_per_user": 20, "ab_prompts": 40, "ab_users": 60, "impressions": 10,
+        "rm_max_steps": 8, "winrate_prompts": 1}
+
+
+def apply_size(cfg: DemoConfig) -> DemoConfig:
+    """``tiny`` shrinks every knob still at its default (for the CI smoke test)."""
+    if cfg.size not in ("tiny", "small", "full"):
+        raise ValueError(f"size must be tiny, small or full, got {cfg.size!r}")
+    if cfg.size == "tiny":
+        defaults = DemoConfig()
+        for k, v in TINY.items():
+            if getattr(cfg, k) == getattr(defaults, k):
+                setattr(cfg, k, v)
+    return cfg
+
+
+class StageCache:
+    """One JSON file per finished stage; a stage that has its file is not run again."""
+
+    def __init__(self, out: Path, fingerprint: dict):
+        self.dir = out / "stages"
+        self.dir.mkdir(parents=True, exist_ok=True)
+        fp = self.dir / "config.json"
+        text = json.dumps(fingerprint, sort_keys=True, indent=1)
+        if fp.exists() and fp.read_text() != text:
+            raise ValueError(f"{out} holds a demo run with another configuration; use a new --out or delete it "
+                             f"(compare {fp})")
+        fp.write_text(text)
+
+    def run(self, name: str, fn: Callable[[], dict]) -> dict:
+        path = self.dir / f"{name}.json"
+        if path.exists():
+            log.info("stage %s: done in an earlier run, reusing %s", name, path)
+            return json.loads(path.read_text())
+        t0 = time.time()
+        res = fn()
+        res["seconds"] = time.time() - t0
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(res, default=_json_default))
+        os.replace(tmp, path)
+        return res
+
+
+def _json_default(o: Any):
+    if isinstance(o, np.generic):
+        return o.item()
+    if isinstance(o, np.ndarray):
+        return o.tolist()
+    if isinstance(o, Result):
+        return asdict(o)
+    raise TypeError(type(o))
+
+
+def _rows(results: list[Result]) -> list[dict]:
+    return [asdict(r) for r in results]
+
+
+def _from_rows(rows: list[dict]) -> list[Result]:
+    return [Result(**r) for r in rows]
+
+
+# --- stage 1: personalisation methods -----------------------------------------------------------------------------
+
+def _build_split(cfg: DemoConfig):
+    from pluralign.evaluation.bench import build_polis_split, build_simulated_split
+
+    if cfg.polis_dir:
+        return build_polis_split(cfg.polis_dir, seed=cfg.seed, quick=cfg.quick), None
+    from pluralign.sim.suites import build_suite
+
+    return build_simulated_split(cfg.suite, seed=cfg.seed, quick=cfg.quick), build_suite(cfg.suite, seed=cfg.seed,
+                                                                                            quick=cfg.quick)
+
+
+def _method_options(cfg: DemoConfig, name: str) -> dict:
+    from pluralign.evaluation.bench import bench_rm_config
+
+    rm_cfg = bench_rm_config(cfg.quick)
+    if cfg.rm_max_steps is not None:
+        rm_cfg.max_steps = cfg.rm_max_steps
+    opts: dict[str, Any] = {"rm_config": rm_cfg, "quick": cfg.quick}
+    if name.startswith("plus") and cfg.plus_config:
+        opts["plus_config"] = cfg.plus_config
+    if name.startswith("plus") and cfg.size == "tiny":
+        opts["tiny"] = True
+    return opts
+
+
+def run_method_stage(cfg: DemoConfig, name: str, split, eval_sets: dict, out: Path) -> dict:
+    from pluralign.evaluation.bench import run_method
+    from pluralign.evaluation.methods import make_method
+
+    benchmark = "polis" if cfg.polis_dir else cfg.suite
+    method = make_method(name, **_method_options(cfg, name))
+    results = run_method(benchmark, method, split, eval_sets, seed=cfg.seed)
+    detail: dict[str, Any] = {"results": _rows(results)}
+    # Per-example margins and conditioning texts feed the example-users table and the win-rate stage.
+    margins = {}
+    for s, exs in eval_sets.items():
+        m = method.score_pairs(exs[:8])
+        margins[s] = [{"user_id": e.user_id, "pair_id": e.target.pair_id, "margin": float(x)}
+                      for e, x in zip(exs[:8], m, strict=True)]
+    detail["margins"] = margins
+    if hasattr(method, "conditioning"):
+        conds: dict[str, str | None] = {}
+        for exs in [split.train, *eval_sets.values()]:
+            for e in exs:
+                if e.user_id not in conds:
+                    conds[e.user_id] = method.conditioning(e)
+        detail["conditioning"] = conds
+    if getattr(method, "model", None) is not None and hasattr(method.model, "save_pretrained"):
+        method.model.save_pretrained(out / "models" / name)
+        detail["model_dir"] = str(out / "models" / name)
+    for attr in ("training_log", "log"):
+        val = getattr(method, attr, None)
+        if isinstance(val, list) and val and isinstance(val[0], dict):
+            detail["training_log"] = val
+            break
+    return detail
+
+
+# --- stage 2: win rate ----------------------------------------------------------------------------------------------
+
+class _SavedPicker:
+    """A saved RM plus the conditioning text it used per user: what best-of-N needs."""
+
+    def __init__(self, model_dir: str, conditioning: dict[str, str | None]):
+        from pluralign.models.reward_model import SummaryConditionedRM
+
+        self.model = SummaryConditionedRM.from_pretrained(model_dir)
+        self._cond = conditioning
+
+    def conditioning(self, example) -> str | None:
+        return self._cond.get(example.user_id)
+
+
+def run_winrate_stage(cfg: DemoConfig, split, suite, methods: dict[str, dict]) -> dict:
+    from pluralign.evaluation.winrate import candidate_pools, personalised_win_rate
+
+    personal_name = "plus" if "plus" in methods else next((m for m in ("oracle", "icl") if m in methods), None)
+    if suite is None or personal_name is None or "bt" not in methods:
+        return {"skipped": "needs a simulated suite, the bt method and a personalised method"}
+    personal = _SavedPicker(methods[personal_name]["model_dir"], methods[personal_name]["conditioning"])
+    default = _SavedPicker(methods["bt"]["model_dir"], methods["bt"].get("conditioning", {}))
+    pools = candidate_pools(suite.users)
+    out: dict[str, Any] = {"personal": personal_name, "results": [], "examples": {}}
+    for s in ("seen-users", "new-users"):
+        exs = split.eval.get(s) or []
+        if not exs:
+            continue
+        wr = personalised_win_rate(exs, suite.simulated, pools, personal, default, n_candidates=cfg.winrate_candidates,
+                                   prompts_per_user=cfg.winrate_prompts, seed=cfg.seed,
+                                   max_users=40 if cfg.quick else None)
+        out["results"] += _rows(wr.results(BENCH, f"{personal_name}-vs-default", s))
+        out["examples"][s] = wr.examples
+        out[s] = {"wins": wr.wins, "losses": wr.losses, "ties": wr.ties}
+    return out
+
+
+# --- stage 3: P[Love] -------------------------------------------------------------------------------------------------
+
+def run_love_stage(cfg: DemoConfig, out: Path) -> dict:
+    from pluralign.sim import simulate_reaction_log
+    from pluralign.training.love_config import LoveConfig
+    from pluralign.training.love_trainer import HONEST, reaction_table, train_love
+
+    records = simulate_reaction_log(n_users=cfg.love_users, per_user=cfg.love_per_user,
+                                    adversarial_frac=cfg.adversarial_frac, base_rate=cfg.base_rate, seed=cfg.seed)
+    table = reaction_table(records, source="sim:reactions")
+    res = train_love(table, LoveConfig(defence=True, seed=cfg.seed), out_dir=out / "models" / "p_love")
+    m = res.metrics
+    n = int(m["n_test"])
+    results = [Result(BENCH, "p_love", "chrono", k, m[k], n) for k in ("auroc", "oracle_auroc", "ece", "length_r")]
+    results.append(Result(BENCH, "p_love-uncorrected", "chrono", "ece", m["ece_raw"], n))
+    te = table.take(res.test_idx)
+    honest = np.flatnonzero([k == HONEST for k in te.user_kinds])
+    te = te.take(honest)
+    probs = res.model.predict_proba(te.prompts, te.responses, te.summaries, corrected=True)
+    raw = res.model.predict_proba(te.prompts, te.responses, te.summaries, corrected=False)
+    flagged = res.defence.flagged() if res.defence is not None else []
+    return {"results": _rows(results), "metrics": m, "probs": probs, "raw": raw, "labels": te.labels,
+            "reactions": len(table), "love_rate": float(table.labels.mean()), "flagged_users": len(flagged)}
+
+
+# --- stage 4: policies, A/B test and release gate -------------------------------------------------------------------
+
+AB_POLICIES = [("moderate w=0.1", {"w_love": 0.1}), ("aggressive w=0.3", {"w_love": 0.3}),
+               ("aggressive w=0.3, no judges", {"w_love": 0.3, "judges": []})]
+
+
+def run_ab_stage(cfg: DemoConfig, out: Path) -> dict:
+    import random
+
+    from pluralign.evaluation.ab_test import ground_truth_quality, simulate_ab
+    from pluralign.evaluation.gate import run_gate
+    from pluralign.evaluation.rluf_suite import _candidate_pool, _prompt_set
+    from pluralign.models.love import LoveModel, TextEncoder
+    from pluralign.objectives.preference_rm import train_hh_objective
+    from pluralign.sim import reaction_population
+    from pluralign.training.policy import best_of_n, build_reward
+    from pluralign.training.policy_config import PolicyConfig
+
+    encoder = TextEncoder(progress=True)
+    love = LoveModel.from_pretrained(out / "models" / "p_love", encoder=encoder)
+    n_rm = 100 if cfg.size == "tiny" else 300
+    help_rm, help_acc = train_hh_objective("helpful", encoder, n_train=n_rm, n_eval=n_rm // 2, seed=cfg.seed)
+    safe_rm, safe_acc = train_hh_objective("harmless", encoder, n_train=n_rm, n_eval=n_rm // 2, seed=cfg.seed)
+    items = _prompt_set(cfg.ab_prompts, cfg.seed)
+    rng = random.Random(cfg.seed)
+    prompts = [p for p, _ in items]
+    pools = [_candidate_pool(p, r, rng) for p, r in items]
+    baseline = [pool[0] for pool in pools]
+    base_rows = [{"prompt": p, "response": r} for p, r in zip(prompts, baseline, strict=True)]
+    love_fn = lambda p, r: love.predict_proba(list(p), list(r))  # noqa: E731
+    users = reaction_population(cfg.ab_users, adversarial_frac=0.0, base_rate=cfg.base_rate, seed=cfg.seed + 1)
+    quality_base = ground_truth_quality(prompts, baseline)
+    objectives = {"love": love_fn, "helpfulness": help_rm.score, "safety": safe_rm.score}
+    results: list[Result] = []
+    policies: dict[str, dict] = {}
+    for name, overrides in AB_POLICIES:
+        pcfg = PolicyConfig(**({"n": 8} | overrides))
+        reward = build_reward(pcfg, love=love_fn, helpfulness=help_rm.score, safety=safe_rm.score,
+                              reference=(prompts, baseline))
+        sel = best_of_n(prompts, pools, reward, pcfg.n)
+        ab = simulate_ab(users, prompts, baseline, sel.responses, impressions_per_prompt=cfg.impressions,
+                         seed=cfg.seed, quality_a=quality_base)
+        gate = run_gate([{"prompt": p, "response": r} for p, r in zip(prompts, sel.responses, strict=True)],
+                        base_rows, objectives, n_boot=500, seed=cfg.seed)
+        n = ab.n_impressions
+        results += [
+            Result(BENCH, name, "all", "love_lift", ab.love_lift, n, *ab.love_lift_ci),
+            Result(BENCH, name, "all", "help_delta", ab.help_delta, len(prompts), *ab.help_delta_ci),
+            Result(BENCH, name, "all", "safety_delta", ab.safety_delta, len(prompts), *ab.safety_delta_ci),
+            Result(BENCH, name, "all", "signoff_rate", ab.signoff_rate_b, len(prompts)),
+            Result(BENCH, name, "all", "gate_pass", float(gate.passed), len(prompts)),
+        ]
+        policies[name] = {"per_segment": ab.per_segment, "gate": "pass" if gate.passed else "block",
+                          "reasons": gate.reasons, "love_rate_a": ab.love_rate_a, "love_rate_b": ab.love_rate_b,
+                          "signoff_rate_a": ab.signoff_rate_a}
+    results.append(Result(BENCH, "baseline", "all", "signoff_rate",
+                          float(policies[AB_POLICIES[0][0]]["signoff_rate_a"]), len(prompts)))
+    return {"results": _rows(results), "policies": policies,
+            "rm_heldout_accuracy": {"helpfulness": help_acc, "safety": safe_acc}}
+
+
+# --- report -----------------------------------------------------------------------------------------------------------
+
+def _value(rows: list[dict], method: str, split: str, metric: str) -> float | None:
+    for r in rows:
+        if r["method"] == method and r["split"] == split and r["metric"] == metric:
+            return r["value"]
+    return None
+
+
+def _pct(v: float | None) -> str:
+    return "–" if v is None or (isinstance(v, float) and np.isnan(v)) else f"{100 * v:.1f}%"
+
+
+def build_report(out: Path, cfg: DemoConfig, rows: list[dict], stages: dict[str, dict], split, suite) -> None:
+    from pluralign.evaluation.report import (
+        Report,
+        plot_accuracy,
+        plot_bars,
+        plot_curves,
+        plot_reliability_and_roc,
+    )
+
+    fig = out / "figures"
+    fig.mkdir(exist_ok=True)
+    data = f"Polis conversations in {cfg.polis_dir}" if cfg.polis_dir else f"the simulated '{cfg.suite}' suite"
+    rep = Report("pluralign demo")
+    rep.p(f"PLUS and P[Love] trained and evaluated on CPU on {data} (size {cfg.size}, seed {cfg.seed}). Every number "
+          "below is read from results.json in this folder.")
+    bench = "polis" if cfg.polis_dir else cfg.suite
+    rep.h2("Which response does this user prefer? Pairwise accuracy per method and split")
+    plot_accuracy(rows, fig / "accuracy.png", benchmark=bench)
+    rep.image("figures/accuracy.png", "Pairwise accuracy with 95% bootstrap CIs")
+    splits = [s for s in ("seen-users", "new-users", "new-topics", "chrono")
+              if any(r["split"] == s and r["metric"] == "accuracy" and r["benchmark"] == bench for r in rows)]
+    methods = list(dict.fromkeys(r["method"] for r in rows if r["metric"] == "accuracy" and r["benchmark"] == bench))
+    table = []
+    for m in methods:
+        cells = []
+        for s in splits:
+            hit = [r for r in rows if r["benchmark"] == bench and r["method"] == m and r["split"] == s
+                   and r["metric"] == "accuracy"]
+            cells.append(f"{_pct(hit[0]['value'])} [{_pct(hit[0]['ci_low'])}, {_pct(hit[0]['ci_high'])}]"
+                         if hit else "")
+        tok = next((r["value"] for r in rows if r["benchmark"] == bench and r["method"] == m
+                    and r["metric"] == "tokens_per_pair"), None)
+        secs = _value(rows, m, "all", "train_seconds")
+        table.append([m, *cells, f"{tok:.0f}" if tok is not None else "–", f"{secs:.0f}" if secs is not None else "–"])
+    rep.table(["method", *splits, "tokens / pair", "train s"], table)
+
+    plus_log = stages.get("method-plus", {}).get("training_log")
+    if plus_log:
+        keys = [k for k in ("mean_reward", "rm_accuracy", "summary_words", "summary_length", "kl")
+                if any(k in r for r in plus_log)][:3]
+        if keys and all("step" in r for r in plus_log):
+            rep.h2("PLUS co-adaptation: reward and RM accuracy over steps")
+            plot_curves(plus_log, keys, fig / "plus_curves.png", "PLUS co-adaptation")
+            rep.image("figures/plus_curves.png", "Summarizer reward and RM accuracy during co-adaptation")
+
+    wr = stages.get("winrate", {})
+    if wr.get("results"):
+        rep.h2("Personalisation a user can feel: best-of-N with the user's summary vs default answers")
+        rep.p(f"Answers picked by the {wr['personal']} RM with the user's summary vs the population RM, judged by "
+              "each simulated user's ground truth (ties excluded from the win rate).")
+        wrows = [r for r in wr["results"] if r["metric"] == "win_rate"]
+        rep.table(["split", "win rate [95% CI]", "wins / losses / ties"],
+                  [[r["split"], f"{_pct(r['value'])} [{_pct(r['ci_low'])}, {_pct(r['ci_high'])}]",
+                    "{wins} / {losses} / {ties}".format(**wr[r["split"]])] for r in wrows])
+
+    ex_rows = _example_users(stages, split, suite)
+    if ex_rows:
+        rep.h2("Example users: history, summaries and predicted choices")
+        rep.table(["user", "history (excerpt)", "learned summary (plus)", "untrained summary", "target pair",
+                   "truth", "predicted (plus / untrained / bt)"], ex_rows)
+
+    love = stages.get("love")
+    if love:
+        rep.h2("P[Love]: calibration and ROC on the chronological test split")
+        m = love["metrics"]
+        plot_reliability_and_roc(np.asarray(love["probs"]), np.asarray(love["labels"]), fig / "p_love.png",
+                                 raw_probs=np.asarray(love["raw"]))
+        rep.image("figures/p_love.png", "Reliability diagram (raw vs prior-corrected) and ROC")
+        rep.table(["metric", "value"], [
+            ["AUROC (oracle)", f"{m['auroc']:.3f} ({m['oracle_auroc']:.3f})"],
+            ["ECE raw → corrected", f"{m['ece_raw']:.4f} → {m['ece']:.4f}"],
+            ["Pearson r(score, length)", f"{m['length_r']:+.3f}"],
+            ["reactions / love rate / flagged users", f"{love['reactions']} / {_pct(love['love_rate'])} / "
+                                                        f"{love['flagged_users']}"]])
+
+    ab = stages.get("ab")
+    if ab:
+        rep.h2("Simulated A/B test of multi-objective policies, with the release gate")
+        trows = []
+        for name, d in ab["policies"].items():
+            trows.append([name, _pct(_value(rows, name, "all", "love_lift")),
+                          f"{_value(rows, name, 'all', 'help_delta'):+.4f}",
+                          f"{_value(rows, name, 'all', 'safety_delta'):+.4f}",
+                          _pct(_value(rows, name, "all", "signoff_rate")), d["gate"],
+                          "; ".join(d["reasons"])[:200] or "–"])
+        rep.table(["policy", "love lift", "helpfulness Δ", "safety Δ", "sign-off rate", "gate", "reasons"], trows)
+        rep.p(f"Baseline sign-off rate: {_pct(_value(rows, 'baseline', 'all', 'signoff_rate'))}.")
+        name = AB_POLICIES[1][0]
+        seg = ab["policies"][name]["per_segment"]
+        labels = [s for s in seg if seg[s].get("love_lift") is not None and not np.isnan(seg[s]["love_lift"])]
+        if labels:
+            plot_bars(labels, [100 * seg[s]["love_lift"] for s in labels], fig / "ab_segments.png",
+                      title=f"Love-rate change per segment ({name})", ylabel="love-rate change (%)")
+            rep.image("figures/ab_segments.png", "Love-rate change per use-case segment")
+    rep.h2("All results")
+    rep.p("The complete table of results.json.")
+    rep.table(["benchmark", "method", "split", "metric", "value", "95% CI", "n"],
+              [[r["benchmark"], r["method"], r["split"], r["metric"],
+                "–" if r["value"] is None else f"{r['value']:.4f}",
+                "" if r["ci_low"] is None else f"[{r['ci_low']:.4f}, {r['ci_high']:.4f}]", r["n"]] for r in rows])
+    rep.write(out)
+
+
+def _short(text: str | None, n: int = 160) -> str:
+    if not text:
+        return "–"
+    text = " ".join(text.split())
+    return text if len(text) <= n else text[: n - 1] + "…"
+
+
+def _example_users(stages: dict, split, suite, k: int = 4) -> list[list[str]]:
+    plus, untrained, bt = (stages.get(f"method-{m}", {}) for m in ("plus", "plus-untrained", "bt"))
+    if not plus.get("margins"):
+        return []
+    by_key = {(e.user_id, e.target.pair_id): e for exs in split.eval.values() for e in exs}
+    rows = []
+    for s in ("new-users", "seen-users"):
+        for item in plus["margins"].get(s, [])[:k]:
+            e = by_key.get((item["user_id"], item["pair_id"]))
+            if e is None:
+                continue
+
+            def pred(stage: dict, s: str = s, item: dict = item) -> str:
+                hit = [x for x in stage.get("margins", {}).get(s, []) if x["pair_id"] == item["pair_id"]
+                       and x["user_id"] == item["user_id"]]
+                return "–" if not hit else ("A" if hit[0]["margin"] > 0 else "B")
+
+            hist = "; ".join(f"prefers “{_short(p.chosen, 50)}” over “{_short(p.rejected, 50)}”"
+                             for p in e.context.pairs[:2]) or _short(e.context.profile)
+            persona = f" ({_short(e.context.persona, 60)})" if e.context.persona else ""
+            rows.append([f"{e.user_id} [{s}]{persona}", hist,
+                         _short(plus.get("conditioning", {}).get(e.user_id)),
+                         _short(untrained.get("conditioning", {}).get(e.user_id)),
+                         f"{_short(e.target.prompt, 60)} — A: {_short(e.target.chosen, 60)} / "
+                         f"B: {_short(e.target.rejected, 60)}",
+                         "A", f"{pred(plus)} / {pred(untrained)} / {pred(bt)}"])
+            if len(rows) >= k:
+                return rows
+    return rows
+
+
+# --- entry point ------------------------------------------------------------------------------------------------------
+
+def run_demo(cfg: DemoConfig, out_dir: str | Path) -> list[dict]:
+    """Run every stage (resuming finished ones), write results.json, report.md/html; return the result rows."""
+    from tqdm.auto import tqdm
+
+    cfg = apply_size(cfg)
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    if cfg.polis_dir and not Path(cfg.polis_dir).is_dir():
+        raise FileNotFoundError(f"--polis-dir {cfg.polis_dir}: no such folder")
+    cache = StageCache(out, asdict(cfg))
+    t0 = time.time()
+    split, suite = _build_split(cfg)
+    cap = 150 if cfg.quick else 600
+    if cfg.size == "tiny":
+        cap = 30
+    from pluralign.evaluation.bench import _subsample, bayes_results
+
+    eval_sets = {s: _subsample(ex, cap, cfg.seed) for s, ex in split.eval.items() if ex}
+    bench = "polis" if cfg.polis_dir else cfg.suite
+    rows: list[dict] = []
+    if suite is not None:
+        from dataclasses import replace
+
+        rows += _rows(bayes_results(bench, replace(split, eval=eval_sets), seed=cfg.seed))
+    methods = [m for m in cfg.methods if not (cfg.polis_dir and m == "oracle")]
+    stages: dict[str, dict] = {}
+    steps = [(f"method-{m}", lambda m=m: run_method_stage(cfg, m, split, eval_sets, out)) for m in methods]
+    steps.append(("winrate", lambda: run_winrate_stage(cfg, split, suite,
+                                                       {m: stages[f"method-{m}"] for m in methods})))
+    if not cfg.polis_dir:
+        steps += [("love", lambda: run_love_stage(cfg, out)), ("ab", lambda: run_ab_stage(cfg, out))]
+    bar = tqdm(steps, desc="pluralign demo", unit="stage")
+    for name, fn in bar:
+        bar.set_postfix_str(name)
+        stages[name] = cache.run(name, fn)
+        rows += stages[name].get("results", [])
+    rows.append(asdict(Result(BENCH, "demo", "all", "wall_seconds", time.time() - t0, 1)))
+    write_results(out, _from_rows(rows), title="pluralign demo")
+    (out / "bench_report.md").write_text((out / "report.md").read_text(), encoding="utf-8")
+    build_report(out, cfg, rows, stages, split, suite)
+    return rows
+
+
+def summary_table(rows: list[dict]) -> str:
+    keep = {"accuracy", "tokens_per_pair", "win_rate", "auroc", "oracle_auroc", "ece", "length_r", "love_lift",
+            "signoff_rate", "help_delta", "safety_delta"}
+    return render_markdown([r for r in rows if r["metric"] in keep], "pluralign demo — results")

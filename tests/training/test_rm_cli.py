@@ -1,0 +1,50 @@
+"""``pluralign train rm``: TRL-style and feedback-file inputs, clear errors that write nothing."""
+
+import json
+
+import numpy as np
+
+from pluralign.cli import main
+from pluralign.cli.train_rm import load_rows
+from pluralign.models.reward_model import SummaryConditionedRM
+
+
+def _write(path, objs):
+    path.write_text("".join(json.dumps(o) + "\n" for o in objs), encoding="utf-8")
+    return path
+
+
+def test_train_rm_from_trl_rows(tmp_path, capsys):
+    rows = [{"prompt": "Describe a pet.", "chosen": f"A dog number {i}.", "rejected": f"A cat number {i}.",
+             "summary": "I love dogs."} for i in range(8)]
+    train = _write(tmp_path / "train.jsonl", rows)
+    out = tmp_path / "rm"
+    rc = main(["train", "rm", "--train", str(train), "--eval", str(train), "--out", str(out),
+               "max_steps=2", "batch_size=4", "max_length=48", "logging_steps=1"])
+    assert rc == 0
+    report = json.loads((out / "train_results.json").read_text())
+    assert report["steps"] == 2 and 0.0 <= report["eval_accuracy"] <= 1.0
+    rm = SummaryConditionedRM.from_pretrained(out)
+    assert rm.max_length == 48 and np.isfinite(rm.score(["Describe a pet."], ["A dog."], ["I love dogs."])).all()
+    assert "saved reward model" in capsys.readouterr().out
+
+
+def test_bad_row_names_file_line_field_and_writes_nothing(tmp_path, capsys):
+    good = {"prompt": "p", "chosen": "a", "rejected": "b"}
+    train = _write(tmp_path / "train.jsonl", [good, good, {"prompt": "p", "chosen": "a", "rejected": 3}])
+    out = tmp_path / "rm"
+    assert main(["train", "rm", "--train", str(train), "--out", str(out), "max_steps=1"]) == 1
+    err = capsys.readouterr().err
+    assert "train.jsonl line 3: field 'rejected' must be a string" in err
+    assert not out.exists()
+    assert main(["train", "rm", "--train", str(train), "--out", str(out), "no_such_field=1"]) == 1
+    assert "unknown field 'no_such_field'" in capsys.readouterr().err and not out.exists()
+
+
+def test_feedback_file_rows_take_the_condition(tmp_path):
+    user = {"user_id": "u1", "profile": "I love dogs.", "persona": "dog person",
+            "pairs": [{"pair_id": "p1", "prompt": "Pet?", "chosen": "Dog.", "rejected": "Cat."}]}
+    path = _write(tmp_path / "users.jsonl", [user])
+    assert load_rows(path, "profile")[0]["summary"] == "I love dogs."
+    assert load_rows(path, "persona")[0]["summary"] == "dog person"
+    assert load_rows(path, "none")[0]["summary"] is None
