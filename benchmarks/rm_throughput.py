@@ -141,7 +141,9 @@ def main() -> int:
         return 0
 
     results = {}
-    passthrough = [a for a in sys.argv[1:] if not a.startswith("--json")]
+    passthrough = ["--backbone", args.backbone, "--pairs", str(args.pairs), "--steps", str(args.steps),
+                   "--batch-size", str(args.batch_size), "--max-length", str(args.max_length),
+                   "--score-n", str(args.score_n), "--tmp", args.tmp]
     for v in VARIANTS:
         proc = subprocess.run([sys.executable, __file__, *passthrough, "--variant", v], capture_output=True,
                               text=True)

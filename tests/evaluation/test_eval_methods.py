@@ -47,12 +47,12 @@ def test_latent_fits_scores_and_handles_new_users(pets_split):
 
 def test_icl_truncation_is_counted(pets_split):
     examples = pets_split.eval["seen-users"][:8]
-    short = make_method("icl", rm_config=RMConfig(max_length=48, max_steps=1, batch_size=4, bf16=False))
+    short = make_method("icl", rm_config=RMConfig(max_length=96, max_steps=1, batch_size=4, bf16=False))
     short.fit(pets_split.train[:4], seed=0)
     cut = short.extra_metrics(examples)
     assert cut["truncated_share"] == 1.0 and cut["tokens_cut_per_pair"] > 0
     short_tokens = short.tokens_per_pair(examples)
-    assert short_tokens <= 2 * 48
+    assert short_tokens <= 2 * 96
     roomy = make_method("icl", rm_config=RMConfig(max_length=512, max_steps=1, batch_size=4, bf16=False))
     roomy.model = short.model  # same weights; only the length budget differs
     roomy.model.max_length = 512

@@ -9,6 +9,7 @@ import torch
 
 from pluralign.config import load_config
 from pluralign.models.reward_model import SummaryConditionedRM
+from pluralign.models.tiny import tiny_causal_lm
 from pluralign.training.rm_config import RMConfig
 from pluralign.training.rm_trainer import (
     RMUpdater,
@@ -64,23 +65,31 @@ def test_summary_flips_the_prediction(base_rm):
     assert (m_dogs > 0).mean() > 0.9 and (m_cats < 0).mean() > 0.9
 
 
-def test_resume_continues_at_the_right_step(base_rm, tmp_path):
+def test_resume_continues_at_the_right_step(tmp_path):
+    def fresh():  # same seed, same weights; everything else must come from the checkpoint
+        model, tok = tiny_causal_lm("qwen2", hidden_size=32, layers=1, seed=0)
+        return SummaryConditionedRM.from_model(model, tok, max_length=96)
+
     rows = pet_rows(48, seed=2)
-    cfg = dict(max_steps=6, batch_size=8, lr=1e-4, logging_steps=1, bf16=False)
-    full = copy.deepcopy(base_rm)
+    cfg = dict(max_steps=6, batch_size=8, lr=1e-3, logging_steps=1, bf16=False)
+    full = fresh()
     train_reward_model(full, rows, RMConfig(**cfg))
 
     out = tmp_path / "run"
-    first = copy.deepcopy(base_rm)
-    train_reward_model(first, rows, RMConfig(**cfg, output_dir=str(out), save_steps=3))
-    assert (out / "checkpoint-3" / "optimizer.pt").exists() and (out / "model.safetensors").exists()
+    train_reward_model(fresh(), rows, RMConfig(**cfg, output_dir=str(out), save_steps=3))
+    for name in ("optimizer.pt", "scheduler.pt", "rng_state.pt", "trainer_state.json", "head.safetensors"):
+        assert (out / "checkpoint-3" / name).exists()
+    assert (out / "model.safetensors").exists()
 
-    resumed = copy.deepcopy(base_rm)  # fresh weights: everything must come from the checkpoint
+    resumed = fresh()
     m = train_reward_model(resumed, rows, RMConfig(**cfg, output_dir=str(tmp_path / "run2"),
                                                    resume_from_checkpoint=str(out / "checkpoint-3")))
     assert m["steps"] == 6 and [h["step"] for h in m["history"]] == [4, 5, 6]
+    changed = False
     for (n, a), b in zip(full.state_dict().items(), resumed.state_dict().values(), strict=True):
-        torch.testing.assert_close(a, b, atol=1e-5, rtol=1e-4, msg=n)
+        torch.testing.assert_close(a, b, atol=1e-6, rtol=1e-5, msg=n)
+        changed |= not torch.equal(a, fresh().state_dict()[n]) if n == "head.weight" else False
+    assert changed  # training did move the weights, so equality above is meaningful
 
 
 def test_incremental_updates_on_in_memory_rows(base_rm):

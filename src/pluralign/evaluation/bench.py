@@ -225,6 +225,10 @@ def run_suite(name: str, out_dir: str | os.PathLike, quick: bool = False, method
 
         summaries = load_summaries(summaries)  # fail on a bad file before any training
     has_summaries = summaries is not None or summarizer is not None
+    if methods is not None:  # explicit choices are checked before the (slow) suite is built
+        resolve_methods(methods, kind, has_groups=False, has_summaries=has_summaries)
+        if "summary" in methods and not has_summaries:
+            raise ValueError("method summary needs --summaries FILE (or a summarizer)")
 
     t_start = time.perf_counter()
     with console.status(f"building suite {name}"):

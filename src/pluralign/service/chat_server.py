@@ -18,7 +18,7 @@ from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, ConfigDict, Field
 
 from pluralign.service.errors import ApiError, install_error_handlers
-from pluralign.service.proxy import ChatMessageIn, _text
+from pluralign.service.proxy import ChatMessageIn, message_text
 
 
 class CompletionRequest(BaseModel):
@@ -51,7 +51,7 @@ def create_chat_app(model, tokenizer, *, model_id: str = "local", api_key: str |
     def _generate(req: CompletionRequest) -> tuple[list[tuple[str, str]], int, int]:
         import torch
 
-        messages = [{"role": m.role, "content": _text(m.content)} for m in req.messages]
+        messages = [{"role": m.role, "content": message_text(m.content)} for m in req.messages]
         enc = tokenizer.apply_chat_template(messages, add_generation_prompt=True, return_tensors="pt",
                                             return_dict=True)
         max_new = req.max_completion_tokens or req.max_tokens or default_max_tokens

@@ -50,7 +50,8 @@ class ChatRequestIn(BaseModel):
     best_of: int | None = Field(None, ge=1, le=16)
 
 
-def _text(content: str | list[dict[str, Any]] | None) -> str:
+def message_text(content: str | list[dict[str, Any]] | None) -> str:
+    """The text of an OpenAI message content (a string, or a list of parts of which the text parts count)."""
     if content is None:
         return ""
     if isinstance(content, str):
@@ -81,6 +82,6 @@ def personalise_messages(messages: list[dict[str, Any]], summary: str | None, ma
     i = 0
     operator = []
     while i < len(messages) and messages[i].get("role") in ("system", "developer"):
-        operator.append(_text(messages[i].get("content")))
+        operator.append(message_text(messages[i].get("content")))
         i += 1
     return [{"role": "system", "content": system_prompt(summary, "\n\n".join(operator), max_chars)}, *messages[i:]]

@@ -85,8 +85,8 @@ def load_summarizer(spec: str) -> Summarizer:
         obj = getattr(importlib.import_module(mod), attr)
     except (ImportError, AttributeError) as e:
         raise ValueError(f"summarizer: cannot load {spec!r}: {e}") from None
-    if not hasattr(obj, "summarize"):
-        obj = obj()
+    if isinstance(obj, type) or not hasattr(obj, "summarize"):
+        obj = obj()  # a class or a factory
     if not hasattr(obj, "summarize"):
         raise ValueError(f"summarizer: {spec!r} has no summarize(contexts) method")
     return obj

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 
 import sqlalchemy as sa
 from fastapi import APIRouter
@@ -35,8 +36,6 @@ async def create_token(user_id: UserId, svc: State, who: Caller) -> TokenOut:
     ins = pg_insert if svc.engine.dialect.name == "postgresql" else sqlite_insert
 
     def issue(session) -> str:
-        import time
-
         session.execute(ins(User).on_conflict_do_nothing(index_elements=["user_id"]),
                         [{"user_id": user_id, "created_at": time.time()}])
         return Authenticator.issue(session, user_id)

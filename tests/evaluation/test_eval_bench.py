@@ -1,0 +1,59 @@
+"""The bench harness end to end on the real (quick) pets suite, the results contract, and bad input."""
+
+import json
+import math
+
+import pytest
+
+from pluralign.evaluation.bench import accuracy_of, run_suite
+from pluralign.evaluation.results import SPLITS
+
+FIELDS = {"benchmark", "method", "split", "metric", "value", "n", "ci_low", "ci_high", "seconds"}
+
+
+def test_bench_writes_the_results_contract(tmp_path, tiny_rm):
+    out = tmp_path / "pets"
+    results = run_suite("pets", out, quick=True, methods=["bt", "latent"], rm_config=tiny_rm,
+                        max_eval_per_split=10, echo=False)
+    rows = json.loads((out / "results.json").read_text())
+    assert (out / "report.md").read_text().startswith("# pluralign bench: pets")
+    assert len(rows) == len(results) > 0
+    assert all(set(r) == FIELDS for r in rows)
+    assert {r["split"] for r in rows} <= set(SPLITS) | {"all"}
+    for method in ("bt", "latent", "bayes"):
+        for split in SPLITS:
+            acc = [r for r in rows if r["method"] == method and r["split"] == split and r["metric"] == "accuracy"]
+            assert len(acc) == 1, (method, split)
+            assert 0 <= acc[0]["value"] <= 1 and acc[0]["ci_low"] <= acc[0]["value"] <= acc[0]["ci_high"]
+            assert acc[0]["n"] == 10
+    metrics = {(r["method"], r["metric"]) for r in rows}
+    for method in ("bt", "latent"):
+        assert {(method, "tokens_per_pair"), (method, "train_seconds"), (method, "peak_rss_mb")} <= metrics
+    assert ("bayes", "expected_accuracy") in metrics
+    rss = [r["value"] for r in rows if r["metric"] == "peak_rss_mb"]
+    assert all(v > 50 for v in rss)  # a process holding torch and MiniLM is well over 50 MB
+    # The simulator's pets pairs are all contested but labels are only noisy, so the Bayes rule is far above chance.
+    assert accuracy_of(results, "bayes", "seen-users") > 0.6
+    assert math.isnan(accuracy_of(results, "oracle", "seen-users"))
+
+
+@pytest.mark.parametrize(("kwargs", "message"), [
+    ({"name": "nope"}, "unknown suite"),
+    ({"name": "pets", "methods": ["bt", "vpl"]}, "unknown method"),
+    ({"name": "pets", "methods": ["summary"]}, "--summaries"),
+    ({"name": "polis"}, "--polis-dir"),
+    ({"name": "polis", "polis_dir": "/nonexistent/polis"}, "does not exist"),
+])
+def test_bad_input_fails_before_anything_is_written(tmp_path, kwargs, message):
+    out = tmp_path / "out"
+    with pytest.raises((ValueError, FileNotFoundError), match=message):
+        run_suite(out_dir=out, quick=True, echo=False, **kwargs)
+    assert not out.exists()
+
+
+def test_bad_summaries_file_names_the_line(tmp_path):
+    bad = tmp_path / "s.jsonl"
+    bad.write_text('{"user_id": "u1", "summary": "ok"}\nnot json\n')
+    with pytest.raises(ValueError, match=r"s.jsonl:2"):
+        run_suite("pets", tmp_path / "out", quick=True, summaries=bad, echo=False)
+    assert not (tmp_path / "out").exists()

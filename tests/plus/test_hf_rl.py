@@ -1,0 +1,67 @@
+"""The hf RL plumbing end to end: a tiny random causal-LM summarizer, trained by the PLUS loop on CPU against a
+fixed reward that pays for mentioning the attribute ("dog") the user prefers, measurably raises its reward."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from pluralign.data.schema import PreferencePair, UserRecord
+from pluralign.training.plus_config import PlusConfig
+from pluralign.training.plus_trainer import PlusRow, PlusTrainer
+
+
+class AttributeScorer:
+    """A fixed reward model: r(x, y | z) = (# of "dog" in z) * (+1 if y is about dogs else -1)."""
+
+    def score(self, prompts, responses, summaries=None):
+        summaries = summaries or [""] * len(prompts)
+        return np.array([z.lower().count("dog") * (1.0 if "dog" in y.lower() else -1.0)
+                         for y, z in zip(responses, summaries, strict=True)], dtype=np.float32)
+
+
+def _rows(n: int = 8) -> list[PlusRow]:
+    pair = PreferencePair(pair_id="p", prompt="Pet?", chosen="A dog.", rejected="A cat.")
+    return [PlusRow(f"u{i}", UserRecord(user_id=f"u{i}", profile="I like pets."), [pair]) for i in range(n)]
+
+
+def _train(tmp_path, **kw) -> list[dict]:
+    cfg = PlusConfig(backend="hf", summarizer="tiny", max_new_tokens=10, train_rm=False, warm_start_rm_epochs=0,
+                     rollout_batch_size=8, minibatch_size=32, kl_coef=0.01, output_dir=str(tmp_path / "run"), **kw)
+    trainer = PlusTrainer(cfg, _rows(), rm=AttributeScorer())
+    return [h for h in trainer.train() if "reward" in h]
+
+
+def test_grpo_raises_reward_of_tiny_hf_summarizer(tmp_path):
+    hist = _train(tmp_path, algo="grpo", group_size=4, summarizer_lr=1e-2, epochs=14)
+    r = [h["reward"] for h in hist]
+    assert np.mean(r[-3:]) > np.mean(r[:3]) + 0.1, r
+    assert all(k in hist[-1] for k in ("reward", "rm_accuracy", "summary_words", "kl"))
+    assert hist[-1]["kl"] > 0  # the policy moved away from the frozen initial model and the KL is measured
+
+
+def test_ppo_raises_reward_and_checkpoint_resumes(tmp_path):
+    hist = _train(tmp_path, algo="ppo", summarizer_lr=1e-2, critic_lr=1e-3, ppo_epochs=2, rollout_batch_size=8,
+                  epochs=16, save_steps=8)
+    r = [h["reward"] for h in hist]
+    assert np.mean(r[-4:]) > np.mean(r[:4]) + 0.05, r
+    run = tmp_path / "run"
+    assert (run / "checkpoint-8" / "summarizer" / "hf_summarizer.json").exists()
+    assert (run / "summarizer" / "model.safetensors").exists()
+    lines = (run / "log.jsonl").read_text().splitlines()
+    assert json.loads(lines[-1])["step"] == 16
+    # resume with two more epochs: starts at step 16, not from scratch
+    cfg = PlusConfig(backend="hf", summarizer="tiny", max_new_tokens=10, train_rm=False, warm_start_rm_epochs=0,
+                     rollout_batch_size=8, algo="ppo", epochs=18, output_dir=str(run), resume=True)
+    trainer = PlusTrainer(cfg, _rows(), rm=AttributeScorer())
+    more = trainer.train()
+    assert [h["step"] for h in more] == [17, 18]
+    assert trainer.summarizer.step == 18
+
+
+@pytest.mark.parametrize("bad", [{"algo": "ppo", "backend": "cpu"}, {"algo": "grpo", "group_size": 1}])
+def test_bad_config_is_a_clear_error(bad):
+    with pytest.raises(ValueError, match="PlusConfig"):
+        PlusConfig(**bad)
