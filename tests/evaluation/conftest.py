@@ -3,7 +3,7 @@
 import pytest
 
 from pluralign.data.splits import make_splits
-from pluralign.sim.suites import build_suite
+from pluralign.sim import build_suite
 from pluralign.training.rm_config import RMConfig
 
 

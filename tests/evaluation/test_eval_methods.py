@@ -88,3 +88,19 @@ def test_summary_method_needs_summaries_and_reports_bad_files(tmp_path):
     bad.write_text('{"user_id": "u1", "summary": "ok"}\n{"user_id": "u2"}\n')
     with pytest.raises(ValueError, match=r"bad.jsonl:2: field 'summary'"):
         load_summaries(bad)
+
+
+@pytest.mark.slow
+def test_oracle_beats_bt_on_tiny_pets(pets_split):
+    """The true persona makes every pets pair decidable; with no user information BT cannot exceed chance."""
+    from pluralign.evaluation.metrics import pairwise_accuracy
+
+    examples = pets_split.eval["seen-users"] + pets_split.eval["new-users"]
+    acc = {}
+    for name in ("oracle", "bt"):
+        method = make_method(name, rm_config=RMConfig(max_length=96, max_steps=16, batch_size=8, lr=3e-4,
+                                                      bf16=False))
+        method.fit(pets_split.train, seed=0)
+        acc[name] = pairwise_accuracy(method.score_pairs(examples))
+    assert acc["oracle"] >= 0.85, acc
+    assert acc["oracle"] - acc["bt"] >= 0.3, acc

@@ -42,3 +42,14 @@ def encoder():
     from pluralign.summarizers.cpu import SentenceEncoder
 
     return SentenceEncoder()
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _one_thread():
+    """The CI box has 2 cores shared by many jobs: one intra-op thread avoids OpenMP spin contention."""
+    import torch
+
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)

@@ -43,7 +43,7 @@ def test_grpo_raises_reward_of_tiny_hf_summarizer(tmp_path):
 
 
 def test_ppo_raises_reward_and_checkpoint_resumes(tmp_path):
-    hist = _train(tmp_path, algo="ppo", summarizer_lr=1e-2, critic_lr=1e-3, ppo_epochs=2, rollout_batch_size=8,
+    hist = _train(tmp_path, algo="ppo", summarizer_lr=1e-2, critic_lr=1e-3, ppo_epochs=2,
                   epochs=16, save_steps=8)
     r = [h["reward"] for h in hist]
     assert np.mean(r[-4:]) > np.mean(r[:4]) + 0.05, r

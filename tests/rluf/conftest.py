@@ -31,3 +31,11 @@ def reaction_log():
     from pluralign.sim import simulate_reaction_log
 
     return simulate_reaction_log(n_users=80, per_user=30, adversarial_frac=0.3, base_rate=0.05, seed=3)
+
+
+@pytest.fixture(scope="session")
+def honest_log():
+    """No adversaries and a 15% love rate: enough positives in a small log for P[Love] to learn."""
+    from pluralign.sim import simulate_reaction_log
+
+    return simulate_reaction_log(n_users=60, per_user=30, adversarial_frac=0.0, base_rate=0.15, seed=4)

@@ -5,7 +5,7 @@ import json
 import numpy as np
 
 from pluralign.cli import main
-from pluralign.models.love import TextEncoder
+from pluralign.models.love import NgramEncoder
 from pluralign.models.tiny import tiny_causal_lm
 from pluralign.objectives.judges import LengthJudge
 from pluralign.objectives.preference_rm import EmbeddingPairwiseRM, train_hh_objective
@@ -33,9 +33,9 @@ def test_grpo_two_steps_logs_every_objective(tmp_path):
 
 
 def test_best_of_n_cli_with_hh_helpfulness_rm(tmp_path):
-    enc = TextEncoder()
-    rm, acc = train_hh_objective("helpful", enc, n_train=60, n_eval=40)
-    assert 0.0 <= acc <= 1.0
+    enc = NgramEncoder()
+    rm, acc = train_hh_objective("helpful", enc, n_train=300, n_eval=200)
+    assert acc > 0.5  # held-out HH-RLHF pairs
     rm.save_pretrained(tmp_path / "help")
     assert np.allclose(EmbeddingPairwiseRM.from_pretrained(tmp_path / "help").coef, rm.coef)
     rows = [{"prompt": "How do I boil an egg?",

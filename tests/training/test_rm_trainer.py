@@ -51,6 +51,7 @@ def test_learns_toy_preference(base_rm):
     assert metrics["history"][0]["train_loss"] > metrics["history"][-1]["train_loss"]
 
 
+@pytest.mark.slow
 def test_summary_flips_the_prediction(base_rm):
     rm = copy.deepcopy(base_rm)
     cats, dogs = "I love cats.", "I love dogs."

@@ -97,7 +97,7 @@ def _subsample(examples: list[Example], k: int | None, seed: int) -> list[Exampl
 
 def build_simulated_split(name: str, *, seed: int, quick: bool) -> SplitResult:
     from pluralign.data.splits import make_splits
-    from pluralign.sim.suites import build_suite
+    from pluralign.sim import build_suite
 
     suite = build_suite(name, seed=seed, quick=quick)
     fixed = list(suite.new_user_ids) if suite.new_user_ids else None
@@ -252,12 +252,14 @@ def run_suite(name: str, out_dir: str | os.PathLike, quick: bool = False, method
         results += bayes_results(name, replace(split, eval=eval_sets), seed=seed)
     from tqdm.auto import tqdm
 
-    bar = tqdm(built, desc=f"bench {name}", unit="method", disable=not echo)
-    for method in bar:
+    bar = tqdm(total=len(built), desc=f"bench {name}", unit="method", disable=not echo)
+    while built:
+        method = built.pop(0)  # dropped after its run, so only one trained model is held at a time
         bar.set_postfix_str(method.name)
         results += run_method(name, method, split, eval_sets, seed=seed,
                               progress=(lambda msg: bar.set_postfix_str(msg)) if echo else None)
-        del method
+        bar.update(1)
+    bar.close()
     write_results(out, results, title=f"pluralign bench: {name}{' (quick)' if quick else ''}")
     if echo:
         print(render_markdown([r.__dict__ for r in results if r.metric in ("accuracy", "tokens_per_pair",

@@ -149,7 +149,7 @@ class NgramEncoder:
     backbone = "ngram"
     max_length = 0
 
-    def __init__(self, n_features: int = 2**16):
+    def __init__(self, n_features: int = 2**15):
         from sklearn.feature_extraction.text import HashingVectorizer
 
         self.n_features = n_features

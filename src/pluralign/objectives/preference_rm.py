@@ -52,7 +52,7 @@ class EmbeddingPairwiseRM:
         delta = self.features(prompts, chosen) - self.features(prompts, rejected)
         # Both orientations, no intercept: the BT likelihood is symmetric, and this removes the "chosen first" bias.
         X = sparse_vstack([delta, -delta]) if hasattr(delta, "tocsr") else np.concatenate([delta, -delta])
-        y = np.concatenate([np.ones(len(delta)), np.zeros(len(delta))])
+        y = np.concatenate([np.ones(delta.shape[0]), np.zeros(delta.shape[0])])
         head = LogisticRegression(C=self.C, fit_intercept=False, max_iter=2000, random_state=seed)
         head.fit(X, y)
         self.coef = head.coef_[0]

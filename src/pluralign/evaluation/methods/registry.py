@@ -17,7 +17,8 @@ METHODS: dict[str, str] = {
     "group": "pluralign.evaluation.methods.group:GroupLabelMethod",
     "latent": "pluralign.evaluation.methods.latent:LatentUserMethod",
     "summary": "pluralign.evaluation.methods.summary:SummaryMethod",
-    "plus": "pluralign.evaluation.methods.plus:PlusMethod", "plus-untrained": "pluralign.evaluation.methods.plus:PlusUntrainedMethod",
+    "plus": "pluralign.evaluation.methods.plus:PlusMethod",
+    "plus-untrained": "pluralign.evaluation.methods.plus:PlusUntrainedMethod",
 }
 
 
