@@ -256,15 +256,15 @@ def run_ab_stage(cfg: DemoConfig, out: Path) -> dict:
     from pluralign.evaluation.ab_test import ground_truth_quality, simulate_ab
     from pluralign.evaluation.gate import run_gate
     from pluralign.evaluation.rluf_suite import _candidate_pool, _prompt_set
-    from pluralign.models.love import LoveModel, TextEncoder
+    from pluralign.models.love import LoveModel, NgramEncoder
     from pluralign.objectives.preference_rm import train_hh_objective
     from pluralign.sim import reaction_population
     from pluralign.training.policy import best_of_n, build_reward
     from pluralign.training.policy_config import PolicyConfig
 
-    encoder = TextEncoder(progress=True)
-    love = LoveModel.from_pretrained(out / "models" / "p_love", encoder=encoder)
-    n_rm = 100 if cfg.size == "tiny" else 300
+    encoder = NgramEncoder()  # the helpfulness / safety heads use the same cheap encoder as the rluf suite
+    love = LoveModel.from_pretrained(out / "models" / "p_love")
+    n_rm = 200 if cfg.size == "tiny" else 1500  # n-gram heads are cheap: use many HH-RLHF pairs
     help_rm, help_acc = train_hh_objective("helpful", encoder, n_train=n_rm, n_eval=n_rm // 2, seed=cfg.seed)
     safe_rm, safe_acc = train_hh_objective("harmless", encoder, n_train=n_rm, n_eval=n_rm // 2, seed=cfg.seed)
     items = _prompt_set(cfg.ab_prompts, cfg.seed)
