@@ -9,6 +9,7 @@ from svc_helpers import ADMIN_KEY, admin, as_user, live_server, token_for
 
 from pluralign.service.app import create_app
 from pluralign.service.config import ServiceConfig
+from pluralign.service.schemas import FeedbackAck
 
 CONV = {"conversation_id": "c1", "turns": [
     {"turn_id": "t1", "role": "user", "content": "Suggest a pet for a small flat"},
@@ -77,6 +78,26 @@ def test_concurrent_retries_store_once(server):
     assert len(ids) == 1  # every client got the same stored ids back
 
 
+def test_feedback_ack_matches_its_schema_and_erasure_resets_the_user(server, sqlite_url):
+    """The hand-serialised ack is exactly the documented FeedbackAck; a key repeated inside one request is stored
+    once; an erased user who sends feedback again exists again (the writer's known-users cache is dropped)."""
+    ev = {"type": "reaction", "reaction_id": "r1", "prompt": "p", "response": "answer", "value": 1}
+    with admin(server) as c:
+        body = c.post("/v1/users/eve/feedback", json={"events": [ev, ev]}).json()
+        assert FeedbackAck.model_validate(body).model_dump() == body
+        assert (body["stored"], body["duplicates"]) == (1, 1)
+        assert body["events"][0]["id"] == body["events"][1]["id"] and body["events"][1]["duplicate"] is True
+        schema = c.get("/openapi.json").json()["paths"]["/v1/users/{user_id}/feedback"]["post"]["responses"]["200"]
+        assert schema["content"]["application/json"]["schema"] == {"$ref": "#/components/schemas/FeedbackAck"}
+        assert c.delete("/v1/users/eve").json()["deleted"]["users"] == 1
+        again = c.post("/v1/users/eve/feedback", json={"events": [ev]}).json()
+        assert (again["stored"], again["duplicates"]) == (1, 0)
+    engine = sa.create_engine(sqlite_url)
+    with engine.connect() as conn:
+        assert conn.execute(sa.text("SELECT count(*) FROM users WHERE user_id = 'eve'")).scalar() == 1
+    engine.dispose()
+
+
 def test_scheduled_refresh_never_overwrites_user_edit(sqlite_url):
     import time
 
@@ -109,3 +130,27 @@ def test_restart_keeps_data_and_migrations_are_idempotent(sqlite_url):
     with live_server(create_app(ServiceConfig(db=sqlite_url), admin_key=ADMIN_KEY)) as base, as_user(base, tok) as u:
         r = u.post("/v1/users/zed/pairs", json={"pair_id": "p", "prompt": "q", "chosen": "a", "rejected": "b"})
         assert r.json()["duplicates"] == 1  # the token and the idempotency key survived the restart
+
+
+def test_background_checkpoint_moves_the_wal_out_of_the_commit_path(sqlite_url):
+    """With the checkpointer on, SQLite's in-commit checkpoint is only a far backstop and the WAL still gets
+    copied into the database file (by the checkpointer's thread, which reports what it did)."""
+    import time
+
+    from pluralign.service.db import BACKSTOP_AUTOCHECKPOINT_PAGES
+
+    app = create_app(ServiceConfig(db=sqlite_url, sqlite_checkpoint_s=0.05), admin_key=ADMIN_KEY)
+    with live_server(app) as base, admin(base) as c:
+        events = [{"type": "reaction", "reaction_id": f"r{i}", "prompt": "p", "response": f"answer {i}"}
+                  for i in range(50)]
+        assert c.post("/v1/users/u1/feedback", json={"events": events}).json()["stored"] == 50
+        with app.state.svc.engine.connect() as conn:
+            assert conn.exec_driver_sql("PRAGMA wal_autocheckpoint").scalar() == BACKSTOP_AUTOCHECKPOINT_PAGES
+        deadline = time.time() + 10
+        while time.time() < deadline:
+            last = app.state.checkpointer.last
+            if last is not None and last[1] > 0 and last[2] == last[1]:
+                break
+            time.sleep(0.05)
+        else:
+            raise AssertionError(f"no complete background checkpoint: {app.state.checkpointer.last}")

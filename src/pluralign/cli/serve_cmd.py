@@ -37,6 +37,9 @@ def register(sub) -> None:
                    help="score each /v1/score request on its own instead of batching concurrent ones")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="override any ServiceConfig field, e.g. --set score_max_wait_ms=2")
+    p.add_argument("--http", default="auto", choices=["auto", "httptools", "h11"],
+                   help="uvicorn's HTTP parser: auto uses httptools when installed (a pinned dependency; faster), "
+                   "h11 is the pure-Python fallback (default: auto)")
     p.add_argument("--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"],
                    help="uvicorn log level; access logs only at debug (default: info)")
     p.set_defaults(func=_serve)
@@ -68,7 +71,7 @@ def _serve(args: argparse.Namespace) -> int:
                  if getattr(args, name) is not None]
     config = load_config(ServiceConfig, args.config, [*overrides, *args.overrides])
     app = create_app(config)
-    uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level,
+    uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level, http=args.http,
                 access_log=args.log_level == "debug")
     return 0
 

@@ -20,7 +20,7 @@ from pluralign import __version__
 from pluralign.service import feedback_api, proxy_api, score_api, users_api
 from pluralign.service.auth import Authenticator
 from pluralign.service.config import ServiceConfig
-from pluralign.service.db import make_engine, migrate, session_factory
+from pluralign.service.db import WalCheckpointer, make_engine, migrate, session_factory
 from pluralign.service.deps import ServiceState
 from pluralign.service.errors import BodySizeLimit, CatchAll, install_error_handlers
 from pluralign.service.ingest import WriteQueue
@@ -40,7 +40,8 @@ def create_app(config: ServiceConfig | None = None, *, admin_key: str | None = N
     key = admin_key if admin_key is not None else os.environ.get(config.admin_key_env, "")
     if not key:
         raise ValueError(f"no admin key: set the environment variable {config.admin_key_env}")
-    engine = make_engine(config.db, sqlite_synchronous=config.sqlite_synchronous)
+    engine = make_engine(config.db, sqlite_synchronous=config.sqlite_synchronous,
+                         sqlite_background_checkpoint=config.sqlite_checkpoint_s > 0)
     sessions = session_factory(engine)
     auth = Authenticator(key, sessions)
     summarizer = load_summarizer(config.summarizer)
@@ -50,6 +51,10 @@ def create_app(config: ServiceConfig | None = None, *, admin_key: str | None = N
         revision = await run_in_threadpool(migrate, engine)
         writer = WriteQueue(engine, max_batch=config.write_batch_max)
         writer.start()
+        checkpointer = None
+        if engine.dialect.name == "sqlite" and config.sqlite_checkpoint_s > 0:
+            checkpointer = WalCheckpointer(engine, config.sqlite_checkpoint_s)
+            checkpointer.start()
         models = scorer if scorer is not None else await run_in_threadpool(
             lambda: load_scorer(config.rm, config.love, torch_threads=config.torch_threads))
         batcher = MicroBatcher(models, enabled=config.score_batching, max_batch=config.score_max_batch,
@@ -67,6 +72,7 @@ def create_app(config: ServiceConfig | None = None, *, admin_key: str | None = N
                            batcher=batcher, summarizer=summarizer, revision=revision, upstream=upstream,
                            summarizer_name=getattr(summarizer, "name", None) or type(summarizer).__name__)
         app.state.svc = svc
+        app.state.checkpointer = checkpointer
         if config.refresh_interval_s > 0:
             svc.background.append(asyncio.create_task(users_api.refresh_loop(svc)))
         log.info("pluralign service ready: db=%s schema=%s models=%s", engine.url.render_as_string(
@@ -77,6 +83,8 @@ def create_app(config: ServiceConfig | None = None, *, admin_key: str | None = N
             for task in svc.background:
                 task.cancel()
             await run_in_threadpool(writer.close)
+            if checkpointer is not None:
+                await run_in_threadpool(checkpointer.close)
             await batcher.close()
             if upstream is not None:
                 await upstream.aclose()

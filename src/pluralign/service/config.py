@@ -18,6 +18,9 @@ class ServiceConfig:
     sqlite_synchronous: str = field(default="FULL", metadata={
         "help": "SQLite PRAGMA synchronous: FULL syncs every commit to disk before acknowledging; NORMAL survives "
         "a killed process but not a power cut"})
+    sqlite_checkpoint_s: float = field(default=1.0, metadata={
+        "help": "SQLite: checkpoint the WAL into the database file every this many seconds on a background thread, "
+        "so no acknowledgement waits for it (0 = SQLite's automatic checkpoint inside a commit)"})
     summary_max_chars: int = field(default=2000, metadata={"help": "longest summary a user or a summarizer may store"})
     summary_prompt_chars: int = field(default=1000, metadata={
         "help": "the proxy quotes at most this many characters of a summary into the system prompt"})

@@ -99,6 +99,12 @@ class WriteQueue:
         self._thread = threading.Thread(target=self._run, name="pluralign-writer", daemon=True)
         self.commits = 0
         self.events_written = 0
+        self._known_users: set[str] = set()
+        ev = FeedbackEvent.__table__
+        self._user_insert = _insert(engine, User.__table__).on_conflict_do_nothing(index_elements=["user_id"])
+        self._event_insert = (_insert(engine, ev)
+                              .on_conflict_do_nothing(index_elements=["user_id", "idempotency_key"])
+                              .returning(ev.c.id, ev.c.user_id, ev.c.idempotency_key))
 
     def start(self) -> None:
         self._thread.start()
@@ -148,6 +154,7 @@ class WriteQueue:
             self._run_events(batch)
 
     def _run_call(self, job: _CallJob) -> None:
+        self._known_users.clear()  # the call may erase users; cheap to re-learn
         try:
             with self.sessions() as session, session.begin():
                 result = job.fn(session)
@@ -171,34 +178,31 @@ class WriteQueue:
             i += k
 
     def _write(self, events: list[PreparedEvent]) -> list[StoredEvent]:
-        # SQLAlchemy Core, not the ORM: one executemany per table keeps a commit of N events cheap.
+        # SQLAlchemy Core, not the ORM. The common case (no retries) is one multi-row
+        # ``INSERT ... ON CONFLICT DO NOTHING RETURNING`` per commit; only keys that were already stored need a
+        # second statement to find their ids. Users seen before skip the users upsert (the cache is dropped after
+        # every other write, so an erased user is re-created on their next event).
         now = time.time()
-        keys = list({(e.user_id, e.idempotency_key) for e in events})
+        fresh: dict[tuple[str, str], PreparedEvent] = {}
+        for e in events:
+            fresh.setdefault((e.user_id, e.idempotency_key), e)
         ev = FeedbackEvent.__table__
+        new_users = {e.user_id for e in fresh.values()} - self._known_users
         with self.engine.begin() as conn:
+            if new_users:
+                conn.execute(self._user_insert, [{"user_id": u, "created_at": now} for u in new_users])
+            rows = conn.execute(self._event_insert, [
+                {"user_id": e.user_id, "kind": e.kind, "item_id": e.item_id, "idempotency_key": e.idempotency_key,
+                 "payload": e.payload, "event_time": e.event_time, "received_at": now} for e in fresh.values()])
+            new_ids = {(r.user_id, r.idempotency_key): r.id for r in rows}
             existing: dict[tuple[str, str], int] = {}
-            for start in range(0, len(keys), 400):
-                chunk = keys[start:start + 400]
+            retried = [k for k in fresh if k not in new_ids]
+            for start in range(0, len(retried), 400):
+                chunk = retried[start:start + 400]
                 rows = conn.execute(sa.select(ev.c.id, ev.c.user_id, ev.c.idempotency_key)
                                     .where(sa.tuple_(ev.c.user_id, ev.c.idempotency_key).in_(chunk)))
                 existing.update({(r.user_id, r.idempotency_key): r.id for r in rows})
-            fresh: dict[tuple[str, str], PreparedEvent] = {}
-            for e in events:
-                k = (e.user_id, e.idempotency_key)
-                if k not in existing and k not in fresh:
-                    fresh[k] = e
-            new_ids: dict[tuple[str, str], int] = {}
-            if fresh:
-                users = [{"user_id": u, "created_at": now} for u in {e.user_id for e in fresh.values()}]
-                conn.execute(_insert(self.engine, User.__table__).on_conflict_do_nothing(index_elements=["user_id"]),
-                             users)
-                rows = conn.execute(
-                    sa.insert(ev).returning(ev.c.id, ev.c.user_id, ev.c.idempotency_key, sort_by_parameter_order=True),
-                    [{"user_id": e.user_id, "kind": e.kind, "item_id": e.item_id,
-                      "idempotency_key": e.idempotency_key, "payload": e.payload, "event_time": e.event_time,
-                      "received_at": now} for e in fresh.values()],
-                )
-                new_ids = {(r.user_id, r.idempotency_key): r.id for r in rows}
+        self._known_users |= new_users
         self.commits += 1
         self.events_written += len(new_ids)
         out = []
@@ -209,5 +213,5 @@ class WriteQueue:
                 claimed.add(k)
                 out.append(StoredEvent(new_ids[k], e.idempotency_key, False))
             else:
-                out.append(StoredEvent(existing.get(k) or new_ids[k], e.idempotency_key, True))
+                out.append(StoredEvent(new_ids.get(k) or existing[k], e.idempotency_key, True))
         return out
