@@ -141,10 +141,16 @@ def _method_options(cfg: DemoConfig, name: str) -> dict:
     if cfg.rm_max_steps is not None:
         rm_cfg.max_steps = cfg.rm_max_steps
     opts: dict[str, Any] = {"rm_config": rm_cfg, "quick": cfg.quick}
-    if name.startswith("plus") and cfg.plus_config:
-        opts["plus_config"] = cfg.plus_config
-    if name.startswith("plus") and cfg.size == "tiny":
-        opts["tiny"] = True
+    if name.startswith("plus"):
+        from pluralign.config import load_config
+        from pluralign.evaluation.methods.plus import default_plus_config
+        from pluralign.training.plus_config import PlusConfig
+
+        if cfg.plus_config:
+            opts["plus_config"] = load_config(PlusConfig, cfg.plus_config)
+        elif cfg.size == "tiny":
+            opts["plus_config"] = default_plus_config(True, rm_cfg, epochs=1, rollout_batch_size=8,
+                                                      warm_start_rm_epochs=1, rm_passes=1.0)
     return opts
 
 
@@ -163,17 +169,18 @@ def run_method_stage(cfg: DemoConfig, name: str, split, eval_sets: dict, out: Pa
         margins[s] = [{"user_id": e.user_id, "pair_id": e.target.pair_id, "margin": float(x)}
                       for e, x in zip(exs[:8], m, strict=True)]
     detail["margins"] = margins
-    if hasattr(method, "conditioning"):
-        conds: dict[str, str | None] = {}
+    if hasattr(method, "_conditionings"):
+        # One context per user (a user's examples share it): the text the RM was conditioned on.
+        firsts: dict[str, Any] = {}
         for exs in [split.train, *eval_sets.values()]:
             for e in exs:
-                if e.user_id not in conds:
-                    conds[e.user_id] = method.conditioning(e)
-        detail["conditioning"] = conds
+                firsts.setdefault(e.user_id, e)
+        texts = method._conditionings(list(firsts.values()))
+        detail["conditioning"] = dict(zip(firsts, texts, strict=True))
     if getattr(method, "model", None) is not None and hasattr(method.model, "save_pretrained"):
         method.model.save_pretrained(out / "models" / name)
         detail["model_dir"] = str(out / "models" / name)
-    for attr in ("training_log", "log"):
+    for attr in ("history", "training_log", "log"):
         val = getattr(method, attr, None)
         if isinstance(val, list) and val and isinstance(val[0], dict):
             detail["training_log"] = val
@@ -356,7 +363,7 @@ def build_report(out: Path, cfg: DemoConfig, rows: list[dict], stages: dict[str,
 
     plus_log = stages.get("method-plus", {}).get("training_log")
     if plus_log:
-        keys = [k for k in ("mean_reward", "rm_accuracy", "summary_words", "summary_length", "kl")
+        keys = [k for k in ("reward", "mean_reward", "rm_accuracy", "summary_words", "kl")
                 if any(k in r for r in plus_log)][:3]
         if keys and all("step" in r for r in plus_log):
             rep.h2("PLUS co-adaptation: reward and RM accuracy over steps")

@@ -13,7 +13,7 @@ from pluralign.training.love_trainer import train_love
 @pytest.mark.slow
 def test_policy_section_metrics_and_files(tmp_path, honest_log):
     love = train_love(honest_log, LoveConfig(defence=False)).model
-    size = SuiteSize(n_users=0, per_user=0, n_prompts=25, impressions=8, ab_users=20, rm_pairs=80)
+    size = SuiteSize(n_users=0, per_user=0, n_prompts=25, impressions=8, ab_users=20, rm_pairs=80, rm_eval=40)
     details: dict = {}
     results = policy_section(tmp_path, size, love, NgramEncoder(), details, seed=0)
     names = {r.method for r in results}

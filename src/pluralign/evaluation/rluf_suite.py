@@ -44,11 +44,14 @@ class SuiteSize:
     n_prompts: int  # fixed prompt set for policies
     impressions: int  # simulated A/B impressions per prompt and arm
     ab_users: int  # simulated users in the A/B population
-    rm_pairs: int  # HH-RLHF training pairs per objective RM
+    rm_pairs: int | None  # HH-RLHF training pairs per objective RM (None = all but the held-out ones)
+    rm_eval: int = 500  # held-out HH-RLHF pairs per objective RM (its reported accuracy)
 
 
-QUICK = SuiteSize(n_users=120, per_user=30, n_prompts=120, impressions=30, ab_users=150, rm_pairs=200)
-FULL = SuiteSize(n_users=400, per_user=40, n_prompts=400, impressions=60, ab_users=400, rm_pairs=1000)
+# The n-gram P[Love] is cheap, so even the quick log is large enough to hold ~300 loves: with the ~70 of a
+# 120 x 30 log, P[Love] could not rank policies (offline-online r 0.31).
+QUICK = SuiteSize(n_users=300, per_user=50, n_prompts=120, impressions=30, ab_users=150, rm_pairs=None)
+FULL = SuiteSize(n_users=600, per_user=60, n_prompts=400, impressions=60, ab_users=400, rm_pairs=None)
 
 # (name, PolicyConfig overrides). Eleven optimised policies spanning the love weight, N and judges.
 POLICIES: list[tuple[str, dict]] = [
@@ -175,10 +178,8 @@ def policy_section(out: Path, size: SuiteSize, main_model: LoveModel, encoder, d
 
     results: list[Result] = []
     # --- 2. objectives: helpfulness / safety RMs on HH-RLHF ---------------------------------------------------------
-    help_rm, help_acc = train_hh_objective("helpful", encoder, n_train=size.rm_pairs, n_eval=size.rm_pairs // 2,
-                                           seed=seed)
-    safe_rm, safe_acc = train_hh_objective("harmless", encoder, n_train=size.rm_pairs, n_eval=size.rm_pairs // 2,
-                                           seed=seed)
+    help_rm, help_acc = train_hh_objective("helpful", encoder, n_train=size.rm_pairs, n_eval=size.rm_eval, seed=seed)
+    safe_rm, safe_acc = train_hh_objective("harmless", encoder, n_train=size.rm_pairs, n_eval=size.rm_eval, seed=seed)
     details["rm_heldout_accuracy"] = {"helpfulness": help_acc, "safety": safe_acc}
 
     # --- 3. policies: best-of-N over candidate pools, gate, A/B ----------------------------------------------------

@@ -159,7 +159,10 @@ class NgramEncoder:
                                             norm="l2")
 
     def transform(self, texts: Sequence[str]):
-        return self._vec.transform(list(texts))
+        """Hashed features of ``texts``; each unique text is hashed once (reaction logs repeat them many times)."""
+        uniq: dict[str, int] = {}
+        inverse = np.fromiter((uniq.setdefault(t, len(uniq)) for t in texts), dtype=np.int64, count=len(texts))
+        return self._vec.transform(list(uniq))[inverse]
 
     def cross(self, summaries: Sequence[str | None], responses: Sequence[str]):
         import re
@@ -253,6 +256,13 @@ class LoveModel:
         return sparse.hstack(parts, format="csr")
 
     # --- training ------------------------------------------------------------------------------------------------
+    def set_length_stats(self, responses: Sequence[str]) -> LoveModel:
+        """Standardise the log-length feature on these (training) responses."""
+        if self.length_debias or isinstance(self.encoder, NgramEncoder):
+            lengths = self._length(responses)
+            self.length_mean, self.length_std = float(lengths.mean()), float(lengths.std() or 1.0)
+        return self
+
     def fit(self, prompts: Sequence[str], responses: Sequence[str], labels: Sequence[float], *,
             summaries: Sequence[str | None] | None = None, sample_weight: Sequence[float] | None = None,
             target_pos_share: float | None = 0.1, live_base_rate: float | None = None, seed: int = 0,
@@ -271,9 +281,9 @@ class LoveModel:
         if y.sum() == 0 or y.sum() == len(y):
             raise ValueError("P[Love] needs both loved and not-loved responses in the training data")
         w = np.ones_like(y) if sample_weight is None else np.asarray(sample_weight, dtype=np.float64).copy()
-        if self.length_debias or isinstance(self.encoder, NgramEncoder):
-            lengths = self._length(responses)
-            self.length_mean, self.length_std = float(lengths.mean()), float(lengths.std() or 1.0)
+        if features is None:
+            # Precomputed ``features`` were built with the caller's length statistics (see set_length_stats).
+            self.set_length_stats(responses)
         X = features if features is not None else self.features(prompts, responses, summaries)
         pos_w, neg_w = float(w[y == 1].sum()), float(w[y == 0].sum())
         natural = pos_w / (pos_w + neg_w)

@@ -88,10 +88,13 @@ class EmbeddingPairwiseRM:
         return m
 
 
-def train_hh_objective(kind: str, encoder: TextEncoder | NgramEncoder, *, n_train: int = 600, n_eval: int = 200, seed: int = 0
-                       ) -> tuple[EmbeddingPairwiseRM, float]:
+def train_hh_objective(kind: str, encoder: TextEncoder | NgramEncoder, *, n_train: int | None = 600, n_eval: int = 200,
+                       seed: int = 0) -> tuple[EmbeddingPairwiseRM, float]:
     """Fit a helpfulness (``helpful``: helpful-* subsets) or safety (``harmless``: harmless-base) RM on HH-RLHF
-    test pairs from the shared data; return it with its held-out pairwise accuracy."""
+    test pairs from the shared data; return it with its held-out pairwise accuracy.
+
+    ``n_eval`` random pairs are held out first; ``n_train=None`` trains on all the others (hashed n-gram heads
+    are cheap, and a few hundred pairs leave them at chance)."""
     from pluralign.sim.responses import HH_SUBSETS, load_hh_pairs
 
     subsets = tuple(s for s in HH_SUBSETS if s.startswith("helpful")) if kind == "helpful" else ("harmless-base",)
@@ -99,9 +102,11 @@ def train_hh_objective(kind: str, encoder: TextEncoder | NgramEncoder, *, n_trai
         raise ValueError(f"kind must be 'helpful' or 'harmless', got {kind!r}")
     pairs = list(load_hh_pairs(subsets=subsets))
     rng = np.random.default_rng(seed)
-    pick = rng.permutation(len(pairs))[: n_train + n_eval]
-    tr = [pairs[i] for i in pick[:n_train]]
-    ev = [pairs[i] for i in pick[n_train:]]
+    pick = rng.permutation(len(pairs))
+    if n_eval >= len(pairs):
+        raise ValueError(f"n_eval={n_eval} leaves no training pairs ({len(pairs)} {kind} pairs in the shared data)")
+    ev = [pairs[i] for i in pick[:n_eval]]
+    tr = [pairs[i] for i in pick[n_eval:][:n_train]]
     rm = EmbeddingPairwiseRM(encoder, name=kind).fit([p.prompt for p in tr], [p.chosen for p in tr],
                                                      [p.rejected for p in tr], seed=seed)
     acc = rm.pairwise_accuracy([p.prompt for p in ev], [p.chosen for p in ev], [p.rejected for p in ev])

@@ -128,6 +128,21 @@ def love_metrics(model: LoveModel, table: ReactionTable, idx: np.ndarray) -> dic
     }
 
 
+def _neutral(model: LoveModel, X):
+    """Training-time features as seen at inference: the length column held at its mean when length-debiased."""
+    if not model.length_debias:
+        return X
+    if isinstance(model.encoder, NgramEncoder):
+        from scipy import sparse
+
+        keep = np.ones(X.shape[1])
+        keep[2 * model.encoder.n_features] = 0.0
+        return (X @ sparse.diags(keep)).tocsr()
+    X = np.array(X, copy=True)
+    X[:, -1] = 0.0
+    return X
+
+
 @dataclass
 class LoveTrainResult:
     model: LoveModel
@@ -153,7 +168,12 @@ def train_love(users: Sequence[UserRecord] | ReactionTable, cfg: LoveConfig | No
     encoder = encoder or make_encoder(cfg.backbone, cfg.max_length, cfg.batch_size, cfg.device, cfg.embedding_cache)
 
     def new_model() -> LoveModel:
-        return LoveModel(encoder, personalised=cfg.personalised, length_debias=cfg.length_debias, C=cfg.C)
+        m = LoveModel(encoder, personalised=cfg.personalised, length_debias=cfg.length_debias, C=cfg.C)
+        return m.set_length_stats(tr.responses)
+
+    # The training features are built once; the defence's cross-fits and the final fit take rows of them.
+    X_tr = new_model().features(tr.prompts, tr.responses, tr.summaries)
+    X_tr = X_tr.tocsr() if hasattr(X_tr, "tocsr") else X_tr
 
     # Embed every unique text once, up front (the expensive part; everything after is cached lookups).
     if isinstance(encoder, TextEncoder):
@@ -168,9 +188,9 @@ def train_love(users: Sequence[UserRecord] | ReactionTable, cfg: LoveConfig | No
         def fit_predict(fit_ix: np.ndarray, w: np.ndarray, score_ix: np.ndarray) -> np.ndarray:
             m = new_model().fit([tr.prompts[i] for i in fit_ix], [tr.responses[i] for i in fit_ix], tr.labels[fit_ix],
                                 summaries=[tr.summaries[i] for i in fit_ix], sample_weight=w,
-                                target_pos_share=cfg.target_pos_share, seed=cfg.seed)
+                                target_pos_share=cfg.target_pos_share, seed=cfg.seed, features=X_tr[fit_ix])
             return m.predict_proba([tr.prompts[i] for i in score_ix], [tr.responses[i] for i in score_ix],
-                                   [tr.summaries[i] for i in score_ix])
+                                   [tr.summaries[i] for i in score_ix], features=_neutral(m, X_tr[score_ix]))
 
         defence = defence_weights(tr.user_ids, tr.labels, tr.timestamps, fit_predict, folds=cfg.defence_folds,
                                   rounds=cfg.defence_rounds, honest_prior=cfg.honest_prior, cap=cfg.positive_cap,
@@ -178,7 +198,8 @@ def train_love(users: Sequence[UserRecord] | ReactionTable, cfg: LoveConfig | No
         weights = defence.weights
         log.info("defence: %d of %d users flagged", len(defence.flagged()), len(defence.users))
     model = new_model().fit(tr.prompts, tr.responses, tr.labels, summaries=tr.summaries, sample_weight=weights,
-                            target_pos_share=cfg.target_pos_share, live_base_rate=cfg.live_base_rate, seed=cfg.seed)
+                            target_pos_share=cfg.target_pos_share, live_base_rate=cfg.live_base_rate, seed=cfg.seed,
+                            features=X_tr)
     metrics = love_metrics(model, table, test_idx)
     metrics["n_train"] = float(len(tr))
     result = LoveTrainResult(model, metrics, train_idx, test_idx, defence, time.time() - t0, asdict(cfg))
