@@ -46,8 +46,9 @@ def test_loop_logs_and_saves_both_models(trained):
     assert entry.step == 2 and entry.summarizer_version == trainer.summarizer.version
 
 
-@pytest.mark.xfail(strict=False, reason="known gap: with this test's RM budget (about 30 BT steps) the MiniLM RM does "
-                   "not yet condition on the summary, so the probe's margin has one sign for every summary")
+@pytest.mark.xfail(strict=False, reason="known gap: with this test's budget (~30 BT steps, 8 users) the MiniLM RM "
+                   "does not learn to read the summary (train accuracy 0.58 after the loop), so the probe margin "
+                   "has one sign for every summary; the store/edit plumbing itself is tested in test_prompt_and_store")
 def test_edit_reversing_preference_reverses_prediction(trained, tmp_path):
     trainer, _ = trained
     users = make_users(12, 6, seed=7)  # new users: never trained on, summarised by inference only

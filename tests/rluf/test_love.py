@@ -7,9 +7,9 @@ import pytest
 
 from pluralign.cli import main
 from pluralign.data.io import write_users
-from pluralign.models.love import LoveModel, TextEncoder
+from pluralign.models.love import LoveModel, NgramEncoder, TextEncoder
 from pluralign.training.love_config import LoveConfig
-from pluralign.training.love_trainer import chrono_split, reaction_table, train_love
+from pluralign.training.love_trainer import chrono_split, reaction_table, select_C, train_love
 
 
 def test_chrono_split_holds_out_the_latest(reaction_log):
@@ -73,3 +73,19 @@ def test_cli_train_love(tmp_path, reaction_log):
     metrics = json.loads((tmp_path / "m" / "metrics.json").read_text())
     assert {"auroc", "oracle_auroc", "ece", "ece_raw", "length_r"} <= set(metrics)
     assert json.loads((tmp_path / "m" / "love_config.json").read_text())["C"] == 0.5
+
+
+def test_select_C_never_looks_at_the_test_split(honest_log):
+    table = reaction_table(honest_log)
+    cfg = LoveConfig(defence=False, target_pos_share=0.3)
+    best, scores = select_C(table, cfg, grid=(0.1, 1.0, 10.0))
+    assert set(scores) == {0.1, 1.0, 10.0} and best in scores and all(0.0 <= v <= 1.0 for v in scores.values())
+    _, test_idx = chrono_split(table, cfg.test_fraction)
+    table.labels[test_idx] = 1.0 - table.labels[test_idx]  # scramble the test split: the choice must not move
+    assert select_C(table, cfg, grid=(0.1, 1.0, 10.0)) == (best, scores)
+
+
+def test_ngram_transform_hashes_repeated_texts_once_with_the_same_result():
+    enc = NgramEncoder()
+    texts = ["Hello there!", "Sure, here you go \U0001F60A", "Hello there!", "bye", "Sure, here you go \U0001F60A"]
+    assert np.array_equal(enc.transform(texts).toarray(), enc._vec.transform(texts).toarray())

@@ -34,8 +34,8 @@ def test_grpo_two_steps_logs_every_objective(tmp_path):
 
 def test_best_of_n_cli_with_hh_helpfulness_rm(tmp_path):
     enc = NgramEncoder()
-    rm, acc = train_hh_objective("helpful", enc, n_train=300, n_eval=200)
-    assert acc > 0.5  # held-out HH-RLHF pairs
+    rm, acc = train_hh_objective("helpful", enc, n_train=None, n_eval=500)
+    assert acc > 0.55  # 500 held-out HH-RLHF pairs, trained on all the others (measured 0.60)
     rm.save_pretrained(tmp_path / "help")
     assert np.allclose(EmbeddingPairwiseRM.from_pretrained(tmp_path / "help").coef, rm.coef)
     rows = [{"prompt": "How do I boil an egg?",

@@ -29,7 +29,7 @@ from pluralign.evaluation.results import Result
 from pluralign.models.love import LoveModel, NgramEncoder
 from pluralign.objectives.preference_rm import train_hh_objective
 from pluralign.training.love_config import LoveConfig
-from pluralign.training.love_trainer import HONEST, ReactionTable, reaction_table, train_love
+from pluralign.training.love_trainer import HONEST, ReactionTable, reaction_table, select_C, train_love
 from pluralign.training.policy import best_of_n, build_reward
 from pluralign.training.policy_config import PolicyConfig
 
@@ -138,13 +138,17 @@ def run_rluf_suite(out_dir: str | Path, quick: bool = False, seed: int = 0) -> l
     full = reaction_table(records, source="sim:reactions")
     details["reaction_log"] = {"reactions": len(full), "love_rate": float(full.labels.mean())}
     log.info("rluf: %d reactions simulated in %.0fs", len(full), time.time() - t0)
+    # The head's C is chosen once, by AUROC on a chronological validation split inside the training split of the
+    # main condition (10% adversaries); the test split is never used for tuning.
+    best_C, c_scores = select_C(_subset(full, 0.1, seed), LoveConfig(seed=seed), encoder=encoder)
+    details["C_selection"] = {"chosen": best_C, "validation_auroc": c_scores}
     main_model: LoveModel | None = None
     for adv in (0.0, 0.1, 0.3):
         table = _subset(full, adv, seed)
         for defence in (False, True):
             t = time.time()
-            res = train_love(table, LoveConfig(defence=defence, defence_rounds=1 if quick else 2, seed=seed),
-                             encoder=encoder)
+            res = train_love(table, LoveConfig(defence=defence, defence_rounds=1 if quick else 2, C=best_C,
+                                               seed=seed), encoder=encoder)
             tag = f"p_love-adv{round(100 * adv)}-{'defence' if defence else 'nodefence'}"
             n = int(res.metrics["n_test"])
             results.append(Result(BENCH, tag, "chrono", "auroc", res.metrics["auroc"], n, seconds=time.time() - t))
@@ -157,10 +161,10 @@ def run_rluf_suite(out_dir: str | Path, quick: bool = False, seed: int = 0) -> l
     results += _love_results("p_love", m, int(m["n_test"]), main_res.seconds)
     results.append(Result(BENCH, "p_love-uncorrected", "chrono", "ece", m["ece_raw"], int(m["n_test"])))
     if abs(m["length_r"]) > 0.10:
-        deb = train_love(main_table, LoveConfig(length_debias=True, seed=seed), encoder=encoder)
+        deb = train_love(main_table, LoveConfig(length_debias=True, C=best_C, seed=seed), encoder=encoder)
         results += _love_results("p_love-length-debiased", deb.metrics, int(deb.metrics["n_test"]), deb.seconds)
         details["p_love-length-debiased"] = deb.metrics
-    pers = train_love(main_table, LoveConfig(personalised=True, seed=seed), encoder=encoder)
+    pers = train_love(main_table, LoveConfig(personalised=True, C=best_C, seed=seed), encoder=encoder)
     results += _love_results("p_love-personalised", pers.metrics, int(pers.metrics["n_test"]), pers.seconds)
     details["p_love-personalised"] = pers.metrics
 

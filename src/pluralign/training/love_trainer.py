@@ -128,6 +128,38 @@ def love_metrics(model: LoveModel, table: ReactionTable, idx: np.ndarray) -> dic
     }
 
 
+def select_C(users: Sequence[UserRecord] | ReactionTable, cfg: LoveConfig, grid: Sequence[float] = (0.3, 1.0, 3.0, 10.0),
+             *, encoder: TextEncoder | NgramEncoder | None = None) -> tuple[float, dict[float, float]]:
+    """Pick the head's ``C`` by AUROC on a chronological validation split *inside* the training split (the latest
+    ``cfg.test_fraction`` of it), so the test split is never used for tuning. Returns (best C, {C: val AUROC}).
+
+    Validation reactions of all users count (real logs do not say who is adversarial); no defence weights, for
+    speed: adversaries add the same noise to every candidate ``C``.
+    """
+    table = users if isinstance(users, ReactionTable) else reaction_table(users, cfg.reaction_kind)
+    train_idx, _ = chrono_split(table, cfg.test_fraction)
+    tr = table.take(train_idx)
+    fit_ix, val_ix = chrono_split(tr, cfg.test_fraction)
+    if tr.labels[fit_ix].sum() == 0 or tr.labels[val_ix].sum() == 0 or tr.labels[val_ix].sum() == len(val_ix):
+        return cfg.C, {}
+    encoder = encoder or make_encoder(cfg.backbone, cfg.max_length, cfg.batch_size, cfg.device, cfg.embedding_cache)
+    fit_tab, val_tab = tr.take(fit_ix), tr.take(val_ix)
+    base = LoveModel(encoder, personalised=cfg.personalised, length_debias=cfg.length_debias)
+    base.set_length_stats(fit_tab.responses)
+    X_fit = base.features(fit_tab.prompts, fit_tab.responses, fit_tab.summaries)
+    X_val = base.features(val_tab.prompts, val_tab.responses, val_tab.summaries, neutral_length=True)
+    scores: dict[float, float] = {}
+    for c in grid:
+        m = LoveModel(encoder, personalised=cfg.personalised, length_debias=cfg.length_debias, C=c)
+        m.length_mean, m.length_std = base.length_mean, base.length_std
+        m.fit(fit_tab.prompts, fit_tab.responses, fit_tab.labels, target_pos_share=cfg.target_pos_share,
+              seed=cfg.seed, features=X_fit)
+        scores[float(c)] = auroc(val_tab.labels, m.predict_proba(val_tab.prompts, val_tab.responses, features=X_val))
+    best = max(scores, key=lambda c: (scores[c], -c))
+    log.info("P[Love] C by chronological validation: %s -> %s", scores, best)
+    return best, scores
+
+
 def _neutral(model: LoveModel, X):
     """Training-time features as seen at inference: the length column held at its mean when length-debiased."""
     if not model.length_debias:
