@@ -8,8 +8,10 @@ import pytest
 import torch
 
 from pluralign.config import load_config
+from pluralign.data.schema import UserRecord
 from pluralign.models.reward_model import SummaryConditionedRM
 from pluralign.models.tiny import tiny_causal_lm
+from pluralign.summarizers.store import SummaryStore, summaries_for
 from pluralign.training.rm_config import RMConfig
 from pluralign.training.rm_trainer import (
     RMUpdater,
@@ -52,7 +54,7 @@ def test_learns_toy_preference(base_rm):
 
 
 @pytest.mark.slow
-def test_summary_flips_the_prediction(base_rm):
+def test_summary_flips_the_prediction(base_rm, tmp_path):
     rm = copy.deepcopy(base_rm)
     cats, dogs = "I love cats.", "I love dogs."
     train = pet_rows(80, 0, "dog", dogs) + pet_rows(80, 1, "cat", cats)
@@ -64,6 +66,22 @@ def test_summary_flips_the_prediction(base_rm):
     m_dogs = rm.score(prompts, dog_resp, [dogs] * 32) - rm.score(prompts, cat_resp, [dogs] * 32)
     m_cats = rm.score(prompts, dog_resp, [cats] * 32) - rm.score(prompts, cat_resp, [cats] * 32)
     assert (m_dogs > 0).mean() > 0.9 and (m_cats < 0).mean() > 0.9
+
+    # Summaries as a product: the RM reads the summary in force in the store, so a person's edit that reverses
+    # the stated preference reverses the predicted choice for that user (no retraining).
+    store = SummaryStore(tmp_path / "summaries.jsonl")
+    users = [UserRecord(user_id=f"u{i}") for i in range(len(prompts))]
+    store.record({u.user_id: dogs for u in users}, summarizer_version="test", step=0)
+
+    def margins() -> np.ndarray:
+        z = summaries_for(users, None, store)
+        return rm.score(prompts, dog_resp, z) - rm.score(prompts, cat_resp, z)
+
+    assert (margins() > 0).mean() > 0.9
+    for u in users:
+        store.edit(u.user_id, cats, author=u.user_id)
+    assert (margins() < 0).mean() > 0.9
+    assert store.get("u0").summary == cats and len(store.history("u0")) == 2
 
 
 def test_resume_continues_at_the_right_step(tmp_path):
