@@ -69,3 +69,23 @@ def test_a_different_config_in_the_same_folder_is_refused(tmp_path):
     StageCache(tmp_path, {"seed": 0})
     with pytest.raises(ValueError, match="another configuration"):
         StageCache(tmp_path, {"seed": 1})
+
+
+def test_shipped_demo_configs_load():
+    from pathlib import Path
+
+    from pluralign.config import load_config
+    from pluralign.training.plus_config import PlusConfig
+
+    root = Path(__file__).resolve().parents[1]
+    assert load_config(DemoConfig, root / "configs/demo-cpu.yaml") == DemoConfig()
+    gpu = load_config(DemoConfig, root / "configs/demo-paper-gpu.yaml")
+    plus = load_config(PlusConfig, root / gpu.plus_config)
+    assert (plus.backend, plus.algo, plus.kl_coef, plus.max_new_tokens) == ("hf", "ppo", 0.01, 256)
+    assert gpu.rm_backbone == plus.rm_backbone == "Qwen/Qwen2.5-0.5B-Instruct"
+
+
+def test_missing_polis_dir_fails_before_any_work(tmp_path):
+    with pytest.raises(FileNotFoundError, match="no such folder"):
+        run_demo(DemoConfig(polis_dir=str(tmp_path / "nope")), tmp_path / "out")
+    assert not (tmp_path / "out" / "stages").exists()

@@ -42,6 +42,10 @@ class DemoConfig:
     methods: list[str] = field(default_factory=lambda: ["bt", "icl", "oracle", "latent", "plus-untrained", "plus"],
                                metadata={"help": "personalisation methods to train and compare"})
     rm_max_steps: int | None = field(default=None, metadata={"help": "override the reward models' step budget"})
+    rm_backbone: str | None = field(default=None, metadata={"help": "override the reward models' backbone (HF id "
+                                                                     "or local dir, e.g. Qwen2.5-0.5B-Instruct)"})
+    rm_max_length: int | None = field(default=None, metadata={"help": "override the reward models' input cap"})
+    rm_lr: float | None = field(default=None, metadata={"help": "override the reward models' learning rate"})
     plus_config: str | None = field(default=None, metadata={"help": "YAML PlusConfig for the plus methods (e.g. "
                                                                      "the paper-scale GPU config)"})
     love_users: int = field(default=200, metadata={"help": "users in the simulated reaction log"})
@@ -138,8 +142,10 @@ def _method_options(cfg: DemoConfig, name: str) -> dict:
     from pluralign.evaluation.bench import bench_rm_config
 
     rm_cfg = bench_rm_config(cfg.quick)
-    if cfg.rm_max_steps is not None:
-        rm_cfg.max_steps = cfg.rm_max_steps
+    for key, attr in (("rm_max_steps", "max_steps"), ("rm_backbone", "backbone"), ("rm_max_length", "max_length"),
+                      ("rm_lr", "lr")):
+        if getattr(cfg, key) is not None:
+            setattr(rm_cfg, attr, getattr(cfg, key))
     opts: dict[str, Any] = {"rm_config": rm_cfg, "quick": cfg.quick}
     if name.startswith("plus"):
         from pluralign.config import load_config
