@@ -133,8 +133,8 @@ def run_rluf_suite(out_dir: str | Path, quick: bool = False, seed: int = 0) -> l
 
     # --- 1. P[Love]: adversaries x defence, calibration, length, personalisation ---------------------------------
     t0 = time.time()
-    records = simulate_reaction_log(n_users=size.n_users, per_user=size.per_user, adversarial_frac=0.3,
-                                    base_rate=0.02, seed=seed)
+    records, sim_users = simulate_reaction_log(n_users=size.n_users, per_user=size.per_user, adversarial_frac=0.3,
+                                               base_rate=0.02, seed=seed, return_users=True)
     full = reaction_table(records, source="sim:reactions")
     details["reaction_log"] = {"reactions": len(full), "love_rate": float(full.labels.mean())}
     log.info("rluf: %d reactions simulated in %.0fs", len(full), time.time() - t0)
@@ -159,6 +159,9 @@ def run_rluf_suite(out_dir: str | Path, quick: bool = False, seed: int = 0) -> l
     assert main_model is not None
     m = main_res.metrics
     results += _love_results("p_love", m, int(m["n_test"]), main_res.seconds)
+    pop_oracle = _population_oracle_auroc(main_table, main_res.test_idx, sim_users)
+    results.append(Result(BENCH, "p_love", "chrono", "population_oracle_auroc", pop_oracle, int(m["n_test"])))
+    details["population_oracle_auroc"] = pop_oracle
     results.append(Result(BENCH, "p_love-uncorrected", "chrono", "ece", m["ece_raw"], int(m["n_test"])))
     if abs(m["length_r"]) > 0.10:
         deb = train_love(main_table, LoveConfig(length_debias=True, C=best_C, seed=seed), encoder=encoder)
@@ -245,6 +248,21 @@ def policy_section(out: Path, size: SuiteSize, main_model: LoveModel, encoder, d
     details["offline_online_r_sampled"] = pearson_r(offline, online_sampled)
     details["targets"] = _targets(results + (love_results or []), policy_rows)
     return results
+
+
+def _population_oracle_auroc(table: ReactionTable, test_idx: np.ndarray, sim_users: dict) -> float:
+    """AUROC of the honest users' *mean* true P(love) on the honest test reactions: the ceiling of any model that
+    does not know who is reacting (``oracle_auroc`` uses each user's own ``p_true``, i.e. their personal taste)."""
+    from pluralign.evaluation.metrics import auroc
+
+    test = table.take(test_idx)
+    test = test.take([i for i, k in enumerate(test.user_kinds) if k == HONEST])
+    honest = [u for u in sim_users.values() if u.kind == HONEST]
+    mean_p: dict[tuple[str, str], float] = {}
+    for key in zip(test.prompts, test.responses, strict=True):
+        if key not in mean_p:
+            mean_p[key] = float(np.mean([u.p_love(*key) for u in honest]))
+    return auroc(test.labels, np.array([mean_p[k] for k in zip(test.prompts, test.responses, strict=True)]))
 
 
 def _signoff(text: str) -> bool:
