@@ -446,12 +446,14 @@ def _example_users(stages: dict, split, suite, k: int = 4) -> list[list[str]]:
     if not plus.get("margins"):
         return []
     by_key = {(e.user_id, e.target.pair_id): e for exs in split.eval.values() for e in exs}
-    rows = []
+    rows: list[list[str]] = []
+    shown: set[str] = set()
     for s in ("new-users", "seen-users"):
-        for item in plus["margins"].get(s, [])[:k]:
+        for item in plus["margins"].get(s, []):
             e = by_key.get((item["user_id"], item["pair_id"]))
-            if e is None:
+            if e is None or e.user_id in shown:
                 continue
+            shown.add(e.user_id)
 
             def pred(stage: dict, s: str = s, item: dict = item) -> str:
                 hit = [x for x in stage.get("margins", {}).get(s, []) if x["pair_id"] == item["pair_id"]
