@@ -268,7 +268,7 @@ def run_ab_stage(cfg: DemoConfig, out: Path) -> dict:
 
     from pluralign.evaluation.ab_test import ground_truth_quality, simulate_ab
     from pluralign.evaluation.gate import run_gate
-    from pluralign.evaluation.rluf_suite import _candidate_pool, _prompt_set
+    from pluralign.evaluation.rluf_suite import candidate_pool, prompt_set
     from pluralign.models.love import LoveModel, NgramEncoder
     from pluralign.objectives.preference_rm import train_hh_objective
     from pluralign.sim import reaction_population
@@ -280,10 +280,10 @@ def run_ab_stage(cfg: DemoConfig, out: Path) -> dict:
     n_rm = 200 if cfg.size == "tiny" else 1500  # n-gram heads are cheap: use many HH-RLHF pairs
     help_rm, help_acc = train_hh_objective("helpful", encoder, n_train=n_rm, n_eval=n_rm // 2, seed=cfg.seed)
     safe_rm, safe_acc = train_hh_objective("harmless", encoder, n_train=n_rm, n_eval=n_rm // 2, seed=cfg.seed)
-    items = _prompt_set(cfg.ab_prompts, cfg.seed)
+    items = prompt_set(cfg.ab_prompts, cfg.seed)
     rng = random.Random(cfg.seed)
     prompts = [p for p, _ in items]
-    pools = [_candidate_pool(p, r, rng) for p, r in items]
+    pools = [candidate_pool(p, r, rng) for p, r in items]
     baseline = [pool[0] for pool in pools]
     base_rows = [{"prompt": p, "response": r} for p, r in zip(prompts, baseline, strict=True)]
     love_fn = lambda p, r: love.predict_proba(list(p), list(r))  # noqa: E731
@@ -491,9 +491,9 @@ def run_demo(cfg: DemoConfig, out_dir: str | Path) -> list[dict]:
     cap = 150 if cfg.quick else 600
     if cfg.size == "tiny":
         cap = 30
-    from pluralign.evaluation.bench import _subsample, bayes_results
+    from pluralign.evaluation.bench import bayes_results, subsample
 
-    eval_sets = {s: _subsample(ex, cap, cfg.seed) for s, ex in split.eval.items() if ex}
+    eval_sets = {s: subsample(ex, cap, cfg.seed) for s, ex in split.eval.items() if ex}
     bench = "polis" if cfg.polis_dir else cfg.suite
     rows: list[dict] = []
     if suite is not None:

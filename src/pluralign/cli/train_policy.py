@@ -31,29 +31,19 @@ def register(tsub) -> None:
 
 def read_candidates(path: str) -> tuple[list[str], list[list[str]]]:
     """Prompts and candidate lists; a bad row is an error naming file, line and field."""
-    import json
-    from pathlib import Path
+    from pluralign.data.io import iter_jsonl_objects
 
-    p = Path(path)
-    if not p.exists():
-        raise FileNotFoundError(f"{p}: candidates file does not exist")
     prompts, cands = [], []
-    for lineno, line in enumerate(p.read_text(encoding="utf-8").splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            obj = json.loads(line)
-        except json.JSONDecodeError as e:
-            raise ValueError(f"{p}:{lineno}: invalid JSON: {e.msg} at column {e.colno}") from None
-        if not isinstance(obj, dict) or not isinstance(obj.get("prompt"), str):
-            raise ValueError(f"{p}:{lineno}: field 'prompt': required string is missing")
+    for lineno, obj in iter_jsonl_objects(path, "candidates"):
+        if not isinstance(obj.get("prompt"), str):
+            raise ValueError(f"{path}:{lineno}: field 'prompt': required string is missing")
         c = obj.get("candidates")
         if not isinstance(c, list) or not c or not all(isinstance(x, str) and x.strip() for x in c):
-            raise ValueError(f"{p}:{lineno}: field 'candidates': expected a non-empty list of non-empty strings")
+            raise ValueError(f"{path}:{lineno}: field 'candidates': expected a non-empty list of non-empty strings")
         prompts.append(obj["prompt"])
         cands.append(c)
     if not prompts:
-        raise ValueError(f"{p}: no rows")
+        raise ValueError(f"{path}: no rows")
     return prompts, cands
 
 

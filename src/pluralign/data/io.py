@@ -124,6 +124,25 @@ def iter_records(path: str | os.PathLike, *, collect: list[RecordIssue] | None =
         collect.append(issue)
 
 
+def iter_jsonl_objects(path: str | os.PathLike, what: str) -> Iterator[tuple[int, dict]]:
+    """(line number, object) for each non-blank line of a plain JSONL file of ``what`` rows (responses,
+    candidates...); a missing file, bad JSON or a non-object line is an error naming the file and line."""
+    p = Path(path)
+    if not p.exists():
+        raise FileNotFoundError(f"{p}: {what} file does not exist")
+    with open(p, encoding="utf-8") as fh:
+        for lineno, line in enumerate(fh, start=1):
+            if not line.strip():
+                continue
+            try:
+                obj = json.loads(line)
+            except json.JSONDecodeError as e:
+                raise ValueError(f"{p}:{lineno}: invalid JSON: {e.msg} at column {e.colno}") from None
+            if not isinstance(obj, dict):
+                raise ValueError(f"{p}:{lineno}: expected a JSON object, got {type(obj).__name__}")
+            yield lineno, obj
+
+
 def read_users(path: str | os.PathLike) -> list[UserRecord]:
     """Read a whole feedback file; raise :class:`FeedbackFileError` listing every bad record."""
     issues: list[RecordIssue] = []

@@ -88,7 +88,7 @@ class PeakMemory:
 # --- suites ----------------------------------------------------------------------------------------------------
 
 
-def _subsample(examples: list[Example], k: int | None, seed: int) -> list[Example]:
+def subsample(examples: list[Example], k: int | None, seed: int) -> list[Example]:
     if k is None or len(examples) <= k:
         return examples
     idx = sorted(random.Random(seed).sample(range(len(examples)), k))
@@ -237,7 +237,7 @@ def run_suite(name: str, out_dir: str | os.PathLike, quick: bool = False, method
     users_have_groups = any(e.context.group for e in split.train)
     chosen = resolve_methods(methods, kind, has_groups=users_have_groups, has_summaries=has_summaries)
     cap = max_eval_per_split if max_eval_per_split is not None else (100 if quick else 600)
-    eval_sets = {s: _subsample(ex, cap, seed) for s, ex in split.eval.items() if ex}
+    eval_sets = {s: subsample(ex, cap, seed) for s, ex in split.eval.items() if ex}
     console.print(f"[bold]{name}[/]: train {len(split.train)} pairs; eval "
                   + ", ".join(f"{s} {len(ex)}" for s, ex in eval_sets.items()) + f"; methods {', '.join(chosen)}")
 

@@ -30,26 +30,16 @@ Scorer = Callable[[Sequence[str], Sequence[str]], np.ndarray]
 
 def read_responses(path: str | os.PathLike) -> list[dict]:
     """Rows of a responses JSONL file; a bad line is an error naming file, line and field."""
-    p = Path(path)
-    if not p.exists():
-        raise FileNotFoundError(f"{p}: responses file does not exist")
+    from pluralign.data.io import iter_jsonl_objects
+
     rows = []
-    with open(p, encoding="utf-8") as fh:
-        for lineno, line in enumerate(fh, start=1):
-            if not line.strip():
-                continue
-            try:
-                obj = json.loads(line)
-            except json.JSONDecodeError as e:
-                raise ValueError(f"{p}:{lineno}: invalid JSON: {e.msg} at column {e.colno}") from None
-            if not isinstance(obj, dict):
-                raise ValueError(f"{p}:{lineno}: expected a JSON object with 'prompt' and 'response'")
-            for key in ("prompt", "response"):
-                if not isinstance(obj.get(key), str):
-                    raise ValueError(f"{p}:{lineno}: field '{key}': required string is missing or not a string")
-            rows.append(obj)
+    for lineno, obj in iter_jsonl_objects(path, "responses"):
+        for key in ("prompt", "response"):
+            if not isinstance(obj.get(key), str):
+                raise ValueError(f"{path}:{lineno}: field '{key}': required string is missing or not a string")
+        rows.append(obj)
     if not rows:
-        raise ValueError(f"{p}: no rows (expected JSONL with 'prompt' and 'response')")
+        raise ValueError(f"{path}: no rows (expected JSONL with 'prompt' and 'response')")
     return rows
 
 

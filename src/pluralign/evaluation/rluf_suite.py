@@ -80,7 +80,7 @@ def _subset(table: ReactionTable, adv_share: float, seed: int) -> ReactionTable:
     return table.take([i for i, u in enumerate(table.user_ids) if u in keep])
 
 
-def _candidate_pool(prompt: str, response: str, rng: random.Random) -> list[str]:
+def candidate_pool(prompt: str, response: str, rng: random.Random) -> list[str]:
     """The real response first (the baseline), then its variants in a seeded random order."""
     from pluralign.sim.responses import add_emojis, add_signoff, formalize, shorten, warm_up
 
@@ -94,7 +94,7 @@ def _candidate_pool(prompt: str, response: str, rng: random.Random) -> list[str]
     return pool
 
 
-def _prompt_set(n: int, seed: int) -> list[tuple[str, str]]:
+def prompt_set(n: int, seed: int) -> list[tuple[str, str]]:
     """``n`` real (prompt, response) items, balanced across use-case segments, one per prompt."""
     from pluralign.sim.features import SEGMENTS, segment
     from pluralign.sim.responses import load_real_responses
@@ -190,10 +190,10 @@ def policy_section(out: Path, size: SuiteSize, main_model: LoveModel, encoder, d
     details["rm_heldout_accuracy"] = {"helpfulness": help_acc, "safety": safe_acc}
 
     # --- 3. policies: best-of-N over candidate pools, gate, A/B ----------------------------------------------------
-    items = _prompt_set(size.n_prompts, seed)
+    items = prompt_set(size.n_prompts, seed)
     rng = random.Random(seed)
     prompts = [p for p, _ in items]
-    pools = [_candidate_pool(p, r, rng) for p, r in items]
+    pools = [candidate_pool(p, r, rng) for p, r in items]
     baseline = [pool[0] for pool in pools]
     love_fn = lambda p, r: main_model.predict_proba(list(p), list(r))  # noqa: E731
     reference = (prompts, baseline)
