@@ -4,6 +4,10 @@
 from __future__ import annotations
 
 import json
+import os
+import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 from conftest import make_users
@@ -46,3 +50,26 @@ def test_bad_training_file_names_line_and_writes_nothing(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "users.jsonl:2" in err and "pairz" in err
     assert not out.exists()
+
+
+def test_two_processes_split_rollouts_and_stay_in_sync(tmp_path):
+    """torchrun with 2 CPU processes (gloo): each rolls out half of every batch, gradients are averaged, and the
+    replicas end with identical weights (without the averaging their checksums differ)."""
+    data = tmp_path / "users.jsonl"
+    write_users(data, make_users(12, 6))
+    out = tmp_path / "run"
+    torchrun = shutil.which("torchrun", path=str(Path(sys.executable).parent))
+    assert torchrun, "torchrun comes with torch"
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1"}
+    proc = subprocess.run(
+        [torchrun, "--nproc_per_node", "2", "--master_port", "29533", "-m", "pluralign.cli", "train", "plus",
+         "--config", str(ROOT / "configs/plus-qwen2.5-3b-gpu.yaml"), "--train", str(data), "--out", str(out),
+         *TINY], env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    res = json.loads((out / "train_results.json").read_text())
+    assert res["processes"] == 2
+    a, b = res["replica_checksums"]
+    assert abs(a - b) <= 1e-9 * abs(a)
+    steps = [json.loads(line) for line in (out / "log.jsonl").read_text().splitlines()]
+    assert steps[1]["contexts_per_process"] == 4  # a full rollout batch of 8 contexts split over 2 processes
+    assert (out / "rm" / "pluralign_rm.json").exists()

@@ -79,10 +79,20 @@ def test_pets_ood_new_users_are_shifted(suites):
     train_animals = {a for u in train for p in u.pairs for a, h in animal_hits(p.chosen + p.rejected).items() if h}
     assert {"rabbits", "turtles", "horses"}.isdisjoint(train_animals)
     assert any("short" in (s.simulated[uid].persona.text) for uid in new)
+    # Training users have the length preference too (learnable), but their long answers use other extra sentences.
+    train_long = {p.chosen if len(p.chosen) > len(p.rejected) else p.rejected
+                  for u in train for p in u.pairs if p.meta["contrast"] == "length"}
+    new_long = {p.chosen if len(p.chosen) > len(p.rejected) else p.rejected
+                for u in shifted for p in u.pairs if p.meta["contrast"] == "length"}
+    assert train_long and new_long
+    assert {u.meta["length"] for u in train} == {"concise", "detailed"}
+    train_tails = {t.split(". ")[-1] for t in train_long}
+    assert not train_tails & {t.split(". ")[-1] for t in new_long}
     assert s.bayes_accuracy >= 0.95 and s.stats["bayes_new_users"] >= 0.95
     for u in shifted:  # length contrasts talk about a third animal: the animal preference cannot leak into them
         own = ANIMAL_KEYWORDS[u.meta["animal"]]
-        assert all(not topic_hits(p.chosen + " " + p.rejected, own) for p in u.pairs if p.meta["contrast"] == "length")
+        assert all(topic_hits(p.chosen, own) == topic_hits(p.rejected, own)
+                   for p in u.pairs if p.meta["contrast"] == "length")
 
 
 def test_hh_users_contested_pairs_and_moderate_bayes(suites):

@@ -6,7 +6,8 @@ import argparse
 
 SUITE_HELP = {
     "pets": "simulated: each user loves one animal, every pair contested (BT can do no better than 50%)",
-    "pets-ood": "simulated: new users with unseen animals, a length preference and unseen prompt templates",
+    "pets-ood": "simulated: users with an animal and a length preference; new users with unseen animals and unseen "
+                "prompt templates",
     "hh-users": "simulated: helpfulness-first vs harmlessness-first users labelling real HH-RLHF pairs",
     "contexts": "simulated: four-dimension personas with past conversations and a self-description",
     "polis": "real: Polis participants' agree-vs-disagree statement pairs (needs --polis-dir)",

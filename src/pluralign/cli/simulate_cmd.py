@@ -24,7 +24,7 @@ def register(sub) -> None:
         "simulate", help="write a simulated feedback file (pets, pets-ood, hh-users, contexts, reactions)",
         description="Simulate users whose preferences are known and write their feedback as a pluralign JSONL file. "
         "pets: users each love one of six animals, every pair contested; pets-ood: training users plus shifted new "
-        "users (unseen animals, a length preference, unseen templates); hh-users: helpfulness-first vs "
+        "users (unseen animals, unseen templates; everyone also has a length preference); hh-users: helpfulness-first vs "
         "harmlessness-first users labelling the same real HH-RLHF pairs; contexts: personas with past "
         "conversations and a self-description; reactions: an RLUF-style log of binary love reactions with "
         "adversarial users. Labels are sampled from the users' true probabilities, which are stored too "

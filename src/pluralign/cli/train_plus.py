@@ -57,10 +57,10 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError("no output directory: pass --out DIR or set output_dir in the config")
 
     import numpy as np
-    from accelerate import Accelerator
 
     from pluralign.data.io import read_users
     from pluralign.data.splits import make_splits
+    from pluralign.training.distributed import make_accelerator
     from pluralign.training.plus_trainer import PlusTrainer, pair_margins, rows_from_examples
 
     users = read_users(cfg.train_file)  # every record checked before anything is written
@@ -68,20 +68,24 @@ def run(args: argparse.Namespace) -> int:
     split = make_splits(users, seed=cfg.seed, **kw)
     if not split.train:
         raise ValueError(f"{cfg.train_file}: no user has enough labelled pairs for training targets")
-    accelerator = Accelerator(cpu=False)
+    accelerator = make_accelerator()
     trainer = PlusTrainer(cfg, rows_from_examples(split.train), accelerator=accelerator)
     history = trainer.train()
-    results = {"steps": trainer.state["step"], "final": history[-1] if history else {}, "eval": {}}
+    # Collective: every process contributes its checksum (equal values = replicas stayed in sync).
+    checksums = trainer.replica_checksums()
+    if not accelerator.is_main_process:
+        return 0
+    results = {"steps": trainer.state["step"], "final": history[-1] if history else {}, "eval": {},
+               "processes": accelerator.num_processes, "replica_checksums": checksums}
     for name, examples in split.eval.items():
         if not examples:
             continue
         summaries = trainer.summarizer.summarize([e.context for e in examples], sample=False)
         margins = pair_margins(trainer.rm, [e.target for e in examples], summaries)
         results["eval"][name] = {"accuracy": float((margins > 0).mean()), "n": len(examples)}
-    if accelerator.is_main_process:
-        Path(cfg.output_dir, "train_results.json").write_text(json.dumps(results, indent=1))
-        for name, r in results["eval"].items():
-            print(f"{name}: accuracy {100 * r['accuracy']:.1f}% on {r['n']} pairs")
-        print(f"wrote {cfg.output_dir}/summarizer, rm, summaries.jsonl, log.jsonl, train_results.json; "
-              f"mean summary words {np.mean([h.get('summary_words', 0) for h in history]):.1f}")
+    Path(cfg.output_dir, "train_results.json").write_text(json.dumps(results, indent=1))
+    for name, r in results["eval"].items():
+        print(f"{name}: accuracy {100 * r['accuracy']:.1f}% on {r['n']} pairs")
+    print(f"wrote {cfg.output_dir}/summarizer, rm, summaries.jsonl, log.jsonl, train_results.json; "
+          f"mean summary words {np.mean([h.get('summary_words', 0) for h in history]):.1f}")
     return 0

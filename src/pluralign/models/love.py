@@ -16,6 +16,7 @@ import hashlib
 import json
 import math
 import os
+import re
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -137,6 +138,9 @@ class TextEncoder:
         return np.stack([self._cache[k] for k in keys])
 
 
+TOKEN_PATTERN = r"(?u)\w+|[^\w\s]"
+
+
 class NgramEncoder:
     """Hashed word uni/bigrams plus single punctuation and emoji tokens (sklearn ``HashingVectorizer``), L2-normed.
 
@@ -144,31 +148,66 @@ class NgramEncoder:
     cache), and it sees what a mean-pooled uncased encoder blurs: emojis (``[UNK]`` to MiniLM's tokenizer),
     exclamation marks, contractions and closing formulas. ``cross`` builds hashed quadratic features (summary word x
     response token, as Vowpal Wabbit's ``-q``) so a linear head can personalise.
+
+    :meth:`views` adds what a whole-text bag blurs: L2 normalisation over a long reply shrinks each n-gram towards 0,
+    so a closing formula weighs less the longer the reply is. Fixed windows of the first and last ``edge_tokens``
+    tokens keep openings and closings at one scale whatever the length, and sublinear counts of symbol tokens
+    (punctuation, emojis) let "how many" matter, not only "which share".
     """
 
     backbone = "ngram"
     max_length = 0
 
-    def __init__(self, n_features: int = 2**15):
+    def __init__(self, n_features: int = 2**15, edge_tokens: int = 12, view_weight: float = 1.0):
         from sklearn.feature_extraction.text import HashingVectorizer
 
         self.n_features = n_features
-        self._vec = HashingVectorizer(n_features=n_features, ngram_range=(1, 2), token_pattern=r"(?u)\w+|[^\w\s]",
+        self.edge_tokens = edge_tokens
+        self.view_weight = view_weight
+        self._vec = HashingVectorizer(n_features=n_features, ngram_range=(1, 2), token_pattern=TOKEN_PATTERN,
                                       alternate_sign=False, norm="l2", lowercase=True)
         self._cross_vec = HashingVectorizer(n_features=n_features, analyzer=lambda pair: pair, alternate_sign=False,
                                             norm="l2")
+        self._edge_vec = HashingVectorizer(n_features=n_features, analyzer=self._edge_terms, alternate_sign=False,
+                                           norm="l2")
+        self._symbol_vec = HashingVectorizer(n_features=2**10, analyzer=_symbol_terms, alternate_sign=False,
+                                             norm=None)
+
+    @staticmethod
+    def _dedup(vec, texts: Sequence[str]):
+        """``vec.transform`` with each unique text hashed once (reaction logs repeat texts many times)."""
+        uniq: dict[str, int] = {}
+        inverse = np.fromiter((uniq.setdefault(t, len(uniq)) for t in texts), dtype=np.int64, count=len(texts))
+        return vec.transform(list(uniq))[inverse]
 
     def transform(self, texts: Sequence[str]):
         """Hashed features of ``texts``; each unique text is hashed once (reaction logs repeat them many times)."""
-        uniq: dict[str, int] = {}
-        inverse = np.fromiter((uniq.setdefault(t, len(uniq)) for t in texts), dtype=np.int64, count=len(texts))
-        return self._vec.transform(list(uniq))[inverse]
+        return self._dedup(self._vec, texts)
+
+    def _edge_terms(self, text: str) -> list[str]:
+        toks = re.findall(TOKEN_PATTERN, text.lower())
+        k = self.edge_tokens
+        out = []
+        for tag, part in (("^", toks[:k]), ("$", toks[-k:])):
+            out += [tag + t for t in part]
+            out += [f"{tag}{a} {b}" for a, b in zip(part, part[1:], strict=False)]
+        return out
+
+    def views(self, texts: Sequence[str]):
+        """Opening/closing window n-grams (L2-normed, hashed) and log1p symbol-token counts, side by side."""
+        from scipy import sparse
+
+        sym = self._dedup(self._symbol_vec, texts).tocsr().astype(np.float64)
+        sym.data = np.log1p(sym.data)
+        return sparse.hstack([self._dedup(self._edge_vec, texts), sym], format="csr") * self.view_weight
+
+    @property
+    def views_dim(self) -> int:
+        return self.n_features + 2**10
 
     def cross(self, summaries: Sequence[str | None], responses: Sequence[str]):
-        import re
-
         word = re.compile(r"[a-z']{4,}")
-        tok = re.compile(r"(?u)\w+|[^\w\s]")
+        tok = re.compile(TOKEN_PATTERN)
         docs = []
         for s, r in zip(summaries, responses, strict=True):
             sw = sorted(set(word.findall((s or "").lower())))
@@ -180,6 +219,11 @@ class NgramEncoder:
         return None
 
 
+def _symbol_terms(text: str) -> list[str]:
+    """Every non-word, non-space character (punctuation, emoji) as a term: its count is the feature."""
+    return [c for c in text if not c.isalnum() and not c.isspace() and c != "_"]
+
+
 def make_encoder(backbone: str, max_length: int = 128, batch_size: int = 64, device: str = "cpu",
                  cache_path: str | os.PathLike | None = None) -> TextEncoder | NgramEncoder:
     """``"ngram"`` gives the hashed n-gram encoder; anything else is a HF encoder id or local dir."""
@@ -188,67 +232,148 @@ def make_encoder(backbone: str, max_length: int = 128, batch_size: int = 64, dev
     return TextEncoder(backbone, max_length, batch_size, device, progress=True, cache_path=cache_path)
 
 
+DEBIAS_METHODS = ("none", "joint", "poe")
+
+
+def debias_method(value: bool | str | None) -> str:
+    """Normalise a ``length_debias`` setting: ``False``/``None`` -> "none", ``True`` -> "joint", or a method name."""
+    if value is None or value is False:
+        return "none"
+    if value is True:
+        return "joint"
+    if value not in DEBIAS_METHODS:
+        raise ValueError(f"length_debias must be a bool or one of {', '.join(DEBIAS_METHODS)}, got {value!r}")
+    return str(value)
+
+
+def fit_logistic(X, y: np.ndarray, w: np.ndarray, C: float, *, offset: np.ndarray | None = None,
+                 max_iter: int = 2000, tol: float = 1e-4) -> tuple[np.ndarray, float]:
+    """Weighted L2 logistic regression (sklearn's objective, unpenalised intercept) with an optional fixed
+    per-row ``offset`` in the logit: the offset is what a product-of-experts debias needs and sklearn lacks."""
+    from scipy.optimize import minimize
+
+    n, d = X.shape
+    off = np.zeros(n) if offset is None else np.asarray(offset, dtype=np.float64)
+
+    def loss_grad(theta: np.ndarray) -> tuple[float, np.ndarray]:
+        beta, b = theta[:d], theta[d]
+        eta = X @ beta + b + off
+        # log(1 + e^eta) - y * eta, computed stably
+        loss = float(C * np.sum(w * (np.logaddexp(0.0, eta) - y * eta)) + 0.5 * beta @ beta)
+        r = C * w * (0.5 * (1.0 + np.tanh(0.5 * eta)) - y)
+        return loss, np.concatenate([X.T @ r + beta, [r.sum()]])
+
+    res = minimize(loss_grad, np.zeros(d + 1), jac=True, method="L-BFGS-B",
+                   options={"maxiter": max_iter, "maxls": 50, "gtol": tol, "ftol": 64 * np.finfo(float).eps})
+    return np.asarray(res.x[:d], dtype=np.float64), float(res.x[d])
+
+
 class LoveModel:
     """P[Love] classifier: frozen encoder + logistic head, with prior-shift correction to the live base rate.
 
     With a :class:`TextEncoder` the head sees ``[e_r, e_p * e_r]`` (+ ``e_s * e_r`` personalised); with an
-    :class:`NgramEncoder` it sees response n-grams, last-user-turn n-grams and log length (+ summary x response
-    crosses personalised). ``length_debias`` fits length as a nuisance feature and holds it at its training mean
-    at prediction time.
+    :class:`NgramEncoder` it sees a length basis (standardised log length and its square, so that a U-shaped
+    length effect is expressible), response n-grams, opening/closing windows and symbol counts (``views``), and
+    last-user-turn n-grams (+ summary x response crosses personalised).
+
+    ``length_debias``: ``"none"`` (False) uses the length basis like any feature; ``"joint"`` (True) fits it with
+    the rest and holds it at its training mean at prediction time; ``"poe"`` (product of experts) first fits a
+    length-only expert, then fits the main model with that expert's logit as a fixed offset and the length basis
+    held at its mean, and drops the expert at prediction time, so the main model only explains what length does
+    not.
     """
 
-    def __init__(self, encoder: TextEncoder | NgramEncoder | None = None, *, personalised: bool = False, length_debias: bool = False,
-                 C: float = 1.0):
+    def __init__(self, encoder: TextEncoder | NgramEncoder | None = None, *, personalised: bool = False,
+                 length_debias: bool | str = False, C: float = 1.0, views: bool = True):
         self.encoder = encoder or NgramEncoder()
         self.personalised = personalised
-        self.length_debias = length_debias
+        self.debias = debias_method(length_debias)
         self.C = C
+        self.views = views
         self.coef: np.ndarray | None = None
         self.intercept: float = 0.0
         self.train_prior: float = 0.5
         self.live_prior: float = 0.5
         self.length_mean: float = 0.0
         self.length_std: float = 1.0
+        self.length_expert: np.ndarray | None = None  # PoE: [intercept, coef...] of the length-only expert
+
+    @property
+    def length_debias(self) -> bool:
+        return self.debias != "none"
+
+    @property
+    def _ngram_views(self) -> bool:
+        return self.views and isinstance(self.encoder, NgramEncoder)
 
     # --- features ------------------------------------------------------------------------------------------------
     def _length(self, responses: Sequence[str]) -> np.ndarray:
         return np.log1p(np.array([word_count(r) for r in responses], dtype=np.float64))
 
+    def length_basis(self, responses: Sequence[str]) -> np.ndarray:
+        """Centred length columns (mean 0 on the training responses): z, and z^2 - 1 with the n-gram views."""
+        z = (self._length(responses) - self.length_mean) / self.length_std
+        cols = [z, z * z - 1.0] if self._ngram_views else [z]
+        return np.stack(cols, axis=1)
+
+    def length_columns(self, n_cols: int) -> np.ndarray:
+        """Indices of the length columns in a feature matrix of ``n_cols`` columns."""
+        if self._ngram_views:
+            return np.arange(2)
+        if isinstance(self.encoder, NgramEncoder):
+            return np.array([2 * self.encoder.n_features])
+        return np.array([n_cols - 1]) if self.length_debias else np.array([], dtype=int)
+
+    def neutralise(self, X):
+        """``X`` with the length columns at their training mean (0): what a debiased model sees at inference."""
+        cols = self.length_columns(X.shape[1])
+        if not self.length_debias or not len(cols):
+            return X
+        if hasattr(X, "tocsr"):
+            from scipy import sparse
+
+            keep = np.ones(X.shape[1])
+            keep[cols] = 0.0
+            return (X @ sparse.diags(keep)).tocsr()
+        X = np.array(X, copy=True)
+        X[:, cols] = 0.0
+        return X
+
     def features(self, prompts: Sequence[str], responses: Sequence[str], summaries: Sequence[str | None] | None = None,
                  *, neutral_length: bool = False) -> np.ndarray:
         if len(prompts) != len(responses):
             raise ValueError(f"prompts ({len(prompts)}) and responses ({len(responses)}) differ in length")
+        if summaries is not None and len(summaries) != len(prompts):
+            raise ValueError(f"summaries ({len(summaries)}) and prompts ({len(prompts)}) differ in length")
         if isinstance(self.encoder, NgramEncoder):
-            return self._ngram_features(prompts, responses, summaries, neutral_length)
+            X = self._ngram_features(prompts, responses, summaries)
+        else:
+            X = self._dense_features(prompts, responses, summaries)
+        return self.neutralise(X) if neutral_length else X
+
+    def _dense_features(self, prompts, responses, summaries) -> np.ndarray:
         e_p = self.encoder.encode([prompt_view(p) for p in prompts])
         e_r = self.encoder.encode([response_view(r) for r in responses])
         parts = [e_r, e_p * e_r]
         if self.personalised:
             if summaries is None:
                 summaries = [None] * len(prompts)
-            if len(summaries) != len(prompts):
-                raise ValueError(f"summaries ({len(summaries)}) and prompts ({len(prompts)}) differ in length")
             e_s = self.encoder.encode([s or "" for s in summaries])
             has = np.array([bool(s) for s in summaries], dtype=np.float32)[:, None]
             parts.append(e_s * e_r * has)
         if self.length_debias:
             # Length as a nuisance covariate: fitted in training, held at its mean at prediction time, so the
-            # embedding weights do not have to carry length effects (a product-of-experts style debias).
-            z = (self._length(responses) - self.length_mean) / self.length_std
-            if neutral_length:
-                z = np.zeros_like(z)
-            parts.append(z[:, None].astype(np.float32))
+            # embedding weights do not have to carry length effects.
+            parts.append(self.length_basis(responses).astype(np.float32))
         return np.concatenate(parts, axis=1).astype(np.float64)
 
-    def _ngram_features(self, prompts, responses, summaries, neutral_length: bool):
+    def _ngram_features(self, prompts, responses, summaries):
         from scipy import sparse
 
-        z = (self._length(responses) - self.length_mean) / self.length_std
-        if neutral_length and self.length_debias:
-            z = np.zeros_like(z)
-        parts = [self.encoder.transform(responses),
-                 self.encoder.transform([last_user_turn(p) for p in prompts]),
-                 sparse.csr_matrix(z[:, None])]
+        length = sparse.csr_matrix(self.length_basis(responses))
+        body = self.encoder.transform(responses)
+        prompt = self.encoder.transform([last_user_turn(p) for p in prompts])
+        parts = [length, body, self.encoder.views(responses), prompt] if self._ngram_views else [body, prompt, length]
         if self.personalised:
             if summaries is None:
                 summaries = [None] * len(prompts)
@@ -271,8 +396,6 @@ class LoveModel:
 
         ``live_base_rate`` defaults to the weighted positive rate of the training data.
         """
-        from sklearn.linear_model import LogisticRegression
-
         y = np.asarray(labels, dtype=np.float64)
         if y.ndim != 1 or len(y) != len(prompts):
             raise ValueError("labels must be a flat sequence as long as prompts")
@@ -296,11 +419,29 @@ class LoveModel:
         else:
             self.train_prior = natural
         w = w * (len(y) / w.sum())
-        head = LogisticRegression(C=self.C, max_iter=2000, random_state=seed)
-        head.fit(X, y, sample_weight=w)
-        self.coef = head.coef_[0].astype(np.float64)
-        self.intercept = float(head.intercept_[0])
+        offset = None
+        if self.debias == "poe":
+            offset = self._fit_length_expert(X, y, w)
+            X = self.neutralise(X)
+        if offset is None:
+            from sklearn.linear_model import LogisticRegression
+
+            head = LogisticRegression(C=self.C, max_iter=2000, random_state=seed).fit(X, y, sample_weight=w)
+            self.coef, self.intercept = head.coef_[0].astype(np.float64), float(head.intercept_[0])
+        else:  # sklearn has no per-row offset
+            self.coef, self.intercept = fit_logistic(X, y, w, self.C, offset=offset)
         return self
+
+    def _fit_length_expert(self, X, y: np.ndarray, w: np.ndarray) -> np.ndarray:
+        """The PoE bias expert: a logistic model on the length columns alone (lightly penalised). Returns its
+        logit per row, centred to weighted mean 0 so the main model's intercept keeps the base rate."""
+        cols = self.length_columns(X.shape[1])
+        L = X[:, cols]
+        L = np.asarray(L.todense() if hasattr(L, "todense") else L, dtype=np.float64)
+        coef, b = fit_logistic(L, y, w, C=100.0)
+        eta = L @ coef
+        self.length_expert = np.concatenate([[b], coef])
+        return eta - float(np.average(eta, weights=w))
 
     # --- inference -----------------------------------------------------------------------------------------------
     def _check_fitted(self) -> None:
@@ -334,7 +475,8 @@ class LoveModel:
         out.mkdir(parents=True, exist_ok=True)
         state = {
             "backbone": self.encoder.backbone, "max_length": self.encoder.max_length,
-            "personalised": self.personalised, "length_debias": self.length_debias, "C": self.C,
+            "personalised": self.personalised, "length_debias": self.debias, "C": self.C, "views": self.views,
+            "edge_tokens": getattr(self.encoder, "edge_tokens", None),
             "intercept": self.intercept, "train_prior": self.train_prior,
             "live_prior": self.live_prior, "length_mean": self.length_mean, "length_std": self.length_std,
         }
@@ -354,9 +496,11 @@ class LoveModel:
             s = json.loads(f.read_text(encoding="utf-8"))
         except json.JSONDecodeError as e:
             raise ValueError(f"{f}: not valid JSON ({e.msg} at line {e.lineno})") from None
-        enc = encoder or (NgramEncoder() if s["backbone"] == "ngram"
+        enc = encoder or (NgramEncoder(edge_tokens=s.get("edge_tokens") or 12) if s["backbone"] == "ngram"
                           else TextEncoder(s["backbone"], max_length=s.get("max_length", 128)))
-        m = cls(enc, personalised=s["personalised"], length_debias=s["length_debias"], C=s["C"])
+        # Models saved before the n-gram views existed have the legacy column layout.
+        m = cls(enc, personalised=s["personalised"], length_debias=s["length_debias"], C=s["C"],
+                views=bool(s.get("views", False)))
         m.coef = np.load(f.parent / COEF_FILE)
         m.intercept = float(s["intercept"])
         m.train_prior, m.live_prior = float(s["train_prior"]), float(s["live_prior"])

@@ -11,12 +11,13 @@ What each suite tests:
   animal, and in each slot a block is shown pairs along a random perfect matching of the animals, so every pair
   instance is labelled once by each of its two animals' lovers: all pairs are contested and a population model
   (no user information) can do no better than 50%.
-- ``pets-ood``: training users love one of cats/dogs/birds/fish and see the ``A`` templates. ``new_user_ids`` are
-  shifted users: their favourite animal is any of eight (rabbits, hamsters, turtles and horses never appear in
-  training pairs), they also have a length preference (concise or detailed: a second dimension training users
-  lack), and all their pairs use the prompts and templates of set ``B`` (poem, pros/cons, travel...), unseen in
-  training. Half their pairs contrast animals, half contrast a short and a long version of one answer about a third
-  animal. They come in mirrored couples (two animals, opposite length preferences) labelling the same pairs.
+- ``pets-ood``: training users love one of cats/dogs/birds/fish *and* want concise or detailed answers; they see
+  the ``A`` templates, where half their pairs contrast two animals and half contrast a short and a long version of
+  one answer (the long one adds a sentence from extras set ``A``). ``new_user_ids`` are shifted users and content:
+  their favourite animal is any of eight (rabbits, hamsters, turtles and horses never appear in training pairs),
+  and all their pairs use the prompts, templates and length extras of set ``B`` (poem, pros/cons, travel...), unseen in training. Half their pairs contrast animals, half contrast a
+  short and a long version of one answer about a third animal. They come in mirrored couples (two animals, opposite
+  length preferences) labelling the same pairs.
 - ``hh-users`` (like UltraFeedback-P-2): real HH-RLHF test pairs labelled by helpfulness-first and
   harmlessness-first attribute users (utility ``6*helpfulness + 2*safety + 1.5*[HH raters preferred it on a
   helpful-* pair]`` and ``2*helpfulness + 6*safety + 1.5*[... on a harmless-base pair]``, rules in
@@ -193,13 +194,52 @@ def _pets(seed: int, quick: bool) -> Suite:
 
 # --- pets-ood -------------------------------------------------------------------------------------------------------
 
+def _ood_train_blocks(n_blocks: int, per_user: int, rng: random.Random, users: list[UserRecord],
+                      sims: dict[str, SimulatedUser]) -> None:
+    """Blocks of four training users (one per animal; two concise, two detailed) on templates A. Even slots pair
+    two animals along a random perfect matching (labelled by those two animals' lovers); odd slots contrast a short
+    and a long answer about one animal (labelled by all four: two want it short, two long), so every pair is
+    contested and the length preference is learnable from training users."""
+    animals = list(OOD_TRAIN_ANIMALS)
+    prompt_ids = list(PET_PROMPTS_A)
+    for block in range(n_blocks):
+        lengths = ["concise", "concise", "detailed", "detailed"]
+        rng.shuffle(lengths)
+        block_users: dict[str, str] = {}
+        for animal, length in zip(animals, lengths, strict=True):
+            uid = f"petsood-{block:03d}-{animal}-{length}"
+            block_users[animal] = uid
+            sims[uid] = SimulatedUser(uid, make_persona(animal, length=length, style_scale=3.0))
+        pairs: dict[str, list[PreferencePair]] = {uid: [] for uid in block_users.values()}
+        for slot in range(per_user):
+            pid = rng.choice(prompt_ids)
+            prompt, templates = PET_PROMPTS_A[pid]
+            t = rng.randrange(len(templates))
+            if slot % 2 == 0:
+                jobs = [((render_pet(templates[t], a), render_pet(templates[t], b)), (a, b), "animal")
+                        for a, b in _matching(animals, rng)]
+            else:
+                base = render_pet(templates[t], rng.choice(animals))
+                jobs = [((base + " " + rng.choice(_LENGTH_EXTRAS_A), base), tuple(animals), "length")]
+            for (ra, rb), labellers, kind in jobs:
+                for animal in labellers:
+                    uid = block_users[animal]
+                    pairs[uid].append(_labelled_pair(sims[uid], prompt, ra, rb, rng, pair_id=f"{uid}-{slot:02d}",
+                                                     topic=f"pets/{pid}", timestamp=_ts(rng, slot),
+                                                     meta={"template": f"A{t}", "contrast": kind}))
+        for animal, uid in block_users.items():
+            persona = sims[uid].persona
+            users.append(UserRecord(user_id=uid, persona=persona.text, profile=_profile(persona, rng),
+                                    source="sim:pets-ood", pairs=pairs[uid],
+                                    meta={"animal": animal, "length": persona.traits["length"], "ood": False}))
+
+
 def _pets_ood(seed: int, quick: bool) -> Suite:
     rng = random.Random(seed + 1)
     per_user = 8 if quick else 14
     users: list[UserRecord] = []
     sims: dict[str, SimulatedUser] = {}
-    _animal_blocks("petsood", "sim:pets-ood", list(OOD_TRAIN_ANIMALS), 6 if quick else 60, per_user, rng, users,
-                   sims)
+    _ood_train_blocks(6 if quick else 60, per_user, rng, users, sims)
     # Shifted users: a quarter as many, any of eight animals, plus a length preference, on unseen templates. They
     # come in mirrored couples (different animals, opposite length preference) who label the same pairs, so these
     # pairs are contested too.
@@ -226,7 +266,7 @@ def _pets_ood(seed: int, quick: bool) -> Suite:
             else:  # length contrast: one answer about a third animal, with and without an animal-free extra part
                 about = rng.choice([a for a in OOD_NEW_ANIMALS if a not in (a1, a2)])
                 base = render_pet(tmpl, about)
-                ra, rb = base + " " + rng.choice(_LENGTH_EXTRAS), base
+                ra, rb = base + " " + rng.choice(_LENGTH_EXTRAS_B), base
                 kind = "length"
             for sim in couple_sims:
                 pairs[sim.user_id].append(_labelled_pair(
@@ -238,8 +278,8 @@ def _pets_ood(seed: int, quick: bool) -> Suite:
                                     meta={"animal": animal, "length": length, "ood": True}))
             new_ids.append(sim.user_id)
     return Suite("pets-ood", users, sims, new_user_ids=new_ids,
-                 description="Train users love one of 4 animals on templates A; new users love one of 8 animals, "
-                             "also care about length, and see templates B only.")
+                 description="Train users love one of 4 animals and want concise or detailed answers, on templates "
+                             "A; new users love one of 8 animals (4 unseen) and see templates B only.")
 
 
 # --- hh-users -------------------------------------------------------------------------------------------------------
@@ -305,13 +345,21 @@ def _hh_users(seed: int, quick: bool, target_bayes: float = 0.70, contested_shar
 
 # --- contexts -------------------------------------------------------------------------------------------------------
 
-# Extra sentences that make a "detailed" version longer without naming any animal.
-_LENGTH_EXTRAS = (
+# Extra sentences that make a "detailed" version longer without naming any animal: set A for pets-ood's training
+# users, set B for its shifted users and for the contexts suite.
+_LENGTH_EXTRAS_A = (
+    "On top of that, think about where everything will live, how the daily routine will fit around work or school, "
+    "and who can step in to help on busy days, since a plan made early saves a lot of stress later on.",
+    "It is also worth reading one good care guide from start to finish, writing down the questions it raises, and "
+    "going through them with someone experienced, so that the first weeks feel calm instead of rushed.",
+)
+_LENGTH_EXTRAS_B = (
     "It also helps to keep a simple routine, note what works in a small diary, and ask a vet or an experienced "
     "keeper whenever something seems unusual, because small changes in habits are often the first sign of trouble.",
     "Beyond that, plan the budget for food, bedding and check-ups ahead of time, set up the space before the first "
     "day, and give everyone in the household a clear job so that care stays consistent from week to week.",
 )
+
 _CONV_OPENERS = {
     "formal": ("Good afternoon. I would like to ask about {topic}.", "Could you kindly advise me on {topic}?"),
     "warm": ("Hey there!! Quick question about {topic}!", "Hiya! I'd love your thoughts on {topic}!"),
@@ -374,7 +422,7 @@ def _contexts(seed: int, quick: bool) -> Suite:
             if dim == "animal":
                 ra, rb = render_pet(tmpl, a1), render_pet(tmpl, a2)
             elif dim == "length":
-                ra, rb = base + " " + rng.choice(_LENGTH_EXTRAS), base
+                ra, rb = base + " " + rng.choice(_LENGTH_EXTRAS_B), base
             elif dim == "emoji":
                 ra, rb = add_emojis(base, rng, n=4), base
             else:

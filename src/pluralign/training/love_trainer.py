@@ -160,21 +160,6 @@ def select_C(users: Sequence[UserRecord] | ReactionTable, cfg: LoveConfig, grid:
     return best, scores
 
 
-def _neutral(model: LoveModel, X):
-    """Training-time features as seen at inference: the length column held at its mean when length-debiased."""
-    if not model.length_debias:
-        return X
-    if isinstance(model.encoder, NgramEncoder):
-        from scipy import sparse
-
-        keep = np.ones(X.shape[1])
-        keep[2 * model.encoder.n_features] = 0.0
-        return (X @ sparse.diags(keep)).tocsr()
-    X = np.array(X, copy=True)
-    X[:, -1] = 0.0
-    return X
-
-
 @dataclass
 class LoveTrainResult:
     model: LoveModel
@@ -222,7 +207,7 @@ def train_love(users: Sequence[UserRecord] | ReactionTable, cfg: LoveConfig | No
                                 summaries=[tr.summaries[i] for i in fit_ix], sample_weight=w,
                                 target_pos_share=cfg.target_pos_share, seed=cfg.seed, features=X_tr[fit_ix])
             return m.predict_proba([tr.prompts[i] for i in score_ix], [tr.responses[i] for i in score_ix],
-                                   [tr.summaries[i] for i in score_ix], features=_neutral(m, X_tr[score_ix]))
+                                   [tr.summaries[i] for i in score_ix], features=m.neutralise(X_tr[score_ix]))
 
         defence = defence_weights(tr.user_ids, tr.labels, tr.timestamps, fit_predict, folds=cfg.defence_folds,
                                   rounds=cfg.defence_rounds, honest_prior=cfg.honest_prior, cap=cfg.positive_cap,

@@ -11,6 +11,10 @@ expresses. The RM step here is the plain BT loss on a few mini-batches with a pe
 Stabilisers from the paper: warm-start the RM on untrained summaries; freeze the summarizer after N epochs.
 Logs per step (mean reward, RM accuracy, summary length, KL) go to ``log.jsonl`` (and tensorboard if asked);
 checkpoints hold both models and the loop state, and ``resume`` continues from the newest.
+
+Under ``accelerate launch`` with several processes each process rolls out, rewards and trains on its own shard of
+every rollout batch, and gradients are averaged over processes (:mod:`pluralign.training.distributed`); the main
+process writes logs and checkpoints.
 """
 
 from __future__ import annotations
@@ -31,6 +35,7 @@ from tqdm.auto import tqdm
 
 from pluralign.data.schema import PreferencePair, UserRecord
 from pluralign.summarizers.base import word_count
+from pluralign.training import distributed as dp
 from pluralign.training.plus_config import PlusConfig
 
 log = logging.getLogger(__name__)
@@ -159,8 +164,10 @@ class PlusTrainer:
         self.cfg = config
         self.rows = list(rows)
         self.accelerator = accelerator
+        self.rank, self.world = dp.world_of(accelerator)
+        self.is_main = self.rank == 0
         device = accelerator.device if accelerator is not None else None
-        torch.manual_seed(config.seed)
+        torch.manual_seed(config.seed)  # same initial weights on every process
         self.summarizer = summarizer if summarizer is not None else build_summarizer(config, device)
         self.rm = rm if rm is not None else build_rm(config, device)
         self.updater = build_updater(config, self.summarizer)
@@ -169,6 +176,9 @@ class PlusTrainer:
             from pluralign.training.rm_trainer import RMUpdater
 
             self.rm_updater = RMUpdater(self.rm, rm_config_of(config))
+        self._grad_hooks = dp.average_gradients(self.optimizers(), self.world)
+        if self.world > 1:
+            torch.manual_seed(config.seed + 7919 * self.rank)  # different rollouts on each process
         self.state = {"step": 0, "epoch": 0, "batch": 0, "warm_started": False}
         self.history: list[dict] = []
         self.out = Path(config.output_dir) if config.output_dir else None
@@ -177,10 +187,21 @@ class PlusTrainer:
         if hasattr(self.summarizer, "precompute"):
             self.summarizer.precompute([r.context for r in self.rows])
 
+    def optimizers(self) -> list[torch.optim.Optimizer]:
+        """Every optimizer of the loop (summarizer, PPO critic, RM): what data parallelism keeps in sync."""
+        opts = [getattr(self.updater, name, None) for name in ("optimizer", "critic_optimizer")]
+        if self.rm_updater is not None:
+            opts.append(self.rm_updater.optimizer)
+        return [o for o in opts if o is not None]
+
+    def replica_checksums(self) -> list[float]:
+        """One parameter checksum per process (all equal when the replicas are in sync)."""
+        return dp.gather_floats(dp.param_checksum(dp.trained_params(self.optimizers())), self.world)
+
     # ----- logging / checkpoints -----
     def _log(self, rec: dict) -> None:
         self.history.append(rec)
-        if self.out is None:
+        if self.out is None or not self.is_main:
             return
         self.out.mkdir(parents=True, exist_ok=True)
         with open(self.out / "log.jsonl", "a", encoding="utf-8") as fh:
@@ -195,7 +216,19 @@ class PlusTrainer:
                     self._tb.add_scalar(k, v, rec["step"])
 
     def save_checkpoint(self, directory: Path) -> None:
-        """Both models, the optimisers and the loop state, written to a temp dir then renamed (never half-written)."""
+        """Both models, the optimisers and the loop state, written to a temp dir then renamed (never half-written).
+        Only the main process writes; the others wait for it."""
+        if not self.is_main:
+            self._barrier()
+            return
+        self._write_checkpoint(directory)
+        self._barrier()
+
+    def _barrier(self) -> None:
+        if self.accelerator is not None and self.world > 1:
+            self.accelerator.wait_for_everyone()
+
+    def _write_checkpoint(self, directory: Path) -> None:
         tmp = directory.with_name(directory.name + ".tmp")
         shutil.rmtree(tmp, ignore_errors=True)
         self.summarizer.save_pretrained(tmp / "summarizer")
@@ -234,6 +267,9 @@ class PlusTrainer:
         if self.rm_updater is not None and extra["rm_optimizer"] is not None:
             self.rm_updater.optimizer.load_state_dict(extra["rm_optimizer"])
         torch.set_rng_state(extra["torch_rng"])
+        if self.world > 1:  # the checkpoint holds the main process's generator: give each process its own again
+            torch.manual_seed(self.cfg.seed + 7919 * self.rank + int(json.loads(
+                (directory / "state.json").read_text())["step"]))
         self._length_ref = extra["length_ref"]
         self.summarizer.step = extra["summarizer_step"]
         self.state = {k: v for k, v in json.loads((directory / "state.json").read_text()).items() if k != "config"}
@@ -241,6 +277,7 @@ class PlusTrainer:
 
     # ----- the loop -----
     def _batches(self, epoch: int) -> list[list[PlusRow]]:
+        """The epoch's rollout batches (same order on every process); each process takes its shard in ``_step``."""
         order = list(range(len(self.rows)))
         random.Random(self.cfg.seed * 1000 + epoch).shuffle(order)
         bs = self.cfg.rollout_batch_size
@@ -248,11 +285,11 @@ class PlusTrainer:
 
     def warm_start(self) -> None:
         """Stabiliser: fit the RM to the untrained summarizer's greedy summaries before any RL."""
-        contexts = [r.context for r in self.rows]
-        summaries = self.summarizer.summarize(contexts, sample=False)
-        pairs = [p for r in self.rows for p in r.pairs]
-        summ = [z for r, z in zip(self.rows, summaries, strict=True) for _ in r.pairs]
-        self._length_ref = float(np.mean([word_count(z) for z in summaries]))
+        rows = dp.shard(self.rows, self.rank, self.world)
+        summaries = self.summarizer.summarize([r.context for r in rows], sample=False)
+        pairs = [p for r in rows for p in r.pairs]
+        summ = [z for r, z in zip(rows, summaries, strict=True) for _ in r.pairs]
+        self._length_ref = dp.global_mean({"w": float(np.mean([word_count(z) for z in summaries]))}, self.world)["w"]
         loss = self._train_rm(pairs, summ, passes=self.cfg.warm_start_rm_epochs)
         self.state["warm_started"] = True
         self._log({"step": 0, "phase": "warm_start", "rm_loss": loss, "summary_words": self._length_ref})
@@ -264,7 +301,8 @@ class PlusTrainer:
         if cfg.warm_start_rm_epochs > 0 and self.rm_updater is not None and not self.state["warm_started"]:
             self.warm_start()
         total = cfg.epochs * len(self._batches(0))
-        bar = tqdm(total=total, initial=self.state["step"], desc="plus co-adaptation", unit="step")
+        bar = tqdm(total=total, initial=self.state["step"], desc="plus co-adaptation", unit="step",
+                   disable=not self.is_main)
         for epoch in range(self.state["epoch"], cfg.epochs):
             batches = self._batches(epoch)
             for b in range(self.state["batch"] if epoch == self.state["epoch"] else 0, len(batches)):
@@ -286,6 +324,7 @@ class PlusTrainer:
     def _step(self, rows: list[PlusRow], epoch: int) -> dict:
         cfg = self.cfg
         t0 = time.time()
+        rows = dp.shard(rows, self.rank, self.world)
         contexts = [r.context for r in rows]
         frozen = not cfg.train_summarizer or (0 < cfg.freeze_summarizer_after <= epoch)
         group = 1 if (frozen or cfg.algo == "ppo") else cfg.group_size
@@ -315,25 +354,32 @@ class PlusTrainer:
         if rewards is None:  # frozen summarizer: the reward of its summaries, for the log only
             rewards = F.logsigmoid(torch.from_numpy(margins).float()).clamp(-cfg.reward_clip, cfg.reward_clip)
         rm_loss = self._train_rm(pairs, summ, passes=cfg.rm_passes)
-        rec.update(reward=float(rewards.mean()), rm_accuracy=acc, rm_loss=rm_loss,
-                   summary_words=float(np.mean([word_count(z) for z in summaries])),
-                   seconds=round(time.time() - t0, 2))
+        rec.update(dp.global_mean({"reward": float(rewards.mean()), "rm_accuracy": acc, "rm_loss": rm_loss,
+                                   "summary_words": float(np.mean([word_count(z) for z in summaries]))},
+                                  self.world))
+        rec.update(seconds=round(time.time() - t0, 2), contexts_per_process=len(rows))
         return rec
 
     def _train_rm(self, pairs: Sequence[PreferencePair], summaries: Sequence[str], passes: float) -> float:
         """``passes`` passes of BT steps over (pair, summary) rows; NaN when the RM is frozen."""
         if self.rm_updater is None or passes <= 0:
             return float("nan")
-        steps = max(1, round(passes * len(pairs) / self.cfg.rm_batch_size))
+        # Sized from the global number of pairs so every process takes the same number of steps.
+        n = dp.global_count(len(pairs), self.world)
+        steps = max(1, round(passes * n / (self.cfg.rm_batch_size * self.world)))
         stats = self.rm_updater.train_on(rm_rows(pairs, summaries), steps=steps)
         self.rm.eval()
         return stats.get("loss", float("nan"))
 
     def save_final(self) -> None:
-        """``output_dir/summarizer``, ``output_dir/rm`` and the training users' summaries in ``summaries.jsonl``."""
+        """``output_dir/summarizer``, ``output_dir/rm`` and the training users' summaries in ``summaries.jsonl``
+        (main process only)."""
         from pluralign.summarizers.store import SummaryStore
 
         assert self.out is not None
+        if not self.is_main:
+            self._barrier()
+            return
         self.summarizer.save_pretrained(self.out / "summarizer")
         if hasattr(self.rm, "save_pretrained"):
             self.rm.save_pretrained(self.out / "rm")
@@ -341,3 +387,4 @@ class PlusTrainer:
         store = SummaryStore(self.out / "summaries.jsonl")
         store.record({r.user_id: z for r, z in zip(self.rows, summaries, strict=True)},
                      summarizer_version=self.summarizer.version, step=self.state["step"])
+        self._barrier()

@@ -31,6 +31,7 @@ import torch
 import torch.nn.functional as F
 
 from pluralign.models.reward_model import SummaryConditionedRM
+from pluralign.training.distributed import make_accelerator
 from pluralign.training.rm_config import RMConfig
 
 log = logging.getLogger(__name__)
@@ -298,7 +299,6 @@ def train_reward_model(model: SummaryConditionedRM, train_rows: Sequence[dict], 
     With ``config.output_dir`` set, checkpoints go to ``output_dir/checkpoint-<step>`` every ``save_steps`` and the
     final model to ``output_dir``.
     """
-    from accelerate import Accelerator
     from accelerate.utils import set_seed
     from tqdm.auto import tqdm
     from transformers import get_cosine_schedule_with_warmup
@@ -307,7 +307,7 @@ def train_reward_model(model: SummaryConditionedRM, train_rows: Sequence[dict], 
     eval_rows = validate_rows(eval_rows, "eval_rows") if eval_rows else None
     out_dir = Path(config.output_dir) if config.output_dir else None
     trackers = None if config.report_to == "none" else config.report_to
-    accelerator = Accelerator(log_with=trackers, project_dir=str(out_dir) if out_dir else None)
+    accelerator = make_accelerator(log_with=trackers, project_dir=str(out_dir) if out_dir else None)
     set_seed(config.seed)
     bf16 = bf16_supported(accelerator.device) if config.bf16 is None else bool(config.bf16)
     model.to(accelerator.device)
