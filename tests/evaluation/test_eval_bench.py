@@ -57,3 +57,20 @@ def test_bad_summaries_file_names_the_line(tmp_path):
     with pytest.raises(ValueError, match=r"s.jsonl:2"):
         run_suite("pets", tmp_path / "out", quick=True, summaries=bad, echo=False)
     assert not (tmp_path / "out").exists()
+
+
+def test_context_source_keeps_only_one_kind_of_history():
+    from pluralign.evaluation.bench import build_simulated_split, restrict_context
+
+    split = build_simulated_split("contexts", seed=0, quick=True)
+    only = restrict_context(split, "conversations")
+    examples = only.train + [e for v in only.eval.values() for e in v]
+    assert examples and all(not e.context.pairs and e.context.profile is None for e in examples)
+    assert any(e.context.conversations for e in examples)
+    assert [e.target.pair_id for e in only.train] == [e.target.pair_id for e in split.train]
+    assert any(e.context.pairs for e in split.train)  # the original split is untouched
+    prof = restrict_context(split, "profile")
+    assert all(not e.context.pairs and not e.context.conversations for e in prof.train)
+    assert any(e.context.profile for e in prof.train)
+    with pytest.raises(ValueError, match="context source"):
+        restrict_context(split, "tweets")

@@ -44,6 +44,9 @@ def register(sub) -> None:
                    help="override one RMConfig field, e.g. --rm max_steps=300 (repeatable)")
     p.add_argument("--max-eval", type=int, default=None, metavar="N",
                    help="score at most N pairs per split, seeded subsample (default 100 quick, 600 full)")
+    p.add_argument("--context-source", default="all", choices=["all", "pairs", "conversations", "profile"],
+                   help="what methods may read of each user's history: everything, only labelled pairs, only "
+                   "unlabelled past conversations, or only the self-description (targets are always pairs)")
     p.set_defaults(func=run)
 
 
@@ -63,5 +66,6 @@ def run(args: argparse.Namespace) -> int:
         rm_config = load_config(RMConfig, args.rm_config, overrides + list(args.rm))
     methods = [m.strip() for m in args.methods.split(",") if m.strip()] if args.methods else None
     run_suite(args.suite, args.out, quick=args.quick, methods=methods, seed=args.seed, polis_dir=args.polis_dir,
-              summaries=args.summaries, rm_config=rm_config, max_eval_per_split=args.max_eval)
+              summaries=args.summaries, rm_config=rm_config, max_eval_per_split=args.max_eval,
+              context_source=args.context_source)
     return 0

@@ -115,6 +115,33 @@ def build_polis_split(polis_dir: str | os.PathLike, *, seed: int, quick: bool) -
     return polis_splits(users, seed=seed, context_size=3 if quick else 4)
 
 
+CONTEXT_SOURCES = ("all", "pairs", "conversations", "profile")
+
+
+def restrict_context(split: SplitResult, source: str) -> SplitResult:
+    """Keep only one kind of user history in every example's context (targets untouched): ``pairs`` (labelled
+    choices), ``conversations`` (unlabelled past chats) or ``profile`` (the self-description); ``all`` keeps it all.
+
+    This is how the bench tests PLUS's claim that summaries help when the history is not preference labels."""
+    if source not in CONTEXT_SOURCES:
+        raise ValueError(f"context source must be one of {', '.join(CONTEXT_SOURCES)}, got {source!r}")
+    if source == "all":
+        return split
+    drop = {"pairs": {"conversations": [], "profile": None, "reactions": []},
+            "conversations": {"pairs": [], "profile": None, "reactions": []},
+            "profile": {"pairs": [], "conversations": [], "reactions": []}}[source]
+    cache: dict[int, Any] = {}
+
+    def fix(examples: list[Example]) -> list[Example]:
+        out = []
+        for e in examples:
+            ctx = cache.setdefault(id(e.context), e.context.model_copy(update=drop))
+            out.append(replace(e, context=ctx))
+        return out
+
+    return replace(split, train=fix(split.train), eval={k: fix(v) for k, v in split.eval.items()})
+
+
 def bayes_results(benchmark: str, split: SplitResult, seed: int = 0) -> list[Result]:
     """The simulator's Bayes rate per split (see the module docstring for exactly what is reported)."""
     out = []
@@ -194,11 +221,12 @@ def run_method(benchmark: str, method: Any, split: SplitResult, eval_sets: dict[
 def run_suite(name: str, out_dir: str | os.PathLike, quick: bool = False, methods: Sequence[str] | None = None,
               seed: int = 0, polis_dir: str | os.PathLike | None = None, *, summaries: Any = None,
               summarizer: Any = None, rm_config: Any = None, max_eval_per_split: int | None = None,
-              echo: bool = True) -> list[Result]:
+              context_source: str = "all", echo: bool = True) -> list[Result]:
     """Run suite ``name``; write ``results.json`` and ``report.md`` into ``out_dir``; return the records.
 
     ``summaries`` (a file path or user_id → summary mapping) or ``summarizer`` enables the ``summary`` method.
-    ``rm_config`` replaces the bench's RMConfig for every RM-based method. Inputs are checked (suite, methods,
+    ``rm_config`` replaces the bench's RMConfig for every RM-based method. ``context_source`` restricts what methods
+    see of each user's history (:func:`restrict_context`). Inputs are checked (suite, methods,
     summaries, Polis folder) before anything is trained or written.
     """
     from rich.console import Console
@@ -215,6 +243,8 @@ def run_suite(name: str, out_dir: str | os.PathLike, quick: bool = False, method
             write_results(out, results, title="pluralign bench: rluf")
         return results
 
+    if context_source not in CONTEXT_SOURCES:
+        raise ValueError(f"--context-source must be one of {', '.join(CONTEXT_SOURCES)}, got {context_source!r}")
     kind = "polis" if name == "polis" else "simulated"
     if kind == "polis" and polis_dir is None:
         raise ValueError("the polis suite needs --polis-dir: a folder of Polis open-data conversations")
@@ -234,11 +264,12 @@ def run_suite(name: str, out_dir: str | os.PathLike, quick: bool = False, method
     with console.status(f"building suite {name}"):
         split = (build_polis_split(polis_dir, seed=seed, quick=quick) if kind == "polis"
                  else build_simulated_split(name, seed=seed, quick=quick))
+        split = restrict_context(split, context_source)
     users_have_groups = any(e.context.group for e in split.train)
     chosen = resolve_methods(methods, kind, has_groups=users_have_groups, has_summaries=has_summaries)
     cap = max_eval_per_split if max_eval_per_split is not None else (100 if quick else 600)
     eval_sets = {s: subsample(ex, cap, seed) for s, ex in split.eval.items() if ex}
-    console.print(f"[bold]{name}[/]: train {len(split.train)} pairs; eval "
+    console.print(f"[bold]{name}[/] (context: {context_source}): train {len(split.train)} pairs; eval "
                   + ", ".join(f"{s} {len(ex)}" for s, ex in eval_sets.items()) + f"; methods {', '.join(chosen)}")
 
     from pluralign.evaluation.methods import make_method
@@ -260,11 +291,12 @@ def run_suite(name: str, out_dir: str | os.PathLike, quick: bool = False, method
                               progress=(lambda msg: bar.set_postfix_str(msg)) if echo else None)
         bar.update(1)
     bar.close()
-    write_results(out, results, title=f"pluralign bench: {name}{' (quick)' if quick else ''}")
+    title = f"{name}{' (quick)' if quick else ''}{'' if context_source == 'all' else f', context: {context_source}'}"
+    write_results(out, results, title=f"pluralign bench: {title}")
     if echo:
         print(render_markdown([r.__dict__ for r in results if r.metric in ("accuracy", "tokens_per_pair",
                                                                        "train_seconds", "peak_rss_mb")],
-                              f"{name}{' (quick)' if quick else ''}"))
+                              title))
         console.print(f"wrote {out / 'results.json'} and {out / 'report.md'} in "
                       f"{time.perf_counter() - t_start:.0f}s")
     return results

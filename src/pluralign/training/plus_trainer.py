@@ -290,7 +290,8 @@ class PlusTrainer:
         pairs = [p for r in rows for p in r.pairs]
         summ = [z for r, z in zip(rows, summaries, strict=True) for _ in r.pairs]
         self._length_ref = dp.global_mean({"w": float(np.mean([word_count(z) for z in summaries]))}, self.world)["w"]
-        loss = self._train_rm(pairs, summ, passes=self.cfg.warm_start_rm_epochs)
+        loss = self._train_rm(pairs, summ, passes=self.cfg.warm_start_rm_epochs,
+                              progress="plus: RM warm start" if self.is_main else None)
         self.state["warm_started"] = True
         self._log({"step": 0, "phase": "warm_start", "rm_loss": loss, "summary_words": self._length_ref})
 
@@ -360,14 +361,15 @@ class PlusTrainer:
         rec.update(seconds=round(time.time() - t0, 2), contexts_per_process=len(rows))
         return rec
 
-    def _train_rm(self, pairs: Sequence[PreferencePair], summaries: Sequence[str], passes: float) -> float:
+    def _train_rm(self, pairs: Sequence[PreferencePair], summaries: Sequence[str], passes: float,
+                  progress: str | None = None) -> float:
         """``passes`` passes of BT steps over (pair, summary) rows; NaN when the RM is frozen."""
         if self.rm_updater is None or passes <= 0:
             return float("nan")
         # Sized from the global number of pairs so every process takes the same number of steps.
         n = dp.global_count(len(pairs), self.world)
         steps = max(1, round(passes * n / (self.cfg.rm_batch_size * self.world)))
-        stats = self.rm_updater.train_on(rm_rows(pairs, summaries), steps=steps)
+        stats = self.rm_updater.train_on(rm_rows(pairs, summaries), steps=steps, progress=progress)
         self.rm.eval()
         return stats.get("loss", float("nan"))
 

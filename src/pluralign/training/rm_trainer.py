@@ -190,12 +190,15 @@ class RMUpdater:
         self.steps = 0
         self._rng = random.Random(config.seed)
 
-    def train_on(self, rows: Sequence[dict], steps: int = 1) -> dict[str, float]:
-        """``steps`` optimizer steps on batches drawn (shuffled, cycling) from ``rows``; mean stats returned."""
+    def train_on(self, rows: Sequence[dict], steps: int = 1, progress: str | None = None) -> dict[str, float]:
+        """``steps`` optimizer steps on batches drawn (shuffled, cycling) from ``rows``; mean stats returned.
+        ``progress``: a description to show a progress bar under (long calls such as PLUS's RM warm start)."""
+        from tqdm.auto import tqdm
+
         rows = validate_rows(rows, "train_on rows")
         order: list[int] = []
         acc: dict[str, list[float]] = {}
-        for _ in range(steps):
+        for _ in tqdm(range(steps), desc=progress, unit="step", disable=progress is None, leave=False):
             if len(order) < self.config.batch_size:
                 fresh = list(range(len(rows)))
                 self._rng.shuffle(fresh)
