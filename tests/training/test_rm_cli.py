@@ -1,6 +1,7 @@
 """``pluralign train rm``: TRL-style and feedback-file inputs, clear errors that write nothing."""
 
 import json
+from pathlib import Path
 
 import numpy as np
 
@@ -48,3 +49,25 @@ def test_feedback_file_rows_take_the_condition(tmp_path):
     assert load_rows(path, "profile")[0]["summary"] == "I love dogs."
     assert load_rows(path, "persona")[0]["summary"] == "dog person"
     assert load_rows(path, "none")[0]["summary"] is None
+
+
+def test_train_rm_on_two_processes(tmp_path):
+    """torchrun with 2 CPU processes (gloo, DDP through accelerate): each takes its share of every batch."""
+    import os
+    import shutil
+    import subprocess
+    import sys
+
+    rows = [{"prompt": "Describe a pet.", "chosen": f"A dog number {i}.", "rejected": f"A cat number {i}.",
+             "summary": "I love dogs."} for i in range(16)]
+    train = _write(tmp_path / "train.jsonl", rows)
+    out = tmp_path / "rm"
+    torchrun = shutil.which("torchrun", path=str(Path(sys.executable).parent))
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1"}
+    proc = subprocess.run([torchrun, "--nproc_per_node", "2", "--master_port", "29534", "-m", "pluralign.cli",
+                           "train", "rm", "--train", str(train), "--out", str(out), "max_steps=3", "batch_size=4",
+                           "max_length=48"], env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    report = json.loads((out / "train_results.json").read_text())
+    assert report["steps"] == 3 and report["pairs_seen"] == 3 * 4 * 2
+    assert np.isfinite(SummaryConditionedRM.from_pretrained(out).score(["Describe a pet."], ["A dog."])).all()

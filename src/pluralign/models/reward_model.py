@@ -89,6 +89,11 @@ class SummaryConditionedRM(nn.Module):
         base = getattr(backbone, "base_model", backbone)
         if base is not backbone and not hasattr(backbone, "peft_config"):
             backbone = base
+        # A BERT-style pooler is never used (pooling is ours): freeze it so it is not trained, not in the optimizer,
+        # and DDP does not wait for gradients it never gets.
+        pooler = getattr(getattr(backbone, "base_model", backbone), "pooler", None)
+        if isinstance(pooler, nn.Module):
+            pooler.requires_grad_(False)
         self.backbone = backbone
         self.tokenizer = tokenizer
         self.backbone_name = backbone_name
