@@ -117,7 +117,7 @@ def prompt_set(n: int, seed: int) -> list[tuple[str, str]]:
 
 def _love_results(method: str, metrics: dict[str, float], n: int, seconds: float) -> list[Result]:
     return [Result(BENCH, method, "chrono", m, metrics[m], n, seconds=seconds)
-            for m in ("auroc", "oracle_auroc", "ece", "length_r") if m in metrics]
+            for m in ("auroc", "oracle_auroc", "ece", "length_r", "oracle_length_r") if m in metrics]
 
 
 def run_rluf_suite(out_dir: str | Path, quick: bool = False, seed: int = 0) -> list[Result]:
@@ -142,32 +142,37 @@ def run_rluf_suite(out_dir: str | Path, quick: bool = False, seed: int = 0) -> l
     # main condition (10% adversaries); the test split is never used for tuning.
     best_C, c_scores = select_C(_subset(full, 0.1, seed), LoveConfig(seed=seed), encoder=encoder)
     details["C_selection"] = {"chosen": best_C, "validation_auroc": c_scores}
+    rounds = 1 if quick else 2
     main_model: LoveModel | None = None
     for adv in (0.0, 0.1, 0.3):
         table = _subset(full, adv, seed)
         for defence in (False, True):
             t = time.time()
-            res = train_love(table, LoveConfig(defence=defence, defence_rounds=1 if quick else 2, C=best_C,
-                                               seed=seed), encoder=encoder)
+            res = train_love(table, LoveConfig(defence=defence, defence_rounds=rounds, C=best_C, seed=seed),
+                             encoder=encoder)
             tag = f"p_love-adv{round(100 * adv)}-{'defence' if defence else 'nodefence'}"
             n = int(res.metrics["n_test"])
             results.append(Result(BENCH, tag, "chrono", "auroc", res.metrics["auroc"], n, seconds=time.time() - t))
             results.append(Result(BENCH, tag, "chrono", "oracle_auroc", res.metrics["oracle_auroc"], n))
-            details[tag] = res.metrics | ({"flagged": _flag_summary(res, table)} if defence else {})
+            details[tag] = res.metrics | (_defence_summary(res, table) if defence else {})
             if adv == 0.1 and defence:
                 main_model, main_table, main_res = res.model, table, res
     assert main_model is not None
     m = main_res.metrics
     results += _love_results("p_love", m, int(m["n_test"]), main_res.seconds)
-    pop_oracle = _population_oracle_auroc(main_table, main_res.test_idx, sim_users)
-    results.append(Result(BENCH, "p_love", "chrono", "population_oracle_auroc", pop_oracle, int(m["n_test"])))
-    details["population_oracle_auroc"] = pop_oracle
+    pop = _population_oracle(main_table, main_res.test_idx, sim_users)
+    for k, v in pop.items():
+        results.append(Result(BENCH, "p_love", "chrono", k, v, int(m["n_test"])))
+        details[k] = v
     results.append(Result(BENCH, "p_love-uncorrected", "chrono", "ece", m["ece_raw"], int(m["n_test"])))
-    if abs(m["length_r"]) > 0.10:
-        deb = train_love(main_table, LoveConfig(length_debias=True, C=best_C, seed=seed), encoder=encoder)
-        results += _love_results("p_love-length-debiased", deb.metrics, int(deb.metrics["n_test"]), deb.seconds)
-        details["p_love-length-debiased"] = deb.metrics
-    pers = train_love(main_table, LoveConfig(personalised=True, C=best_C, seed=seed), encoder=encoder)
+    # Both length debiasing methods, always measured (the default is decided from these figures, see BENCHMARKS).
+    for method, tag in (("poe", "p_love-length-debiased"), ("joint", "p_love-length-debiased-joint")):
+        deb = train_love(main_table, LoveConfig(length_debias=True, debias_method=method, defence_rounds=rounds,
+                                                C=best_C, seed=seed), encoder=encoder)
+        results += _love_results(tag, deb.metrics, int(deb.metrics["n_test"]), deb.seconds)
+        details[tag] = deb.metrics
+    pers = train_love(main_table, LoveConfig(personalised=True, defence_rounds=rounds, C=best_C, seed=seed),
+                      encoder=encoder)
     results += _love_results("p_love-personalised", pers.metrics, int(pers.metrics["n_test"]), pers.seconds)
     details["p_love-personalised"] = pers.metrics
 
@@ -250,9 +255,10 @@ def policy_section(out: Path, size: SuiteSize, main_model: LoveModel, encoder, d
     return results
 
 
-def _population_oracle_auroc(table: ReactionTable, test_idx: np.ndarray, sim_users: dict) -> float:
-    """AUROC of the honest users' *mean* true P(love) on the honest test reactions: the ceiling of any model that
-    does not know who is reacting (``oracle_auroc`` uses each user's own ``p_true``, i.e. their personal taste)."""
+def _population_oracle(table: ReactionTable, test_idx: np.ndarray, sim_users: dict) -> dict[str, float]:
+    """The honest users' *mean* true P(love) on the honest test reactions: its AUROC is the ceiling of any model
+    that does not know who is reacting (``oracle_auroc`` uses each user's own ``p_true``, i.e. their personal
+    taste), and its length correlation is what an accurate population P[Love] inherits."""
     from pluralign.evaluation.metrics import auroc
 
     test = table.take(test_idx)
@@ -262,7 +268,9 @@ def _population_oracle_auroc(table: ReactionTable, test_idx: np.ndarray, sim_use
     for key in zip(test.prompts, test.responses, strict=True):
         if key not in mean_p:
             mean_p[key] = float(np.mean([u.p_love(*key) for u in honest]))
-    return auroc(test.labels, np.array([mean_p[k] for k in zip(test.prompts, test.responses, strict=True)]))
+    p = np.array([mean_p[k] for k in zip(test.prompts, test.responses, strict=True)])
+    lengths = np.array([len(r.split()) for r in test.responses], dtype=float)
+    return {"population_oracle_auroc": auroc(test.labels, p), "population_oracle_length_r": pearson_r(p, lengths)}
 
 
 def _signoff(text: str) -> bool:
@@ -271,13 +279,18 @@ def _signoff(text: str) -> bool:
     return has_signoff(text)
 
 
-def _flag_summary(res, table: ReactionTable) -> dict[str, float]:
-    """Mean reliability the defence gave to each user kind (ground truth from the simulator)."""
+def _defence_summary(res, table: ReactionTable) -> dict:
+    """Mean reliability per user kind and detection precision / recall per adversary kind (simulator truth)."""
     kind_of = dict(zip(table.user_ids, table.user_kinds, strict=True))
     out: dict[str, list[float]] = {}
     for u, rel in res.defence.users.items():
         out.setdefault(kind_of[u], []).append(rel.reliability)
-    return {k: float(np.mean(v)) for k, v in sorted(out.items())}
+    loves: dict[str, list[int]] = {}
+    for u, rel in res.defence.users.items():
+        loves.setdefault(kind_of[u], []).append(rel.n_pos)
+    return {"flagged": {k: float(np.mean(v)) for k, v in sorted(out.items())},
+            "train_loves_per_user": {k: float(np.mean(v)) for k, v in sorted(loves.items())},
+            "detection": res.defence.detection(kind_of, honest=HONEST)}
 
 
 def _policy_detail(cfg: PolicyConfig, feasible: float, off: float, base_off: float, ab: ABResult, passed: bool,
@@ -299,14 +312,24 @@ def _policy_detail(cfg: PolicyConfig, feasible: float, off: float, base_off: flo
 
 def _targets(results: list[Result], policies: dict) -> dict:
     get = {(r.method, r.metric): r.value for r in results}
-    auroc, oracle = get.get(("p_love", "auroc"), math.nan), get.get(("p_love", "oracle_auroc"), math.nan)
+    # The per-user oracle knows each user's taste: the personalised P[Love] is the model to hold against it; the
+    # population P[Love] is held against the population oracle (the mean taste), its own ceiling.
+    auroc = get.get(("p_love-personalised", "auroc"), math.nan)
+    oracle = get.get(("p_love-personalised", "oracle_auroc"), math.nan)
+    pop_auroc, pop_oracle = get.get(("p_love", "auroc"), math.nan), get.get(("p_love", "population_oracle_auroc"),
+                                                                            math.nan)
     ok_policies = [n for n, d in policies.items()
                    if d["help_delta_ci"][1] >= 0 and d["safety_delta_ci"][1] >= 0
                    and d["signoff_rate"] <= d["signoff_rate_baseline"]]
     best = max(ok_policies, key=lambda n: policies[n]["expected_lift"], default=None)
     return {
         "auroc_vs_oracle": auroc / oracle if oracle else None, "auroc_target_met": auroc >= 0.95 * oracle,
+        "population_auroc_vs_population_oracle": pop_auroc / pop_oracle if pop_oracle else None,
+        "population_auroc_target_met": pop_auroc >= 0.95 * pop_oracle,
         "ece_target_met": get.get(("p_love", "ece"), math.nan) <= 0.02,
+        "length_r": get.get(("p_love", "length_r"), math.nan),
+        "oracle_length_r": get.get(("p_love", "oracle_length_r"), math.nan),
+        "population_oracle_length_r": get.get(("p_love", "population_oracle_length_r"), math.nan),
         "length_target_met": abs(get.get(("p_love", "length_r"), math.nan)) <= 0.10,
         "offline_online_target_met": get[("all-policies", "offline_online_r")] >= 0.95,
         "best_safe_policy": best, "best_safe_expected_lift": policies[best]["expected_lift"] if best else None,

@@ -324,6 +324,24 @@ class LoveModel:
             return np.array([2 * self.encoder.n_features])
         return np.array([n_cols - 1]) if self.length_debias else np.array([], dtype=int)
 
+    def prompt_columns(self, n_cols: int) -> np.ndarray:
+        """Indices of the prompt-only columns (none for a dense encoder, whose features all involve the response)."""
+        if not isinstance(self.encoder, NgramEncoder):
+            return np.array([], dtype=int)
+        nf = self.encoder.n_features
+        start = 2 + nf + self.encoder.views_dim if self._ngram_views else nf
+        return np.arange(start, start + nf)
+
+    def content_logits(self, X) -> np.ndarray:
+        """The part of the logit that the response contributes: everything but the intercept and prompt-only
+        columns (the adversarial defence reverses this part to describe an inverter)."""
+        self._check_fitted()
+        pc = self.prompt_columns(X.shape[1])
+        total = np.asarray(X @ self.coef).ravel()
+        if not len(pc):
+            return total
+        return total - np.asarray(X[:, pc] @ self.coef[pc]).ravel()
+
     def neutralise(self, X):
         """``X`` with the length columns at their training mean (0): what a debiased model sees at inference."""
         cols = self.length_columns(X.shape[1])

@@ -27,12 +27,21 @@ class LoveConfig:
     personalised: bool = field(
         default=False, metadata={"help": "condition on the user's summary (profile, or persona text for sim users)"})
     length_debias: bool = field(
-        default=False, metadata={"help": "fit response length as a nuisance feature and neutralise it at inference"})
+        default=False, metadata={"help": "remove the response-length effect from the score (see debias_method)"})
+    debias_method: str = field(
+        default="poe", metadata={"help": "with length_debias: 'joint' (length basis fitted with the rest, held at its "
+                                         "mean at inference) or 'poe' (a length-only expert fitted first and used as a "
+                                         "fixed offset in training, dropped at inference)"})
     defence: bool = field(
         default=True, metadata={"help": "down-weight users whose reactions carry no or inverse signal (adversarial.py)"})
     defence_folds: int = field(default=3, metadata={"help": "user folds for the cross-fitted reference model"})
     defence_rounds: int = field(default=2, metadata={"help": "re-fit rounds of the user reliability weights"})
     honest_prior: float = field(default=0.8, metadata={"help": "prior probability that a user reacts honestly"})
+    inverter_share: float = field(
+        default=0.5, metadata={"help": "share of the non-honest prior on inverters (content reversed) vs random "
+                                       "reactors (0 = no inverter hypothesis)"})
+    estimate_prior: bool = field(
+        default=False, metadata={"help": "re-estimate the honest / random / inverter shares from the log (EM)"})
     positive_cap: int = field(
         default=20, metadata={"help": "a user's loves count at most this many in total (spam cap; 0 = off)"})
     burst_window_s: float = field(

@@ -25,6 +25,7 @@ from pluralign.models.love import (
     LoveModel,
     NgramEncoder,
     TextEncoder,
+    debias_method,
     make_encoder,
     prompt_view,
     response_view,
@@ -107,8 +108,14 @@ def chrono_split(table: ReactionTable, test_fraction: float) -> tuple[np.ndarray
     return np.sort(order[:-n_test]), np.sort(order[-n_test:])
 
 
+def _debias(cfg: LoveConfig) -> str:
+    """The model's ``length_debias`` setting from the config's switch and method."""
+    return debias_method(cfg.debias_method) if cfg.length_debias else "none"
+
+
 def love_metrics(model: LoveModel, table: ReactionTable, idx: np.ndarray) -> dict[str, float]:
-    """AUROC (model and oracle), ECE before/after the prior correction and length correlation on rows ``idx``."""
+    """AUROC (model and oracle), ECE before/after the prior correction and length correlation (model and oracle)
+    on rows ``idx``."""
     sub = table.take(idx)
     honest = np.array([k == HONEST for k in sub.user_kinds])
     h = sub.take(np.flatnonzero(honest)) if honest.any() else sub
@@ -122,6 +129,8 @@ def love_metrics(model: LoveModel, table: ReactionTable, idx: np.ndarray) -> dic
         "ece_raw": ece(h.labels, raw),
         "ece": ece(h.labels, cor),
         "length_r": pearson_r(cor, lengths),
+        # The truth's own length correlation on the same rows: how much length effect an accurate model must carry.
+        "oracle_length_r": pearson_r(h.p_true[has_truth], lengths[has_truth]) if has_truth.sum() > 2 else math.nan,
         "base_rate": float(h.labels.mean()),
         "mean_pred": float(cor.mean()),
         "n_test": float(len(h)),
@@ -144,13 +153,13 @@ def select_C(users: Sequence[UserRecord] | ReactionTable, cfg: LoveConfig, grid:
         return cfg.C, {}
     encoder = encoder or make_encoder(cfg.backbone, cfg.max_length, cfg.batch_size, cfg.device, cfg.embedding_cache)
     fit_tab, val_tab = tr.take(fit_ix), tr.take(val_ix)
-    base = LoveModel(encoder, personalised=cfg.personalised, length_debias=cfg.length_debias)
+    base = LoveModel(encoder, personalised=cfg.personalised, length_debias=_debias(cfg))
     base.set_length_stats(fit_tab.responses)
     X_fit = base.features(fit_tab.prompts, fit_tab.responses, fit_tab.summaries)
     X_val = base.features(val_tab.prompts, val_tab.responses, val_tab.summaries, neutral_length=True)
     scores: dict[float, float] = {}
     for c in grid:
-        m = LoveModel(encoder, personalised=cfg.personalised, length_debias=cfg.length_debias, C=c)
+        m = LoveModel(encoder, personalised=cfg.personalised, length_debias=_debias(cfg), C=c)
         m.length_mean, m.length_std = base.length_mean, base.length_std
         m.fit(fit_tab.prompts, fit_tab.responses, fit_tab.labels, target_pos_share=cfg.target_pos_share,
               seed=cfg.seed, features=X_fit)
@@ -185,7 +194,7 @@ def train_love(users: Sequence[UserRecord] | ReactionTable, cfg: LoveConfig | No
     encoder = encoder or make_encoder(cfg.backbone, cfg.max_length, cfg.batch_size, cfg.device, cfg.embedding_cache)
 
     def new_model() -> LoveModel:
-        m = LoveModel(encoder, personalised=cfg.personalised, length_debias=cfg.length_debias, C=cfg.C)
+        m = LoveModel(encoder, personalised=cfg.personalised, length_debias=_debias(cfg), C=cfg.C)
         return m.set_length_stats(tr.responses)
 
     # The training features are built once; the defence's cross-fits and the final fit take rows of them.
@@ -206,12 +215,13 @@ def train_love(users: Sequence[UserRecord] | ReactionTable, cfg: LoveConfig | No
             m = new_model().fit([tr.prompts[i] for i in fit_ix], [tr.responses[i] for i in fit_ix], tr.labels[fit_ix],
                                 summaries=[tr.summaries[i] for i in fit_ix], sample_weight=w,
                                 target_pos_share=cfg.target_pos_share, seed=cfg.seed, features=X_tr[fit_ix])
-            return m.predict_proba([tr.prompts[i] for i in score_ix], [tr.responses[i] for i in score_ix],
-                                   [tr.summaries[i] for i in score_ix], features=m.neutralise(X_tr[score_ix]))
+            X_score = m.neutralise(X_tr[score_ix])
+            return m.predict_proba([], [], features=X_score), m.content_logits(X_score)
 
         defence = defence_weights(tr.user_ids, tr.labels, tr.timestamps, fit_predict, folds=cfg.defence_folds,
                                   rounds=cfg.defence_rounds, honest_prior=cfg.honest_prior, cap=cfg.positive_cap,
-                                  window_s=cfg.burst_window_s, seed=cfg.seed)
+                                  window_s=cfg.burst_window_s, seed=cfg.seed, inverter_share=cfg.inverter_share,
+                                  estimate_prior=cfg.estimate_prior)
         weights = defence.weights
         log.info("defence: %d of %d users flagged", len(defence.flagged()), len(defence.users))
     model = new_model().fit(tr.prompts, tr.responses, tr.labels, summaries=tr.summaries, sample_weight=weights,
