@@ -35,6 +35,18 @@ def test_bench_writes_the_results_contract(tmp_path, tiny_rm):
     # The simulator's pets pairs are all contested but labels are only noisy, so the Bayes rule is far above chance.
     assert accuracy_of(results, "bayes", "seen-users") > 0.6
     assert math.isnan(accuracy_of(results, "oracle", "seen-users"))
+    # Each method was saved as it finished; a re-run with the same settings reuses them (same numbers, no training),
+    # a changed setting or resume=False trains again.
+    assert (out / "methods" / "bt.json").exists() and (out / "methods" / "latent.json").exists()
+    (out / "methods" / "latent.json").write_text((out / "methods" / "latent.json").read_text().replace(
+        '"train_seconds", "value": ', '"train_seconds", "value": 1000'))
+    again = run_suite("pets", out, quick=True, methods=["bt", "latent"], rm_config=tiny_rm, max_eval_per_split=10,
+                      echo=False)
+    assert [r.value for r in again if r.metric == "accuracy"] == [r.value for r in results if r.metric == "accuracy"]
+    assert any(r.metric == "train_seconds" and r.value >= 1000 for r in again)  # came from the saved file
+    fresh = run_suite("pets", out, quick=True, methods=["latent"], rm_config=tiny_rm, max_eval_per_split=10,
+                      echo=False, resume=False)
+    assert all(r.value < 1000 for r in fresh if r.metric == "train_seconds")
 
 
 @pytest.mark.parametrize(("kwargs", "message"), [

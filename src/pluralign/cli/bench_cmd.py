@@ -47,6 +47,9 @@ def register(sub) -> None:
     p.add_argument("--context-source", default="all", choices=["all", "pairs", "conversations", "profile"],
                    help="what methods may read of each user's history: everything, only labelled pairs, only "
                    "unlabelled past conversations, or only the self-description (targets are always pairs)")
+    p.add_argument("--no-resume", action="store_true",
+                   help="re-run every method even if DIR/methods/<method>.json holds its results from a run with "
+                   "the same settings")
     p.set_defaults(func=run)
 
 
@@ -67,5 +70,5 @@ def run(args: argparse.Namespace) -> int:
     methods = [m.strip() for m in args.methods.split(",") if m.strip()] if args.methods else None
     run_suite(args.suite, args.out, quick=args.quick, methods=methods, seed=args.seed, polis_dir=args.polis_dir,
               summaries=args.summaries, rm_config=rm_config, max_eval_per_split=args.max_eval,
-              context_source=args.context_source)
+              context_source=args.context_source, resume=not args.no_resume)
     return 0

@@ -20,6 +20,7 @@ Everything is seeded; eval splits larger than ``max_eval_per_split`` are subsamp
 
 from __future__ import annotations
 
+import json
 import logging
 import math
 import os
@@ -27,7 +28,7 @@ import random
 import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import replace
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
@@ -218,15 +219,43 @@ def run_method(benchmark: str, method: Any, split: SplitResult, eval_sets: dict[
     return results
 
 
+def _method_file(out: Path, method: str) -> Path:
+    return out / "methods" / f"{method}.json"
+
+
+def _load_method(out: Path, method: str, fingerprint: dict) -> list[Result] | None:
+    """A finished method's results from an earlier run with the same settings (None: run it)."""
+    path = _method_file(out, method)
+    if not path.exists():
+        return None
+    saved = json.loads(path.read_text(encoding="utf-8"))
+    if saved.get("fingerprint") != fingerprint:
+        log.info("%s: settings changed since %s was written; re-running", method, path)
+        return None
+    return [Result(**r) for r in saved["results"]]
+
+
+def _save_method(out: Path, method: str, fingerprint: dict, results: list[Result]) -> None:
+    """Written as soon as a method finishes (atomically), so a stopped bench resumes with the next method."""
+    path = _method_file(out, method)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps({"fingerprint": fingerprint, "results": [asdict(r) for r in results]}, default=str),
+                   encoding="utf-8")
+    os.replace(tmp, path)
+
+
 def run_suite(name: str, out_dir: str | os.PathLike, quick: bool = False, methods: Sequence[str] | None = None,
               seed: int = 0, polis_dir: str | os.PathLike | None = None, *, summaries: Any = None,
               summarizer: Any = None, rm_config: Any = None, max_eval_per_split: int | None = None,
-              context_source: str = "all", echo: bool = True) -> list[Result]:
+              context_source: str = "all", resume: bool = True, echo: bool = True) -> list[Result]:
     """Run suite ``name``; write ``results.json`` and ``report.md`` into ``out_dir``; return the records.
 
     ``summaries`` (a file path or user_id → summary mapping) or ``summarizer`` enables the ``summary`` method.
     ``rm_config`` replaces the bench's RMConfig for every RM-based method. ``context_source`` restricts what methods
-    see of each user's history (:func:`restrict_context`). Inputs are checked (suite, methods,
+    see of each user's history (:func:`restrict_context`). Each finished method is saved to
+    ``out_dir/methods/<method>.json``; with ``resume`` a re-run with the same settings reuses those and trains only
+    the rest. Inputs are checked (suite, methods,
     summaries, Polis folder) before anything is trained or written.
     """
     from rich.console import Console
@@ -283,12 +312,21 @@ def run_suite(name: str, out_dir: str | os.PathLike, quick: bool = False, method
         results += bayes_results(name, replace(split, eval=eval_sets), seed=seed)
     from tqdm.auto import tqdm
 
+    fingerprint = {"suite": name, "quick": quick, "seed": seed, "polis_dir": str(polis_dir), "eval_cap": cap,
+                   "context_source": context_source, "rm": json.loads(json.dumps(asdict(cfg), default=str)),
+                   "summaries": summaries is not None, "summarizer": summarizer is not None}
     bar = tqdm(total=len(built), desc=f"bench {name}", unit="method", disable=not echo)
     while built:
         method = built.pop(0)  # dropped after its run, so only one trained model is held at a time
         bar.set_postfix_str(method.name)
-        results += run_method(name, method, split, eval_sets, seed=seed,
+        done = _load_method(out, method.name, fingerprint) if resume else None
+        if done is None:
+            done = run_method(name, method, split, eval_sets, seed=seed,
                               progress=(lambda msg: bar.set_postfix_str(msg)) if echo else None)
+            _save_method(out, method.name, fingerprint, done)
+        else:
+            console.print(f"{method.name}: reusing {_method_file(out, method.name)}")
+        results += done
         bar.update(1)
     bar.close()
     title = f"{name}{' (quick)' if quick else ''}{'' if context_source == 'all' else f', context: {context_source}'}"
