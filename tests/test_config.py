@@ -49,3 +49,13 @@ def test_bad_configs_fail_clearly(tmp_path, yaml_text, overrides, match):
 def test_missing_config_file(tmp_path):
     with pytest.raises(ConfigError, match="not found"):
         load_config(_Cfg, tmp_path / "missing.yaml")
+
+
+def test_apply_overrides_types_and_checks_fields():
+    from pluralign.config import ConfigError, apply_overrides
+    from pluralign.training.plus_config import PlusConfig
+
+    cfg = apply_overrides(PlusConfig(), ["epochs=2", "rm_passes=0.5", "train_rm=false"])
+    assert (cfg.epochs, cfg.rm_passes, cfg.train_rm) == (2, 0.5, False)
+    with pytest.raises(ConfigError, match="unknown field 'epoch'"):
+        apply_overrides(PlusConfig(), ["epoch=2"])

@@ -63,6 +63,14 @@ def load_config(cls: type[T], path: str | Path | None = None, overrides: list[st
             if k not in names:
                 raise ConfigError(f"{p}: unknown field '{k}' for {cls.__name__} (known: {', '.join(sorted(names))})")
             values[k] = _coerce(cls, k, v, str(p))
+    values.update(parse_overrides(cls, overrides))
+    return cls(**values)
+
+
+def parse_overrides(cls: type, overrides: list[str] | None) -> dict[str, Any]:
+    """``key=value`` strings to typed field values of dataclass ``cls`` (unknown keys and bad types are errors)."""
+    names = {f.name for f in dataclasses.fields(cls)}
+    values: dict[str, Any] = {}
     for item in overrides or []:
         if "=" not in item:
             raise ConfigError(f"override {item!r}: expected key=value")
@@ -72,7 +80,12 @@ def load_config(cls: type[T], path: str | Path | None = None, overrides: list[st
             raise ConfigError(f"override {item!r}: unknown field '{k}' for {cls.__name__}")
         v = yaml.safe_load(raw) if raw else raw
         values[k] = _coerce(cls, k, v, "command line")
-    return cls(**values)
+    return values
+
+
+def apply_overrides(config: T, overrides: list[str] | None) -> T:
+    """A copy of dataclass instance ``config`` with ``key=value`` overrides applied (checked like load_config's)."""
+    return dataclasses.replace(config, **parse_overrides(type(config), overrides))
 
 
 def config_help(cls: type) -> str:

@@ -47,6 +47,9 @@ def register(sub) -> None:
     p.add_argument("--context-source", default="all", choices=["all", "pairs", "conversations", "profile"],
                    help="what methods may read of each user's history: everything, only labelled pairs, only "
                    "unlabelled past conversations, or only the self-description (targets are always pairs)")
+    p.add_argument("--plus", action="append", default=[], metavar="KEY=VALUE",
+                   help="override one PlusConfig field of the plus / plus-untrained methods, e.g. --plus epochs=2 "
+                   "(repeatable)")
     p.add_argument("--no-resume", action="store_true",
                    help="re-run every method even if DIR/methods/<method>.json holds its results from a run with "
                    "the same settings")
@@ -70,5 +73,5 @@ def run(args: argparse.Namespace) -> int:
     methods = [m.strip() for m in args.methods.split(",") if m.strip()] if args.methods else None
     run_suite(args.suite, args.out, quick=args.quick, methods=methods, seed=args.seed, polis_dir=args.polis_dir,
               summaries=args.summaries, rm_config=rm_config, max_eval_per_split=args.max_eval,
-              context_source=args.context_source, resume=not args.no_resume)
+              context_source=args.context_source, plus_overrides=args.plus or None, resume=not args.no_resume)
     return 0

@@ -248,12 +248,14 @@ def _save_method(out: Path, method: str, fingerprint: dict, results: list[Result
 def run_suite(name: str, out_dir: str | os.PathLike, quick: bool = False, methods: Sequence[str] | None = None,
               seed: int = 0, polis_dir: str | os.PathLike | None = None, *, summaries: Any = None,
               summarizer: Any = None, rm_config: Any = None, max_eval_per_split: int | None = None,
-              context_source: str = "all", resume: bool = True, echo: bool = True) -> list[Result]:
+              context_source: str = "all", plus_overrides: list[str] | None = None, resume: bool = True,
+              echo: bool = True) -> list[Result]:
     """Run suite ``name``; write ``results.json`` and ``report.md`` into ``out_dir``; return the records.
 
     ``summaries`` (a file path or user_id → summary mapping) or ``summarizer`` enables the ``summary`` method.
     ``rm_config`` replaces the bench's RMConfig for every RM-based method. ``context_source`` restricts what methods
-    see of each user's history (:func:`restrict_context`). Each finished method is saved to
+    see of each user's history (:func:`restrict_context`). ``plus_overrides`` (``key=value``) change the
+    PlusConfig of ``plus``/``plus-untrained``. Each finished method is saved to
     ``out_dir/methods/<method>.json``; with ``resume`` a re-run with the same settings reuses those and trains only
     the rest. Inputs are checked (suite, methods,
     summaries, Polis folder) before anything is trained or written.
@@ -304,7 +306,7 @@ def run_suite(name: str, out_dir: str | os.PathLike, quick: bool = False, method
     from pluralign.evaluation.methods import make_method
 
     cfg = bench_rm_config(quick, rm_config)
-    options = {"quick": quick, "summaries": summaries, "summarizer": summarizer}
+    options = {"quick": quick, "summaries": summaries, "summarizer": summarizer, "plus_overrides": plus_overrides}
     built = [make_method(m, rm_config=replace(cfg), **options) for m in chosen]  # fail fast on bad options
 
     results: list[Result] = []
@@ -314,7 +316,8 @@ def run_suite(name: str, out_dir: str | os.PathLike, quick: bool = False, method
 
     fingerprint = {"suite": name, "quick": quick, "seed": seed, "polis_dir": str(polis_dir), "eval_cap": cap,
                    "context_source": context_source, "rm": json.loads(json.dumps(asdict(cfg), default=str)),
-                   "summaries": summaries is not None, "summarizer": summarizer is not None}
+                   "summaries": summaries is not None, "summarizer": summarizer is not None,
+                   "plus": sorted(plus_overrides or [])}
     bar = tqdm(total=len(built), desc=f"bench {name}", unit="method", disable=not echo)
     while built:
         method = built.pop(0)  # dropped after its run, so only one trained model is held at a time

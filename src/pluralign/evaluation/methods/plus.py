@@ -37,9 +37,12 @@ class PlusMethod(ConditionedRMMethod):
     name = "plus"
     train_summarizer = True
 
-    def __init__(self, rm_config: Any = None, quick: bool = False, plus_config: Any = None, **_: Any):
+    def __init__(self, rm_config: Any = None, quick: bool = False, plus_config: Any = None,
+                 plus_overrides: list[str] | None = None, **_: Any):
+        from pluralign.config import apply_overrides
+
         super().__init__(rm_config=rm_config, quick=quick)
-        self.plus_config = plus_config or default_plus_config(quick, self.rm_config)
+        self.plus_config = apply_overrides(plus_config or default_plus_config(quick, self.rm_config), plus_overrides)
         self.summarizer = None
         self.history: list[dict] = []
         self._summaries: dict[str, str] = {}
