@@ -1,8 +1,15 @@
 """The user-level reaction defence: reliability from cross-fitted scores, caps, bursts, and on simulated logs."""
 
 import numpy as np
+import pytest
 
-from pluralign.training.adversarial import burst_factors, cap_factors, reliability_from_scores
+from pluralign.training.adversarial import (
+    DefenceReport,
+    burst_factors,
+    cap_factors,
+    cross_fitted_probs,
+    reliability_from_scores,
+)
 from pluralign.training.love_config import LoveConfig
 from pluralign.training.love_trainer import reaction_table, train_love
 
@@ -55,3 +62,62 @@ def test_defence_down_weights_adversaries_on_simulated_log(reaction_log):
     tr = table.take(res.train_idx)
     pos_w = {k: w[(tr.labels == 1) & (np.array(tr.user_kinds) == k)].mean() for k in ("normal", "spammer")}
     assert pos_w["spammer"] < 0.75 * pos_w["normal"], pos_w
+
+
+def _prompt_driven(seed=0, n_users=60, per_user=80):
+    """Most of P(love) comes from the prompt (a part inverters share); the content part is what inverters reverse.
+    Returns user ids, labels, the model's probabilities and its content logits for every row."""
+    rng = np.random.default_rng(seed)
+    uids, y, probs, content = [], [], [], []
+    for u in range(n_users):
+        kind = "inverter" if u % 6 == 0 else "normal"
+        prompt = rng.normal(0.0, 2.0, size=per_user)
+        c = rng.normal(0.0, 1.0, size=per_user)
+        base = -2.5 + prompt + c
+        truth = base if kind == "normal" else base - 2 * c
+        uids += [f"{kind}-{u}"] * per_user
+        y += list((rng.random(per_user) < 1 / (1 + np.exp(-truth))).astype(float))
+        probs += list(1 / (1 + np.exp(-base)))
+        content += list(c)
+    return uids, np.array(y), np.array(probs), np.array(content)
+
+
+def test_inverters_who_keep_the_prompt_effect_are_caught_only_through_the_content_part():
+    uids, y, p, c = _prompt_driven()
+    inverters = {u for u in uids if u.startswith("inverter")}
+    whole = reliability_from_scores(uids, y, p, honest_prior=0.8)
+    split = reliability_from_scores(uids, y, p, honest_prior=0.8, content=c)
+    caught_whole = {u for u, r in whole.items() if r.reliability < 0.5}
+    caught_split = {u for u, r in split.items() if r.reliability < 0.5 and r.verdict == "inverter"}
+    assert len(caught_split & inverters) >= 0.8 * len(inverters) > len(caught_whole & inverters), (
+        len(caught_split & inverters), len(caught_whole & inverters))
+    honest_flagged = {u for u, r in split.items() if r.reliability < 0.5} - inverters
+    assert len(honest_flagged) <= 2, honest_flagged
+    assert np.mean([split[u].agreement for u in inverters]) < 0 < np.mean(
+        [r.agreement for u, r in split.items() if u not in inverters])
+
+
+def test_detection_precision_recall_per_kind():
+    uids, y, p, c = _prompt_driven()
+    users = reliability_from_scores(uids, y, p, content=c)
+    report = DefenceReport(np.ones(len(uids)), users)
+    kind_of = {u: u.split("-")[0] for u in users}
+    det = report.detection(kind_of)
+    flagged = set(report.flagged())
+    inv = {u for u in users if kind_of[u] == "inverter"}
+    assert det["inverter"]["n"] == len(inv) and det["inverter"]["recall"] == len(flagged & inv) / len(inv)
+    assert det["all"]["precision"] == pytest.approx(len(flagged & inv) / len(flagged))
+    assert 0.0 <= det["inverter"]["typed_precision"] <= 1.0
+
+
+def test_cross_fitted_probs_pass_content_through():
+    uids = [f"u{i % 6}" for i in range(60)]
+    seen = []
+
+    def fit_predict(train, w, score):
+        seen.append(set(np.array(uids)[train]) & set(np.array(uids)[score]))
+        return np.full(len(score), 0.1), np.arange(len(score), dtype=float)
+
+    probs, content = cross_fitted_probs(uids, np.ones(60), fit_predict, folds=3)
+    assert not np.isnan(probs).any() and not np.isnan(content).any()
+    assert all(not s for s in seen)  # a user is never scored by a model trained on them

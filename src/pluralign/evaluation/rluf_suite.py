@@ -8,6 +8,10 @@ Design choices that keep it honest and fast on CPU:
 - Policies choose among candidate pools (a real response and rule-based variants: shortened, emojis, sign-off,
   formal, warm) on a fixed prompt set; candidate 0 (the real response) is the baseline policy.
 - Online effects come from a separate population of simulated users (new traffic), with common random numbers.
+- Each model is held against its own ceiling: the personalised P[Love] against the per-user oracle
+  (``oracle_auroc``, each user's true P(love)), the population P[Love] against ``population_oracle_auroc`` (the
+  honest users' mean true P(love)); ``oracle_length_r`` and ``population_oracle_length_r`` are the truth's own
+  length correlations, i.e. how much length effect an accurate model must carry.
 """
 
 from __future__ import annotations
@@ -52,6 +56,8 @@ class SuiteSize:
 # 120 x 30 log, P[Love] could not rank policies (offline-online r 0.31).
 QUICK = SuiteSize(n_users=300, per_user=50, n_prompts=120, impressions=30, ab_users=150, rm_pairs=None)
 FULL = SuiteSize(n_users=600, per_user=60, n_prompts=400, impressions=60, ab_users=400, rm_pairs=None)
+
+C_GRID = (0.3, 1.0, 3.0, 10.0)  # the head's inverse L2 strength, chosen by chronological validation
 
 # (name, PolicyConfig overrides). Eleven optimised policies spanning the love weight, N and judges.
 POLICIES: list[tuple[str, dict]] = [
@@ -140,7 +146,7 @@ def run_rluf_suite(out_dir: str | Path, quick: bool = False, seed: int = 0) -> l
     log.info("rluf: %d reactions simulated in %.0fs", len(full), time.time() - t0)
     # The head's C is chosen once, by AUROC on a chronological validation split inside the training split of the
     # main condition (10% adversaries); the test split is never used for tuning.
-    best_C, c_scores = select_C(_subset(full, 0.1, seed), LoveConfig(seed=seed), encoder=encoder)
+    best_C, c_scores = select_C(_subset(full, 0.1, seed), LoveConfig(seed=seed), grid=C_GRID, encoder=encoder)
     details["C_selection"] = {"chosen": best_C, "validation_auroc": c_scores}
     rounds = 1 if quick else 2
     main_model: LoveModel | None = None
@@ -171,7 +177,10 @@ def run_rluf_suite(out_dir: str | Path, quick: bool = False, seed: int = 0) -> l
                                                 C=best_C, seed=seed), encoder=encoder)
         results += _love_results(tag, deb.metrics, int(deb.metrics["n_test"]), deb.seconds)
         details[tag] = deb.metrics
-    pers = train_love(main_table, LoveConfig(personalised=True, defence_rounds=rounds, C=best_C, seed=seed),
+    # The personalised head has ~2x the features (summary crosses), so its C is chosen on its own, the same way.
+    pers_C, pers_scores = select_C(main_table, LoveConfig(personalised=True, seed=seed), grid=C_GRID, encoder=encoder)
+    details["C_selection_personalised"] = {"chosen": pers_C, "validation_auroc": pers_scores}
+    pers = train_love(main_table, LoveConfig(personalised=True, defence_rounds=rounds, C=pers_C, seed=seed),
                       encoder=encoder)
     results += _love_results("p_love-personalised", pers.metrics, int(pers.metrics["n_test"]), pers.seconds)
     details["p_love-personalised"] = pers.metrics

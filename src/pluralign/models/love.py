@@ -215,6 +215,35 @@ class NgramEncoder:
             docs.append([f"{a}|{b}" for a in sw for b in rw])
         return self._cross_vec.transform(docs)
 
+    def cross_descriptors(self, summaries: Sequence[str | None], descriptors, n_out: int = 2**16):
+        """Hashed products of summary words with numeric response descriptors (the length basis, symbol counts):
+        "this user x longer replies", "this user x emojis", which a summary-word x response-token bag spreads
+        over thousands of weak features. Each row is scaled by 1/sqrt(number of summary words)."""
+        import zlib
+
+        from scipy import sparse
+
+        word = re.compile(r"[a-z']{4,}")
+        D = sparse.csr_matrix(descriptors, dtype=np.float64)
+        groups: dict[str, list[int]] = {}
+        for i, s in enumerate(summaries):
+            groups.setdefault(s or "", []).append(i)
+        blocks, order = [], []
+        for s, rows in groups.items():
+            hashes = [zlib.crc32(w.encode()) for w in sorted(set(word.findall(s.lower())))]
+            sub = D[rows]
+            out = sparse.csr_matrix((len(rows), n_out))
+            for h in hashes:
+                cols = (h * 1_000_003 + sub.indices.astype(np.int64)) % n_out
+                out = out + sparse.csr_matrix((sub.data / math.sqrt(len(hashes)), cols, sub.indptr),
+                                              shape=(len(rows), n_out))
+            blocks.append(out)
+            order += rows
+        stacked = sparse.vstack(blocks, format="csr")
+        inverse = np.empty(len(order), dtype=np.int64)
+        inverse[np.asarray(order)] = np.arange(len(order))
+        return stacked[inverse]
+
     def save_cache(self) -> None:  # stateless: nothing to persist
         return None
 
@@ -274,7 +303,8 @@ class LoveModel:
     With a :class:`TextEncoder` the head sees ``[e_r, e_p * e_r]`` (+ ``e_s * e_r`` personalised); with an
     :class:`NgramEncoder` it sees a length basis (standardised log length and its square, so that a U-shaped
     length effect is expressible), response n-grams, opening/closing windows and symbol counts (``views``), and
-    last-user-turn n-grams (+ summary x response crosses personalised).
+    last-user-turn n-grams (+ personalised: summary word x response token crosses, and summary word x length basis /
+    symbol count crosses, see :meth:`NgramEncoder.cross_descriptors`).
 
     ``length_debias``: ``"none"`` (False) uses the length basis like any feature; ``"joint"`` (True) fits it with
     the rest and holds it at its training mean at prediction time; ``"poe"`` (product of experts) first fits a
@@ -396,6 +426,9 @@ class LoveModel:
             if summaries is None:
                 summaries = [None] * len(prompts)
             parts.append(self.encoder.cross(summaries, responses))
+            if self._ngram_views:
+                sym = parts[2][:, self.encoder.n_features:]
+                parts.append(self.encoder.cross_descriptors(summaries, sparse.hstack([length, sym], format="csr")))
         return sparse.hstack(parts, format="csr")
 
     # --- training ------------------------------------------------------------------------------------------------

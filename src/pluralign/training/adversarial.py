@@ -67,15 +67,12 @@ def _loglik(y: np.ndarray, q: np.ndarray) -> float:
 
 def reliability_from_scores(user_ids: Sequence[str], labels: np.ndarray, probs: np.ndarray, *,
                             honest_prior: float = 0.8, content: np.ndarray | None = None,
-                            inverter_share: float = 0.5, estimate_prior: bool = False,
-                            em_steps: int = 50) -> dict[str, UserReliability]:
+                            inverter_share: float = 0.5) -> dict[str, UserReliability]:
     """P(honest) per user from out-of-fold model probabilities ``probs`` of their rows.
 
     With ``content`` (the out-of-fold content logit per row) the non-honest prior mass ``1 - honest_prior`` is split
     ``inverter_share`` : ``1 - inverter_share`` between the inverter and the random hypothesis; without it, all of
-    it goes to random (the two-hypothesis test). ``estimate_prior`` re-estimates the three prior shares from the
-    users themselves (EM on the mixture, starting from the given prior, honest share kept >= 0.5): a clean log then
-    stops paying for adversaries it does not have, and a heavily attacked one flags more.
+    it goes to random (the two-hypothesis test).
     """
     y = np.asarray(labels, dtype=float)
     p = np.clip(np.asarray(probs, dtype=float), 1e-6, 1 - 1e-6)
@@ -96,12 +93,6 @@ def reliability_from_scores(user_ids: Sequence[str], labels: np.ndarray, probs: 
         ll[j] = [_loglik(yu, _rate_matched(p[ix], rate)), _loglik(yu, np.full(len(yu), rate)),
                  _loglik(yu, _rate_matched(p_inv[ix], rate)) if content is not None else -np.inf]
     post = _posterior(ll, prior)
-    for _ in range(em_steps if estimate_prior else 0):
-        new = post.mean(axis=0)
-        new[0] = max(new[0], 0.5)
-        new[1:] = np.where(prior[1:] > 0, np.maximum(new[1:], 1e-3), 0.0)
-        prior = new / new.sum()
-        post = _posterior(ll, prior)
     out = {}
     for j, (u, ix) in enumerate(groups.items()):
         yu = y[ix]
@@ -211,8 +202,7 @@ class DefenceReport:
 
 def defence_weights(user_ids: Sequence[str], labels: np.ndarray, timestamps: Sequence[float | None],
                     fit_predict: FitPredict, *, folds: int = 3, rounds: int = 2, honest_prior: float = 0.8,
-                    cap: int = 20, window_s: float = 60.0, seed: int = 0, inverter_share: float = 0.5,
-                    estimate_prior: bool = False) -> DefenceReport:
+                    cap: int = 20, window_s: float = 60.0, seed: int = 0, inverter_share: float = 0.5) -> DefenceReport:
     """Per-row training weights (reliability x cap x burst), refined over ``rounds`` cross-fitted passes."""
     y = np.asarray(labels, dtype=float)
     base = cap_factors(user_ids, y, cap) * burst_factors(user_ids, y, timestamps, window_s)
@@ -222,6 +212,6 @@ def defence_weights(user_ids: Sequence[str], labels: np.ndarray, timestamps: Seq
         got = cross_fitted_probs(user_ids, w, fit_predict, folds=folds, seed=seed + r)
         probs, content = got if isinstance(got, tuple) else (got, None)
         users = reliability_from_scores(user_ids, y, probs, honest_prior=honest_prior, content=content,
-                                        inverter_share=inverter_share, estimate_prior=estimate_prior)
+                                        inverter_share=inverter_share)
         w = base * np.array([users[u].reliability for u in user_ids])
     return DefenceReport(w, users)

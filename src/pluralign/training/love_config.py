@@ -24,6 +24,9 @@ class LoveConfig:
     C: float = field(default=1.0, metadata={"help": "inverse L2 strength of the logistic head"})
     test_fraction: float = field(
         default=0.2, metadata={"help": "latest share of reactions (by timestamp) held out as the chrono test split"})
+    views: bool = field(
+        default=True, metadata={"help": "n-gram encoder: add opening/closing windows, symbol counts and a squared "
+                                        "length term (false = the earlier whole-text bag + log length)"})
     personalised: bool = field(
         default=False, metadata={"help": "condition on the user's summary (profile, or persona text for sim users)"})
     length_debias: bool = field(
@@ -40,8 +43,6 @@ class LoveConfig:
     inverter_share: float = field(
         default=0.5, metadata={"help": "share of the non-honest prior on inverters (content reversed) vs random "
                                        "reactors (0 = no inverter hypothesis)"})
-    estimate_prior: bool = field(
-        default=False, metadata={"help": "re-estimate the honest / random / inverter shares from the log (EM)"})
     positive_cap: int = field(
         default=20, metadata={"help": "a user's loves count at most this many in total (spam cap; 0 = off)"})
     burst_window_s: float = field(

@@ -113,6 +113,15 @@ def _debias(cfg: LoveConfig) -> str:
     return debias_method(cfg.debias_method) if cfg.length_debias else "none"
 
 
+def auroc_se(a: float, n_pos: int, n_neg: int) -> float:
+    """Standard error of an AUROC estimate (Hanley & McNeil 1982)."""
+    if n_pos < 1 or n_neg < 1 or not 0.0 < a < 1.0:
+        return 0.0
+    q1, q2 = a / (2 - a), 2 * a * a / (1 + a)
+    var = (a * (1 - a) + (n_pos - 1) * (q1 - a * a) + (n_neg - 1) * (q2 - a * a)) / (n_pos * n_neg)
+    return math.sqrt(max(var, 0.0))
+
+
 def love_metrics(model: LoveModel, table: ReactionTable, idx: np.ndarray) -> dict[str, float]:
     """AUROC (model and oracle), ECE before/after the prior correction and length correlation (model and oracle)
     on rows ``idx``."""
@@ -140,7 +149,8 @@ def love_metrics(model: LoveModel, table: ReactionTable, idx: np.ndarray) -> dic
 def select_C(users: Sequence[UserRecord] | ReactionTable, cfg: LoveConfig, grid: Sequence[float] = (0.3, 1.0, 3.0, 10.0),
              *, encoder: TextEncoder | NgramEncoder | None = None) -> tuple[float, dict[float, float]]:
     """Pick the head's ``C`` by AUROC on a chronological validation split *inside* the training split (the latest
-    ``cfg.test_fraction`` of it), so the test split is never used for tuning. Returns (best C, {C: val AUROC}).
+    ``cfg.test_fraction`` of it), so the test split is never used for tuning; among C values within one standard
+    error of the best validation AUROC the smallest (most regularised) wins. Returns (chosen C, {C: val AUROC}).
 
     Validation reactions of all users count (real logs do not say who is adversarial); no defence weights, for
     speed: adversaries add the same noise to every candidate ``C``.
@@ -153,18 +163,23 @@ def select_C(users: Sequence[UserRecord] | ReactionTable, cfg: LoveConfig, grid:
         return cfg.C, {}
     encoder = encoder or make_encoder(cfg.backbone, cfg.max_length, cfg.batch_size, cfg.device, cfg.embedding_cache)
     fit_tab, val_tab = tr.take(fit_ix), tr.take(val_ix)
-    base = LoveModel(encoder, personalised=cfg.personalised, length_debias=_debias(cfg))
+    base = LoveModel(encoder, personalised=cfg.personalised, length_debias=_debias(cfg), views=cfg.views)
     base.set_length_stats(fit_tab.responses)
     X_fit = base.features(fit_tab.prompts, fit_tab.responses, fit_tab.summaries)
     X_val = base.features(val_tab.prompts, val_tab.responses, val_tab.summaries, neutral_length=True)
     scores: dict[float, float] = {}
     for c in grid:
-        m = LoveModel(encoder, personalised=cfg.personalised, length_debias=_debias(cfg), C=c)
+        m = LoveModel(encoder, personalised=cfg.personalised, length_debias=_debias(cfg), C=c, views=cfg.views)
         m.length_mean, m.length_std = base.length_mean, base.length_std
         m.fit(fit_tab.prompts, fit_tab.responses, fit_tab.labels, target_pos_share=cfg.target_pos_share,
               seed=cfg.seed, features=X_fit)
         scores[float(c)] = auroc(val_tab.labels, m.predict_proba(val_tab.prompts, val_tab.responses, features=X_val))
-    best = max(scores, key=lambda c: (scores[c], -c))
+    top = max(scores.values())
+    # One-standard-error rule: the most regularised C whose validation AUROC is within one SE of the best. With a
+    # few dozen validation loves the differences between C values are mostly noise, and a noisy argmax picked an
+    # almost unregularised head on the full-size log.
+    se = auroc_se(top, int(val_tab.labels.sum()), int(len(val_tab) - val_tab.labels.sum()))
+    best = min(c for c in scores if scores[c] >= top - se)
     log.info("P[Love] C by chronological validation: %s -> %s", scores, best)
     return best, scores
 
@@ -194,7 +209,8 @@ def train_love(users: Sequence[UserRecord] | ReactionTable, cfg: LoveConfig | No
     encoder = encoder or make_encoder(cfg.backbone, cfg.max_length, cfg.batch_size, cfg.device, cfg.embedding_cache)
 
     def new_model() -> LoveModel:
-        m = LoveModel(encoder, personalised=cfg.personalised, length_debias=_debias(cfg), C=cfg.C)
+        m = LoveModel(encoder, personalised=cfg.personalised, length_debias=_debias(cfg), C=cfg.C,
+                      views=cfg.views)
         return m.set_length_stats(tr.responses)
 
     # The training features are built once; the defence's cross-fits and the final fit take rows of them.
@@ -220,8 +236,7 @@ def train_love(users: Sequence[UserRecord] | ReactionTable, cfg: LoveConfig | No
 
         defence = defence_weights(tr.user_ids, tr.labels, tr.timestamps, fit_predict, folds=cfg.defence_folds,
                                   rounds=cfg.defence_rounds, honest_prior=cfg.honest_prior, cap=cfg.positive_cap,
-                                  window_s=cfg.burst_window_s, seed=cfg.seed, inverter_share=cfg.inverter_share,
-                                  estimate_prior=cfg.estimate_prior)
+                                  window_s=cfg.burst_window_s, seed=cfg.seed, inverter_share=cfg.inverter_share)
         weights = defence.weights
         log.info("defence: %d of %d users flagged", len(defence.flagged()), len(defence.users))
     model = new_model().fit(tr.prompts, tr.responses, tr.labels, summaries=tr.summaries, sample_weight=weights,
