@@ -45,11 +45,9 @@ def shard(items: Sequence[T], rank: int, world: int) -> list[T]:
     items = list(items)
     if world <= 1 or not items:
         return items
-    per = math.ceil(len(items) / world)
-    padded = items + items[: per * world - len(items)] if per * world > len(items) else items
-    while len(padded) < per * world:  # fewer items than ranks: cycle as often as needed
-        padded = padded + items
-    return padded[rank: per * world: world]
+    total = math.ceil(len(items) / world) * world
+    padded = (items * math.ceil(total / len(items)))[:total]  # cycles as often as needed, even with n < world
+    return padded[rank::world]
 
 
 def average_gradients(optimizers: Iterable[torch.optim.Optimizer], world: int) -> list[Any]:

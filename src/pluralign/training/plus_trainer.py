@@ -267,12 +267,11 @@ class PlusTrainer:
         if self.rm_updater is not None and extra["rm_optimizer"] is not None:
             self.rm_updater.optimizer.load_state_dict(extra["rm_optimizer"])
         torch.set_rng_state(extra["torch_rng"])
-        if self.world > 1:  # the checkpoint holds the main process's generator: give each process its own again
-            torch.manual_seed(self.cfg.seed + 7919 * self.rank + int(json.loads(
-                (directory / "state.json").read_text())["step"]))
         self._length_ref = extra["length_ref"]
         self.summarizer.step = extra["summarizer_step"]
         self.state = {k: v for k, v in json.loads((directory / "state.json").read_text()).items() if k != "config"}
+        if self.world > 1:  # the checkpoint holds the main process's generator: give each process its own again
+            torch.manual_seed(self.cfg.seed + 7919 * self.rank + int(self.state["step"]))
         log.info("resumed from %s (step %d)", directory, self.state["step"])
 
     # ----- the loop -----
