@@ -16,7 +16,7 @@ from pluralign.training.plus_trainer import PlusRow, PlusTrainer
 class AttributeScorer:
     """A fixed reward model: r(x, y | z) = (# of "dog" in z) * (+1 if y is about dogs else -1)."""
 
-    def score(self, prompts, responses, summaries=None):
+    def score(self, prompts, responses, summaries=None, dtype="fp32"):
         summaries = summaries or [""] * len(prompts)
         return np.array([z.lower().count("dog") * (1.0 if "dog" in y.lower() else -1.0)
                          for y, z in zip(responses, summaries, strict=True)], dtype=np.float32)

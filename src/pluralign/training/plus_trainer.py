@@ -3,10 +3,11 @@ the same summaries.
 
 Per rollout batch: sample summaries of each context -> reward R(z) = clip(log sigma(r(x, y_c | z) - r(x, y_r | z)))
 from the *current* RM on the user's pairs -> summarizer update (PPO or GRPO/RLOO) -> Bradley-Terry update of the RM on
-the user's pairs conditioned on the same summaries -> repeat. Why our own loop and not a TRL trainer: both models
-move inside one step and the reward is computed by a model that is itself being trained, which no TRL trainer
-expresses. The RM step here is the plain BT loss on a few mini-batches with a persistent optimiser (a full
-``rm_trainer`` run per rollout would restart its schedule every time).
+the user's pairs conditioned on the same summarizer's summaries (by default its greedy summary, the one inference
+writes; ``rm_summaries=sampled`` uses a rollout sample as the paper does) -> repeat. Why our own loop and not a TRL
+trainer: both models move inside one step and the reward is computed by a model that is itself being trained, which
+no TRL trainer expresses. The RM step here is the plain BT loss on a few mini-batches with a persistent optimiser
+(a full ``rm_trainer`` run per rollout would restart its schedule every time).
 
 Stabilisers from the paper: warm-start the RM on untrained summaries; freeze the summarizer after N epochs.
 Logs per step (mean reward, RM accuracy, summary length, KL) go to ``log.jsonl`` (and tensorboard if asked);
@@ -116,15 +117,23 @@ def build_updater(cfg: PlusConfig, summarizer):
                              kl_coef=cfg.kl_coef, epochs=cfg.ppo_epochs, minibatch_size=cfg.minibatch_size)
 
 
-def pair_margins(rm, pairs: Sequence[PreferencePair], summaries: Sequence[str | None]) -> np.ndarray:
-    """r(x, y_c | z) - r(x, y_r | z) per pair, one summary per pair."""
-    prompts = [p.prompt for p in pairs]
-    summ = list(summaries) if any(summaries) else None
-    return rm.score(prompts, [p.chosen for p in pairs], summ) - rm.score(prompts, [p.rejected for p in pairs], summ)
+def pair_margins(rm, pairs: Sequence[PreferencePair], summaries: Sequence[str | None], *,
+                 dtype: str = "fp32") -> np.ndarray:
+    """r(x, y_c | z) - r(x, y_r | z) per pair, one summary per pair. Repeated (pair, summary) items are scored once
+    (a sharpened policy can sample the same summary more than once in a group)."""
+    keys = [(p.prompt, p.chosen, p.rejected, z or "") for p, z in zip(pairs, summaries, strict=True)]
+    index: dict[tuple, int] = {}
+    first = [index.setdefault(k, len(index)) for k in keys]
+    uniq = list(index)
+    prompts = [k[0] for k in uniq]
+    summ = [k[3] or None for k in uniq] if any(k[3] for k in uniq) else None
+    m = (rm.score(prompts, [k[1] for k in uniq], summ, dtype=dtype)
+         - rm.score(prompts, [k[2] for k in uniq], summ, dtype=dtype))
+    return m[np.asarray(first, dtype=np.int64)] if first else m
 
 
 def plus_rewards(rm, rows: Sequence[PlusRow], summaries: Sequence[str], group_size: int, *, clip: float = 10.0,
-                 max_pairs: int = 4) -> torch.Tensor:
+                 max_pairs: int = 4, dtype: str = "fp32") -> torch.Tensor:
     """R(z) = clip(log sigma(margin), -clip, clip), averaged over up to ``max_pairs`` of the row's pairs.
 
     ``summaries`` is context-major: ``group_size`` consecutive samples per row.
@@ -135,7 +144,7 @@ def plus_rewards(rm, rows: Sequence[PlusRow], summaries: Sequence[str], group_si
             pairs.append(p)
             summ.append(z)
             owner.append(j)
-    r = F.logsigmoid(torch.from_numpy(pair_margins(rm, pairs, summ)).float()).clamp(-clip, clip)
+    r = F.logsigmoid(torch.from_numpy(pair_margins(rm, pairs, summ, dtype=dtype)).float()).clamp(-clip, clip)
     out = torch.zeros(len(summaries)).index_add_(0, torch.tensor(owner), r)
     counts = torch.zeros(len(summaries)).index_add_(0, torch.tensor(owner), torch.ones(len(owner)))
     return out / counts.clamp(min=1)
@@ -151,7 +160,7 @@ def rm_config_of(cfg: PlusConfig):
     from pluralign.training.rm_config import RMConfig
 
     return RMConfig(backbone=cfg.rm_backbone, max_length=cfg.rm_max_length, lr=cfg.rm_lr, head_lr=cfg.rm_head_lr,
-                    batch_size=cfg.rm_batch_size, lora_r=cfg.rm_lora_r, seed=cfg.seed, bf16=False)
+                    batch_size=cfg.rm_batch_size, lora_r=cfg.rm_lora_r, seed=cfg.seed, bf16=cfg.rm_bf16)
 
 
 class PlusTrainer:
@@ -177,6 +186,12 @@ class PlusTrainer:
 
             self.rm_updater = RMUpdater(self.rm, rm_config_of(config))
         self._grad_hooks = dp.average_gradients(self.optimizers(), self.world)
+        from pluralign.training.rm_trainer import bf16_supported
+
+        # A fixed RM passed in by the caller only needs ``score(prompts, responses, summaries, dtype=...)``.
+        rm_device = getattr(self.rm, "device", torch.device("cpu"))
+        use_bf16 = bf16_supported(rm_device) if config.rm_bf16 is None else config.rm_bf16
+        self.score_dtype = "bf16" if use_bf16 else "fp32"
         if self.world > 1:
             torch.manual_seed(config.seed + 7919 * self.rank)  # different rollouts on each process
         self.state = {"step": 0, "epoch": 0, "batch": 0, "warm_started": False}
@@ -336,7 +351,7 @@ class PlusTrainer:
         else:
             rollout = self.summarizer.rollout(contexts, group)
             summaries = rollout.summaries
-            rewards = plus_rewards(self.rm, rows, summaries, group, clip=cfg.reward_clip)
+            rewards = plus_rewards(self.rm, rows, summaries, group, clip=cfg.reward_clip, dtype=self.score_dtype)
             shaped = rewards
             if cfg.length_coef:
                 from pluralign.training.group_rl import length_bonus
@@ -345,11 +360,15 @@ class PlusTrainer:
                 shaped = rewards + length_bonus(lengths, self._length_ref or float(lengths.mean()),
                                                 coef=cfg.length_coef)
             rec.update(self.updater.step(rollout, shaped))
-        # The RM trains on the user's pairs conditioned on the same summaries (the first sample of each group).
+        # The RM trains on the user's pairs conditioned on the same summaries (the first sample of each group), or on
+        # the greedy summary inference will write (``rm_summaries=greedy``: the RM then learns the summaries it is
+        # scored with, not random subsets that may omit the cue a pair turns on).
         first = summaries[::group]
+        if cfg.rm_summaries == "greedy" and not frozen:
+            first = self.summarizer.summarize(contexts, sample=False)
         pairs = [p for r in rows for p in r.pairs]
         summ = [z for r, z in zip(rows, first, strict=True) for _ in r.pairs]
-        margins = pair_margins(self.rm, pairs, summ)
+        margins = pair_margins(self.rm, pairs, summ, dtype=self.score_dtype)
         acc = float((margins > 0).mean())
         if rewards is None:  # frozen summarizer: the reward of its summaries, for the log only
             rewards = F.logsigmoid(torch.from_numpy(margins).float()).clamp(-cfg.reward_clip, cfg.reward_clip)
