@@ -56,8 +56,8 @@ class PlusConfig:
         "help": "bf16 autocast for RM scoring (the reward) and RM steps; default: on where the CPU/GPU has bf16"})
     rm_summaries: str = field(default="greedy", metadata={
         "help": "which summary of each context the RM trains on: greedy (the summary inference will write; "
-                "+4.7 points on Pets-OOD new users, BENCHMARKS.md) | sampled (the group's first rollout sample, "
-                "as in the paper)"})
+                "+4.7 points on Pets-OOD new users at seed 0, BENCHMARKS.md) | sampled (the group's first rollout "
+                "sample, as in the paper)"})
     # --- loop
     epochs: int = field(default=3, metadata={"help": "passes over the training contexts"})
     rollout_batch_size: int = field(default=32, metadata={"help": "contexts per rollout (paper: 256)"})
