@@ -30,18 +30,14 @@ def main() -> None:
     from pluralign.evaluation.bench import build_simulated_split
     from pluralign.summarizers.cpu import CpuSummarizer, CpuSummarizerConfig
     from pluralign.training.plus_config import PlusConfig
-    from pluralign.training.plus_trainer import build_rm, pair_margins, rows_from_examples
+    from pluralign.training.plus_trainer import build_rm, pair_margins, reward_items, rows_from_examples
 
     torch.manual_seed(0)
     rows = rows_from_examples(build_simulated_split("pets-ood", seed=0, quick=False).train)[: args.contexts]
     rm = build_rm(PlusConfig(rm_max_length=args.max_length))
     summ = CpuSummarizer(seed=0)
     roll = summ.rollout([r.context for r in rows], args.group_size)
-    pairs, zs = [], []
-    for j, z in enumerate(roll.summaries):
-        for p in rows[j // args.group_size].pairs[:4]:
-            pairs.append(p)
-            zs.append(z)
+    pairs, zs, _ = reward_items(rows, roll.summaries, args.group_size)
     tokens = rm.count_tokens([p.prompt for p in pairs], [p.chosen for p in pairs], zs)
     print(f"{len(pairs)} (pair, summary) items, {2 * len(pairs)} RM forwards, "
           f"mean {np.mean(tokens):.0f} tokens per forward (uncut)")
@@ -61,9 +57,9 @@ def main() -> None:
     with torch.no_grad():  # a policy that prefers some statements: random scorer weights, lower temperature
         sharp.scorer[2].weight.normal_(0, 1.0)
     roll = sharp.rollout([r.context for r in rows], args.group_size)
-    keys = {(p.prompt, p.chosen, p.rejected, z) for j, z in enumerate(roll.summaries)
-            for p in rows[j // args.group_size].pairs[:4]}
-    total = sum(min(4, len(rows[j // args.group_size].pairs)) for j in range(len(roll.summaries)))
+    sharp_pairs, sharp_zs, _ = reward_items(rows, roll.summaries, args.group_size)
+    keys = {(p.prompt, p.chosen, p.rejected, z) for p, z in zip(sharp_pairs, sharp_zs, strict=True)}
+    total = len(sharp_pairs)
     print(f"dedup at temperature {args.temperature}: {len(keys)} distinct of {total} items "
           f"({1 - len(keys) / total:.0%} fewer forwards)")
 

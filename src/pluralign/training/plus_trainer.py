@@ -132,18 +132,26 @@ def pair_margins(rm, pairs: Sequence[PreferencePair], summaries: Sequence[str | 
     return m[np.asarray(first, dtype=np.int64)] if first else m
 
 
-def plus_rewards(rm, rows: Sequence[PlusRow], summaries: Sequence[str], group_size: int, *, clip: float = 10.0,
-                 max_pairs: int = 4, dtype: str = "fp32") -> torch.Tensor:
-    """R(z) = clip(log sigma(margin), -clip, clip), averaged over up to ``max_pairs`` of the row's pairs.
-
-    ``summaries`` is context-major: ``group_size`` consecutive samples per row.
-    """
+def reward_items(rows: Sequence[PlusRow], summaries: Sequence[str], group_size: int, max_pairs: int = 4
+                 ) -> tuple[list[PreferencePair], list[str], list[int]]:
+    """The (pair, summary) items a rollout's reward is scored on, and the sample each belongs to: up to
+    ``max_pairs`` of the row's pairs per sample. ``summaries`` is context-major (``group_size`` per row)."""
     pairs, summ, owner = [], [], []
     for j, z in enumerate(summaries):
         for p in rows[j // group_size].pairs[:max_pairs]:
             pairs.append(p)
             summ.append(z)
             owner.append(j)
+    return pairs, summ, owner
+
+
+def plus_rewards(rm, rows: Sequence[PlusRow], summaries: Sequence[str], group_size: int, *, clip: float = 10.0,
+                 max_pairs: int = 4, dtype: str = "fp32") -> torch.Tensor:
+    """R(z) = clip(log sigma(margin), -clip, clip), averaged over up to ``max_pairs`` of the row's pairs.
+
+    ``summaries`` is context-major: ``group_size`` consecutive samples per row.
+    """
+    pairs, summ, owner = reward_items(rows, summaries, group_size, max_pairs)
     r = F.logsigmoid(torch.from_numpy(pair_margins(rm, pairs, summ, dtype=dtype)).float()).clamp(-clip, clip)
     out = torch.zeros(len(summaries)).index_add_(0, torch.tensor(owner), r)
     counts = torch.zeros(len(summaries)).index_add_(0, torch.tensor(owner), torch.ones(len(owner)))
@@ -186,12 +194,10 @@ class PlusTrainer:
 
             self.rm_updater = RMUpdater(self.rm, rm_config_of(config))
         self._grad_hooks = dp.average_gradients(self.optimizers(), self.world)
-        from pluralign.training.rm_trainer import bf16_supported
+        from pluralign.training.rm_trainer import use_bf16
 
         # A fixed RM passed in by the caller only needs ``score(prompts, responses, summaries, dtype=...)``.
-        rm_device = getattr(self.rm, "device", torch.device("cpu"))
-        use_bf16 = bf16_supported(rm_device) if config.rm_bf16 is None else config.rm_bf16
-        self.score_dtype = "bf16" if use_bf16 else "fp32"
+        self.score_dtype = "bf16" if use_bf16(config.rm_bf16, getattr(self.rm, "device", "cpu")) else "fp32"
         if self.world > 1:
             torch.manual_seed(config.seed + 7919 * self.rank)  # different rollouts on each process
         self.state = {"step": 0, "epoch": 0, "batch": 0, "warm_started": False}

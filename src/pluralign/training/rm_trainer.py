@@ -112,6 +112,11 @@ def bf16_supported(device: torch.device | str | None = None) -> bool:
     return False
 
 
+def use_bf16(setting: bool | None, device: torch.device | str | None = None) -> bool:
+    """A config's ``bf16`` setting resolved: ``None`` means "where the device supports it"."""
+    return bf16_supported(device) if setting is None else bool(setting)
+
+
 def pair_loss(model: SummaryConditionedRM, rows: Sequence[dict], *, margin: float = 0.0, bf16: bool = False,
               forward=None, center_rewards_coef: float = 0.0) -> tuple[torch.Tensor, dict[str, float]]:
     """Bradley-Terry loss -log sigmoid(r_c - r_r - m) on a batch of rows, chosen and rejected in one forward.
@@ -184,7 +189,7 @@ class RMUpdater:
         from transformers import get_constant_schedule_with_warmup
 
         self.model, self.config = model, config
-        self.bf16 = bf16_supported(model.device) if config.bf16 is None else bool(config.bf16)
+        self.bf16 = use_bf16(config.bf16, model.device)
         self.optimizer = make_optimizer(model, config)
         self.scheduler = get_constant_schedule_with_warmup(self.optimizer, warmup_steps)
         self.steps = 0
@@ -312,7 +317,7 @@ def train_reward_model(model: SummaryConditionedRM, train_rows: Sequence[dict], 
     trackers = None if config.report_to == "none" else config.report_to
     accelerator = make_accelerator(log_with=trackers, project_dir=str(out_dir) if out_dir else None)
     set_seed(config.seed)
-    bf16 = bf16_supported(accelerator.device) if config.bf16 is None else bool(config.bf16)
+    bf16 = use_bf16(config.bf16, accelerator.device)
     model.to(accelerator.device)
     optimizer = make_optimizer(model, config)
     world, rank = accelerator.num_processes, accelerator.process_index

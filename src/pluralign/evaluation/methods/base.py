@@ -110,9 +110,9 @@ class ConditionedRMMethod:
         self.model = trained if isinstance(trained, SummaryConditionedRM) else model
 
     def _bf16(self) -> bool:
-        from pluralign.training.rm_trainer import bf16_supported
+        from pluralign.training.rm_trainer import use_bf16
 
-        return bool(self.rm_config.bf16) if self.rm_config.bf16 is not None else bf16_supported(self.model.device)
+        return use_bf16(self.rm_config.bf16, self.model.device)
 
     def score_pairs(self, examples: Sequence[Example]) -> np.ndarray:
         if self.model is None:
