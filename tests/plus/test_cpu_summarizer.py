@@ -7,8 +7,17 @@ import math
 
 import torch
 
-from pluralign.data.schema import Conversation, Message, UserRecord
-from pluralign.summarizers.cpu import CpuSummarizer, CpuSummarizerConfig, SelectionRollout, extract_statements
+from pluralign.data.schema import Conversation, Message, PreferencePair, UserRecord
+from pluralign.summarizers.cpu import (
+    LONGER,
+    SHORTER,
+    WITH_EMOJIS,
+    CpuSummarizer,
+    CpuSummarizerConfig,
+    SelectionRollout,
+    extract_statements,
+    style_contrasts,
+)
 from pluralign.training.group_rl import SelectionGroupUpdater, group_advantages
 
 
@@ -26,6 +35,21 @@ def test_statements_are_readable_and_shared_filler_is_dropped(pet_users):
                            Message(role="assistant", content="Use blackout curtains.")])])
     kinds = {s.kind for s in extract_statements(other)}
     assert kinds == {"asked", "says"}
+
+
+def test_style_statements_say_which_form_the_user_chose():
+    base = "Cats are quiet and clean."
+    long = base + " They also sleep for most of the day, which suits anyone who works long hours away from home."
+    assert style_contrasts(long, base) == [LONGER]
+    assert style_contrasts(base, long) == [SHORTER]
+    assert style_contrasts("Cats are great \U0001f60a\U0001f431", "Cats are great") == [WITH_EMOJIS]
+    assert style_contrasts("Cats are quiet.", "Dogs are loud.") == []  # same form: content, not style
+    pairs = [PreferencePair(pair_id=f"p{i}", prompt="Tell me about cats", chosen=base, rejected=long)
+             for i in range(3)]
+    user = UserRecord(user_id="u", pairs=pairs)
+    styled = [s for s in extract_statements(user) if s.body == SHORTER]
+    assert len(styled) == 1 and styled[0].count == 3 and styled[0].text == "Prefers: shorter, more concise answers."
+    assert not any(s.body == SHORTER for s in extract_statements(user, style=False))
 
 
 def test_summaries_respect_word_budget_and_sampling_varies(pet_users, encoder):

@@ -60,15 +60,38 @@ def _sentences(text: str, max_words: int) -> list[str]:
     return out
 
 
-def extract_statements(user: UserRecord, *, max_words: int = 16) -> list[Statement]:
-    """Candidate statements from labelled pairs (sentences only in the chosen / only in the rejected response),
-    unlabelled conversations (the user's own turns) and the self-description; repeats are merged and counted, and a
-    sentence found on both sides of the user's choices is dropped."""
+LONGER, SHORTER = "longer, more detailed answers", "shorter, more concise answers"
+WITH_EMOJIS, WITHOUT_EMOJIS = "answers with emojis", "answers without emojis"
+
+
+def style_contrasts(chosen: str, rejected: str, *, length_ratio: float = 1.3, min_words: int = 6,
+                    min_emojis: int = 2) -> list[str]:
+    """What the choice says about form rather than content: the user took the clearly longer (or shorter) answer, or
+    the one with (or without) emojis. A sentence-level diff cannot say this, and an LLM summarizer would."""
+    from pluralign.sim.features import emoji_count
+
+    out = []
+    wc, wr = len(chosen.split()), len(rejected.split())
+    if abs(wc - wr) >= min_words and max(wc, wr) >= length_ratio * max(1, min(wc, wr)):
+        out.append(LONGER if wc > wr else SHORTER)
+    ec, er = emoji_count(chosen), emoji_count(rejected)
+    if abs(ec - er) >= min_emojis:
+        out.append(WITH_EMOJIS if ec > er else WITHOUT_EMOJIS)
+    return out
+
+
+def extract_statements(user: UserRecord, *, max_words: int = 16, style: bool = True) -> list[Statement]:
+    """Candidate statements from labelled pairs (sentences only in the chosen / only in the rejected response, and
+    with ``style`` the form the user chose: longer or shorter, with or without emojis), unlabelled conversations (the
+    user's own turns) and the self-description; repeats are merged and counted (the count is a policy feature), and
+    a sentence found on both sides of the user's choices is dropped."""
     raw: list[tuple[str, str]] = []
     for p in user.pairs:
         chosen, rejected = _sentences(p.chosen, max_words), _sentences(p.rejected, max_words)
         raw += [("prefers", s) for s in chosen if s not in rejected]
         raw += [("dislikes", s) for s in rejected if s not in chosen]
+        if style:
+            raw += [("prefers", s) for s in style_contrasts(p.chosen, p.rejected)]
     for c in user.conversations:
         for m in c.messages:
             if m.role == "user":
@@ -128,6 +151,8 @@ class CpuSummarizerConfig:
     hidden: int = field(default=64, metadata={"help": "hidden width of the statement scorer MLP"})
     temperature: float = field(default=1.0, metadata={"help": "sampling temperature of the selection policy"})
     backbone: str = field(default=DEFAULT_BACKBONE, metadata={"help": "sentence encoder for statement embeddings"})
+    style_statements: bool = field(default=True, metadata={
+        "help": "also offer statements about the form the user chose (longer/shorter, with/without emojis)"})
 
 
 @dataclass
@@ -174,7 +199,8 @@ class CpuSummarizer:
     def candidates(self, user: UserRecord) -> _Candidates:
         key = self._key(user)
         if key not in self._cands:
-            sts = extract_statements(user, max_words=self.config.statement_words)
+            sts = extract_statements(user, max_words=self.config.statement_words,
+                                     style=self.config.style_statements)
             emb = torch.from_numpy(self.encoder.encode([s.body for s in sts]))
             kinds = torch.zeros(len(sts), len(KINDS))
             for i, s in enumerate(sts):
@@ -185,7 +211,8 @@ class CpuSummarizer:
 
     def precompute(self, contexts: Sequence[UserRecord]) -> None:
         """Embed every statement of these users in one pass (faster than user by user)."""
-        texts = [s.body for u in contexts for s in extract_statements(u, max_words=self.config.statement_words)]
+        texts = [s.body for u in contexts for s in extract_statements(
+            u, max_words=self.config.statement_words, style=self.config.style_statements)]
         self.encoder.encode(texts)
         for u in contexts:
             self.candidates(u)

@@ -23,6 +23,9 @@ class PlusConfig:
     max_new_tokens: int = field(default=256, metadata={"help": "hf backend: summary token budget"})
     temperature: float = field(default=1.0, metadata={"help": "sampling temperature during rollouts"})
     word_budget: int = field(default=50, metadata={"help": "summary length cap in words (cpu; prompt hint for hf)"})
+    style_statements: bool = field(default=True, metadata={
+        "help": "cpu backend: also offer statements about the form the user chose (longer/shorter answers, "
+                "with/without emojis), not only sentences copied from the history"})
     lora_r: int = field(default=0, metadata={"help": "hf backend: LoRA rank on the summarizer (0 = full)"})
     summarizer_dtype: str | None = field(default=None, metadata={"help": "hf backend: torch dtype, e.g. bfloat16"})
     # --- RL

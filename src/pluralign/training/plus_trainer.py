@@ -67,8 +67,8 @@ def build_summarizer(cfg: PlusConfig, device: torch.device | None = None):
     if cfg.backend == "cpu":
         from pluralign.summarizers.cpu import CpuSummarizer, CpuSummarizerConfig
 
-        return CpuSummarizer(CpuSummarizerConfig(word_budget=cfg.word_budget, temperature=cfg.temperature),
-                             seed=cfg.seed)
+        return CpuSummarizer(CpuSummarizerConfig(word_budget=cfg.word_budget, temperature=cfg.temperature,
+                                                 style_statements=cfg.style_statements), seed=cfg.seed)
     from pluralign.summarizers.hf import HFSummarizer, add_lora
 
     kw = dict(max_new_tokens=cfg.max_new_tokens, temperature=cfg.temperature, words=cfg.word_budget, seed=cfg.seed)
