@@ -37,7 +37,7 @@ def test_statements_are_readable_and_shared_filler_is_dropped(pet_users):
     assert kinds == {"asked", "says"}
 
 
-def test_style_statements_say_which_form_the_user_chose():
+def test_style_statements_say_which_form_the_user_chose(encoder):
     base = "Cats are quiet and clean."
     long = base + " They also sleep for most of the day, which suits anyone who works long hours away from home."
     assert style_contrasts(long, base) == [LONGER]
@@ -50,6 +50,9 @@ def test_style_statements_say_which_form_the_user_chose():
     styled = [s for s in extract_statements(user) if s.body == SHORTER]
     assert len(styled) == 1 and styled[0].count == 3 and styled[0].text == "Prefers: shorter, more concise answers."
     assert not any(s.body == SHORTER for s in extract_statements(user, style=False))
+    plain = CpuSummarizer(CpuSummarizerConfig(style_statements=False), encoder=encoder)
+    assert "concise" in CpuSummarizer(encoder=encoder).summarize([user])[0]
+    assert "concise" not in plain.summarize([user])[0]
 
 
 def test_summaries_respect_word_budget_and_sampling_varies(pet_users, encoder):

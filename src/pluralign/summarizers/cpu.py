@@ -2,8 +2,9 @@
 
 Why this design: a generative LLM cannot be RL-trained in minutes on two CPU cores, but the PLUS loop only needs a
 stochastic policy over summaries with a log-probability. Here the summary space is "ordered selections of statements
-taken from the user's own history" ("Prefers: ...", "Dislikes: ...", "Asked about: ...", "Says: ..."), so every
-summary is readable and editable by construction and can never drift into a private code. A small MLP scores each
+taken from the user's own history" ("Prefers: ...", "Dislikes: ...", "Asked about: ...", "Says: ...", plus the form
+of the answers the user picked, "Prefers: shorter, more concise answers."), so every summary is readable and
+editable by construction and can never drift into a private code. A small MLP scores each
 statement from its cached MiniLM embedding plus a few count features; a summary is a Plackett-Luce sample (Gumbel
 top-k) of statements added in order until the word budget is full, and its log-probability is exact, which is what
 the group-normalised policy gradient in :mod:`pluralign.training.group_rl` needs.
