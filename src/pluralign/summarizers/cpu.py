@@ -25,6 +25,7 @@ from torch import nn
 
 from pluralign.data.schema import UserRecord
 from pluralign.models.backbone import DEFAULT_BACKBONE, resolve_backbone
+from pluralign.sim.features import emoji_count
 
 KINDS = ("prefers", "dislikes", "asked", "says")
 _LABEL = {"prefers": "Prefers", "dislikes": "Dislikes", "asked": "Asked about", "says": "Says"}
@@ -69,8 +70,6 @@ def style_contrasts(chosen: str, rejected: str, *, length_ratio: float = 1.3, mi
                     min_emojis: int = 2) -> list[str]:
     """What the choice says about form rather than content: the user took the clearly longer (or shorter) answer, or
     the one with (or without) emojis. A sentence-level diff cannot say this, and an LLM summarizer would."""
-    from pluralign.sim.features import emoji_count
-
     out = []
     wc, wr = len(chosen.split()), len(rejected.split())
     if abs(wc - wr) >= min_words and max(wc, wr) >= length_ratio * max(1, min(wc, wr)):
@@ -197,11 +196,13 @@ class CpuSummarizer:
     def _key(user: UserRecord) -> str:
         return hashlib.sha1(user.model_dump_json().encode("utf-8")).hexdigest()
 
+    def _statements(self, user: UserRecord) -> list[Statement]:
+        return extract_statements(user, max_words=self.config.statement_words, style=self.config.style_statements)
+
     def candidates(self, user: UserRecord) -> _Candidates:
         key = self._key(user)
         if key not in self._cands:
-            sts = extract_statements(user, max_words=self.config.statement_words,
-                                     style=self.config.style_statements)
+            sts = self._statements(user)
             emb = torch.from_numpy(self.encoder.encode([s.body for s in sts]))
             kinds = torch.zeros(len(sts), len(KINDS))
             for i, s in enumerate(sts):
@@ -212,8 +213,7 @@ class CpuSummarizer:
 
     def precompute(self, contexts: Sequence[UserRecord]) -> None:
         """Embed every statement of these users in one pass (faster than user by user)."""
-        texts = [s.body for u in contexts for s in extract_statements(
-            u, max_words=self.config.statement_words, style=self.config.style_statements)]
+        texts = [s.body for u in contexts for s in self._statements(u)]
         self.encoder.encode(texts)
         for u in contexts:
             self.candidates(u)
