@@ -10,6 +10,8 @@ SUITE_HELP = {
                 "prompt templates",
     "hh-users": "simulated: helpfulness-first vs harmlessness-first users labelling real HH-RLHF pairs",
     "contexts": "simulated: four-dimension personas with past conversations and a self-description",
+    "attributes": "simulated: six latent preferences per user judged on meaning (paraphrase families); scored "
+                  "answers use wording never seen in any context, so a keyword rule stays far below the Bayes rate",
     "polis": "real: Polis participants' agree-vs-disagree statement pairs (needs --polis-dir)",
     "rluf": "RLUF: P[Love] from binary reactions (delegates to the rluf suite)",
 }

@@ -6,7 +6,7 @@ import argparse
 import json
 from pathlib import Path
 
-SIM_SUITES = ("pets", "pets-ood", "hh-users", "contexts", "reactions")
+SIM_SUITES = ("pets", "pets-ood", "hh-users", "contexts", "attributes", "reactions")
 
 
 def _rate(text: str) -> float:
@@ -21,12 +21,12 @@ def _rate(text: str) -> float:
 
 def register(sub) -> None:
     p = sub.add_parser(
-        "simulate", help="write a simulated feedback file (pets, pets-ood, hh-users, contexts, reactions)",
+        "simulate", help="write a simulated feedback file (pets, pets-ood, hh-users, contexts, attributes, reactions)",
         description="Simulate users whose preferences are known and write their feedback as a pluralign JSONL file. "
         "pets: users each love one of six animals, every pair contested; pets-ood: training users plus shifted new "
         "users (unseen animals, unseen templates; everyone also has a length preference); hh-users: helpfulness-first vs "
         "harmlessness-first users labelling the same real HH-RLHF pairs; contexts: personas with past "
-        "conversations and a self-description; reactions: an RLUF-style log of binary love reactions with "
+        "conversations and a self-description; attributes: six latent preferences per user judged on what answers mean, context and scored pairs worded from disjoint paraphrase pools (meta.pool); reactions: an RLUF-style log of binary love reactions with "
         "adversarial users. Labels are sampled from the users' true probabilities, which are stored too "
         "(p_chosen, p_true), so the Bayes (oracle) accuracy is known and printed.")
     p.add_argument("suite", choices=SIM_SUITES, metavar="SUITE", help=f"what to simulate: {', '.join(SIM_SUITES)}")

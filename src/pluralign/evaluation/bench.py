@@ -40,7 +40,7 @@ from pluralign.evaluation.results import Result, mean_result, render_markdown, w
 
 log = logging.getLogger(__name__)
 
-SIMULATED_SUITES = ("pets", "pets-ood", "hh-users", "contexts")
+SIMULATED_SUITES = ("pets", "pets-ood", "hh-users", "contexts", "attributes")
 SUITES = (*SIMULATED_SUITES, "polis", "rluf")
 DEFAULT_METHODS = {"simulated": ["bt", "icl", "oracle", "latent"], "polis": ["bt", "icl", "group", "latent"]}
 
@@ -101,6 +101,10 @@ def build_simulated_split(name: str, *, seed: int, quick: bool) -> SplitResult:
     from pluralign.sim import build_suite
 
     suite = build_suite(name, seed=seed, quick=quick)
+    if name == "attributes":  # contexts are the pool-A pairs, targets the pool-B pairs (unseen wording)
+        from pluralign.sim.attributes import attributes_splits
+
+        return attributes_splits(suite.users, seed=seed, seen_eval_frac=0.3)
     fixed = list(suite.new_user_ids) if suite.new_user_ids else None
     # Three context pairs per user and 30% of the rest held out as seen-users leave most pairs for training.
     return make_splits(suite.users, seed=seed, new_user_ids=fixed, context_size=3, seen_eval_frac=0.3)

@@ -55,7 +55,7 @@ from pluralign.sim.responses import (
 )
 from pluralign.sim.users import SimulatedUser, calibrate_temperature
 
-SUITES = ("pets", "pets-ood", "hh-users", "contexts")
+SUITES = ("pets", "pets-ood", "hh-users", "contexts", "attributes")
 T0 = 1_700_000_000.0  # timestamps start here (2023-11-14), one slot per simulated hour
 PETS_ANIMALS = ("cats", "dogs", "birds", "fish", "rabbits", "hamsters")
 OOD_TRAIN_ANIMALS = ("cats", "dogs", "birds", "fish")
@@ -441,8 +441,16 @@ def _contexts(seed: int, quick: bool) -> Suite:
                  "noisy self-description; pairs vary one dimension each and are contested by mirrored couples.")
 
 
+def _attributes(seed: int, quick: bool) -> Suite:
+    """Several latent preferences judged on meaning; see :mod:`pluralign.sim.attributes`."""
+    from pluralign.sim.attributes import build_attributes
+
+    return build_attributes(seed, quick)
+
+
 _BUILDERS: dict[str, Callable[[int, bool], Suite]] = {
     "pets": _pets, "pets-ood": _pets_ood, "hh-users": _hh_users, "contexts": _contexts,
+    "attributes": _attributes,
 }
 
 

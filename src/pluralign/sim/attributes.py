@@ -1,0 +1,400 @@
+"""The ``attributes`` suite: users with several latent preferences at once, judged on what a response *means*.
+
+Why it exists: on ``pets`` a transparent keyword rule (the animal named on the chosen side of the context pairs)
+scores ~100%, so a high accuracy there shows plumbing, not personalisation. Here a rule that matches words cannot
+do that, because the words that carry a preference in a user's context never reappear in what is scored:
+
+- **Six latent preferences per user**, all held at once: a favourite pastime (``topic``: one of six interests),
+  ``length`` (concise / detailed), ``emoji`` (likes / dislikes), ``formality`` (formal / casual), ``tone`` (upbeat /
+  sober) and ``directness`` (direct / exploratory). Utility is additive: ``WEIGHT`` for the favourite interest and
+  ``+/-WEIGHT`` for each style level, by the user's direction. Choices are Bradley-Terry draws at ``TEMPERATURE``,
+  so labels are noisy and the Bayes rate is below 100%.
+- **Meaning, not words**: every level is realised by *paraphrase families* (several sentences with the same
+  meaning, e.g. "Allow me to propose a suitable option." and "Herewith is a considered proposal." for formal).
+  The ground truth reads the level a sentence was drawn for (:class:`AttributesPersona` looks the response's
+  meaning up in the suite's catalogue), never its words.
+- **Unseen surface forms**: each family is split in two disjoint pools. A user's context pairs use pool ``A``,
+  every scored pair uses pool ``B`` (different activities for the same interest, different sentences for the same
+  style); the pools share no content word for any level (checked by the tests). A rule matching context words
+  against a target finds nothing; the length and emoji levels stay visible on the surface, so a keyword rule can
+  still solve those two dimensions and no more.
+- **Long contexts**: twelve context pairs of multi-sentence answers (two per dimension), ~2,000 tokens, far beyond
+  the RM's ``max_length``: ICL must truncate and keeps only the last pair or two.
+- Each pair contrasts one dimension (the other sentences, at random levels, are the same on both sides); a
+  ``topic`` pair contrasts the user's favourite interest with another. Directions and interests are balanced over
+  users and sides are shown in random order, so a population model has nothing to learn (~50%).
+- No self-description (``profile``) is written: nothing visible names the hidden persona.
+
+Splits (:func:`attributes_splits`): the users' pool-``B`` pairs go through
+:func:`pluralign.data.splits.make_splits` as the targets (seen users, new users, new topics = held-out prompts,
+chrono), and each example's context is then the user's pool-``A`` pairs (minus those on held-out prompts).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import random
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from pluralign.data.schema import PreferencePair, UserRecord
+from pluralign.data.splits import Example, SplitResult, check_no_leakage, make_splits
+from pluralign.sim.personas import Persona
+from pluralign.sim.users import SimulatedUser
+
+T0 = 1_700_000_000.0
+WEIGHT = 2.0
+#: BT temperature: with one dimension contrasted per pair, P(the preferred side) = sigmoid(WEIGHT / TEMPERATURE).
+TEMPERATURE = 0.95
+POOLS = ("A", "B")  # A: context pairs, B: scored pairs
+
+PROMPTS: tuple[str, ...] = (
+    "What should I do this weekend?",
+    "Can you suggest a new hobby for me?",
+    "I have a free evening. Any ideas?",
+    "What could I learn over the next month?",
+    "Suggest a fun activity for my birthday.",
+    "What is a good way to unwind after work?",
+    "I want to meet new people. What should I try?",
+    "Give me an idea for a day off.",
+    "Recommend something to do with a friend.",
+    "How can I make my mornings more interesting?",
+    "What is a good project for the summer?",
+    "Suggest a challenge for the new year.",
+    "What could I try this autumn?",
+    "I feel stuck in a routine. What would shake things up?",
+    "What is worth doing on a long holiday?",
+    "Any idea for a small adventure this month?",
+)
+
+_LEADS = ("My suggestion is {x}.", "Try {x}.", "A good pick would be {x}.", "Consider {x}.")
+
+#: interest -> pool -> activities (the paraphrase family of "a pastime about this interest")
+INTERESTS: dict[str, dict[str, tuple[str, ...]]] = {
+    "nature": {
+        "A": ("hiking a forest trail", "camping beside a quiet lake", "kayaking down a slow river",
+              "planting wildflowers in a meadow"),
+        "B": ("birdwatching at dawn with binoculars", "tending a vegetable garden", "foraging mushrooms with a guide",
+              "stargazing far from city lights"),
+    },
+    "cooking": {
+        "A": ("baking sourdough bread", "making fresh pasta from scratch", "cooking a Thai curry recipe",
+              "hosting a dumpling night"),
+        "B": ("learning French pastries", "fermenting homemade kimchi", "grilling spiced kebabs",
+              "taking a knife skills class"),
+    },
+    "music": {
+        "A": ("learning chords on the guitar", "joining a community choir", "going to a jazz club",
+              "practising piano each morning"),
+        "B": ("drumming in a garage band", "attending an orchestra concert", "writing songs with a ukulele",
+              "taking violin lessons"),
+    },
+    "technology": {
+        "A": ("building a small robot kit", "coding a simple website", "setting up a home server",
+              "3D printing a phone stand"),
+        "B": ("programming a Raspberry Pi weather station", "assembling your own gaming PC",
+              "prototyping a mobile app", "experimenting with an Arduino"),
+    },
+    "sports": {
+        "A": ("playing five-a-side football", "training for a 10k run", "playing tennis at the local club",
+              "swimming laps at the pool"),
+        "B": ("trying beginner rock climbing", "cycling a long countryside loop", "shooting hoops at the park",
+              "taking boxing classes"),
+    },
+    "arts": {
+        "A": ("painting watercolour landscapes", "visiting a modern art gallery", "trying a pottery workshop",
+              "sketching portraits in a cafe"),
+        "B": ("attending a photography exhibition", "practising calligraphy", "sculpting small figures",
+              "printing linocut posters"),
+    },
+}
+
+#: dimension -> level -> pool -> sentences. The first level of each dimension is the "+" direction.
+STYLES: dict[str, dict[str, dict[str, tuple[str, ...]]]] = {
+    "formality": {
+        "formal": {
+            "A": ("I would be pleased to offer a recommendation.", "Allow me to propose a suitable option.",
+                  "Kindly consider the following suggestion.", "Permit me to outline an appropriate choice."),
+            "B": ("It is my pleasure to advise you accordingly.", "One may regard this as a sensible course.",
+                  "Herewith is a considered proposal.", "Should it suit you, this merits attention."),
+        },
+        "casual": {
+            "A": ("Oh, this one's easy.", "Honestly, just do it.", "Okay so here's a thought.",
+                  "Yeah, totally go for this."),
+            "B": ("Right, quick idea for ya.", "Hmm, how about this?", "Alright, hear me out.",
+                  "Well, lemme think, got it."),
+        },
+    },
+    "tone": {
+        "upbeat": {
+            "A": ("You are going to have a wonderful time.", "This could turn into a real joy.",
+                  "I bet it will brighten your whole week.", "What a brilliant chance to feel great."),
+            "B": ("It should leave you smiling for days.", "Such a delightful way to spend some hours.",
+                  "Expect plenty of happy moments along the way.", "Chances are it will thrill and uplift you."),
+        },
+        "sober": {
+            "A": ("It is a reasonable way to spend the time.", "Results vary from person to person.",
+                  "It is one option among several.", "The experience is generally fine."),
+            "B": ("Some people like it and others do not.", "Outcomes differ depending on circumstances.",
+                  "Whether it helps is hard to predict.", "Expectations should stay modest."),
+        },
+    },
+    "directness": {
+        "direct": {
+            "A": ("Do exactly this.", "That is my single recommendation.", "No need to look further.",
+                  "Pick this and start today."),
+            "B": ("Final answer, full stop.", "Go straight for it.", "Decision made: commit now.",
+                  "Simply begin right away."),
+        },
+        "exploratory": {
+            "A": ("There are many possibilities worth weighing first.", "It depends on what you enjoy, so compare.",
+                  "You might also explore alternatives before deciding.", "Perhaps list several ideas beforehand."),
+            "B": ("Consider your mood and energy too.", "Maybe sample two or three other routes over time.",
+                  "Keep an open mind; different paths could suit better.", "Reflect on your priorities; nothing is fixed."),
+        },
+    },
+}
+
+#: pool -> sentences a "detailed" answer adds (two of them); concise answers have none.
+LENGTH_EXTRAS: dict[str, tuple[str, ...]] = {
+    "A": ("Set aside a couple of hours so nothing feels rushed.", "Bring a notebook to jot down what you enjoyed.",
+          "Invite a friend along if you want company.", "Start small and build up gradually over a few weeks."),
+    "B": ("Check opening times and book ahead.", "Afterwards, note which part you would repeat.",
+          "Pack water, snacks and a charged phone.", "Save a little money for materials or tickets."),
+}
+EMOJIS: dict[str, tuple[str, ...]] = {"A": ("\U0001f60a", "\U0001f389", "\u2728"),
+                                      "B": ("\U0001f44d", "\U0001f31f", "\U0001f604")}
+
+DIMENSIONS = ("topic", "length", "emoji", "formality", "tone", "directness")
+LEVELS: dict[str, tuple[str, str]] = {"length": ("concise", "detailed"), "emoji": ("emoji-lover", "emoji-hater"),
+                                      "formality": ("formal", "casual"), "tone": ("upbeat", "sober"),
+                                      "directness": ("direct", "exploratory")}
+_PERSONA_CLAUSES = {
+    "concise": "wants short answers", "detailed": "wants detailed answers with practical extras",
+    "emoji-lover": "likes emojis", "emoji-hater": "dislikes emojis",
+    "formal": "prefers formal, polite language", "casual": "prefers casual, chatty language",
+    "upbeat": "likes an upbeat, encouraging tone", "sober": "prefers a sober, neutral tone",
+    "direct": "wants one clear recommendation", "exploratory": "likes answers that weigh several options",
+}
+
+
+@dataclass(frozen=True)
+class Meaning:
+    """What a response says, whatever its words: the interest of its activity and its style levels.
+
+    ``length`` / ``emoji`` are ``detailed`` / ``emoji`` presence flags; a style dimension absent from the response
+    (``None``) is neutral for every user."""
+
+    interest: str
+    detailed: bool = False
+    emoji: bool = False
+    formality: str | None = None
+    tone: str | None = None
+    directness: str | None = None
+
+
+@dataclass(frozen=True, eq=False)
+class AttributesPersona(Persona):
+    """A persona whose utility reads the meaning of a response from ``catalogue`` (response text -> Meaning)."""
+
+    interest: str = ""
+    levels: dict[str, str] = field(default_factory=dict)  # dimension -> level (length, emoji, formality, ...)
+    catalogue: dict[str, Meaning] = field(default_factory=dict, repr=False)
+
+    def utility(self, prompt: str, response: str) -> float:
+        m = self.catalogue.get(response)
+        if m is None:
+            raise KeyError(f"attributes suite: response not in the suite's catalogue: {response[:60]!r}")
+        u = WEIGHT if m.interest == self.interest else 0.0
+        u += WEIGHT * (1 if m.detailed else -1) * (1 if self.levels["length"] == "detailed" else -1) / 2
+        u += WEIGHT * (1 if m.emoji else -1) * (1 if self.levels["emoji"] == "emoji-lover" else -1) / 2
+        for dim in ("formality", "tone", "directness"):
+            got = getattr(m, dim)
+            if got is not None:
+                u += WEIGHT * (1 if got == self.levels[dim] else -1) / 2
+        return u
+
+
+def persona_text(interest: str, levels: dict[str, str]) -> str:
+    """The ground-truth text the ``oracle`` reads (never shown to other methods)."""
+    clauses = [f"Loves {interest} pastimes"] + [_PERSONA_CLAUSES[levels[d]] for d in DIMENSIONS[1:]]
+    return "; ".join(clauses) + "."
+
+
+def _render(prompt_idx: int, activity: str, m: Meaning, pool: str, rng: random.Random) -> str:
+    parts = []
+    if m.formality:
+        parts.append(rng.choice(STYLES["formality"][m.formality][pool]))
+    parts.append(_LEADS[prompt_idx % len(_LEADS)].format(x=activity))
+    if m.tone:
+        parts.append(rng.choice(STYLES["tone"][m.tone][pool]))
+    if m.directness:
+        parts.append(rng.choice(STYLES["directness"][m.directness][pool]))
+    if m.detailed:
+        parts += rng.sample(LENGTH_EXTRAS[pool], 2)
+    text = " ".join(parts)
+    if m.emoji:
+        text += " " + "".join(rng.sample(EMOJIS[pool], 2))
+    return text
+
+
+def _pair(user: SimulatedUser, persona: AttributesPersona, dim: str, pool: str, prompt_idx: int,
+          rng: random.Random, catalogue: dict[str, Meaning]) -> tuple[str, str, str]:
+    """(prompt, a, b): two answers that differ only along ``dim`` (the rest drawn at random, shared)."""
+    other = rng.choice([i for i in INTERESTS if i != persona.interest])
+    interest = rng.choice([persona.interest, other])
+    shared = {d: (rng.choice(LEVELS[d]) if rng.random() < 0.5 else None) for d in ("formality", "tone", "directness")}
+    base = Meaning(interest=interest, detailed=rng.random() < 0.3 and dim != "length",
+                   emoji=rng.random() < 0.2 and dim != "emoji", **shared)
+    if dim == "topic":
+        ma, mb = dataclasses.replace(base, interest=persona.interest), dataclasses.replace(base, interest=other)
+        acts = (rng.choice(INTERESTS[persona.interest][pool]), rng.choice(INTERESTS[other][pool]))
+    else:
+        if dim == "length":
+            ma, mb = dataclasses.replace(base, detailed=True), dataclasses.replace(base, detailed=False)
+        elif dim == "emoji":
+            ma, mb = dataclasses.replace(base, emoji=True), dataclasses.replace(base, emoji=False)
+        else:
+            hi, lo = LEVELS[dim]
+            ma, mb = dataclasses.replace(base, **{dim: hi}), dataclasses.replace(base, **{dim: lo})
+        act = rng.choice(INTERESTS[interest][pool])
+        acts = (act, act)
+    # Shared sentences must be the same words on both sides: render with one seed, then the contrasted part differs.
+    state = rng.getstate()
+    a = _render(prompt_idx, acts[0], ma, pool, rng)
+    rng.setstate(state)
+    b = _render(prompt_idx, acts[1], mb, pool, rng)
+    catalogue[a], catalogue[b] = ma, mb
+    return PROMPTS[prompt_idx], a, b
+
+
+def build_attributes(seed: int = 0, quick: bool = False):
+    """The suite (deterministic given ``seed``): 60 users quick, 360 full; 12 context + 6 (quick) / 12 target pairs."""
+    from pluralign.sim.suites import Suite
+
+    rng = random.Random(seed + 11)
+    n_users = 60 if quick else 360
+    per_dim = {"A": 2, "B": 1 if quick else 2}
+    catalogue: dict[str, Meaning] = {}
+    users: list[UserRecord] = []
+    sims: dict[str, SimulatedUser] = {}
+    interests = list(INTERESTS)
+    for i in range(n_users):
+        uid = f"attr-{i:04d}"
+        interest = interests[i % len(interests)]  # balanced interests; directions drawn per user
+        levels = {d: rng.choice(LEVELS[d]) for d in DIMENSIONS[1:]}
+        persona = AttributesPersona(name=f"attributes-{interest}", text=persona_text(interest, levels),
+                                    traits={"topic": interest, **levels}, interest=interest, levels=levels,
+                                    catalogue=catalogue)
+        sim = SimulatedUser(uid, persona, temperature=TEMPERATURE)
+        sims[uid] = sim
+        pairs: list[PreferencePair] = []
+        slot = 0
+        for pool in POOLS:
+            dims = [d for d in DIMENSIONS for _ in range(per_dim[pool])]
+            rng.shuffle(dims)
+            for dim in dims:
+                k = rng.randrange(len(PROMPTS))
+                prompt, a, b = _pair(sim, persona, dim, pool, k, rng, catalogue)
+                if rng.random() < 0.5:
+                    a, b = b, a
+                chosen, rejected, p = sim.choose(prompt, a, b, rng)
+                pairs.append(PreferencePair(
+                    pair_id=f"{uid}-{pool}{slot:02d}", prompt=prompt, chosen=chosen, rejected=rejected,
+                    topic=f"attributes/p{k:02d}", timestamp=T0 + slot * 3600.0 + rng.uniform(0, 3000),
+                    p_chosen=round(p, 6), meta={"pool": "context" if pool == "A" else "target", "contrast": dim}))
+                slot += 1
+        users.append(UserRecord(user_id=uid, persona=persona.text, source="sim:attributes", pairs=pairs,
+                                meta={"topic": interest, **levels}))
+    stats = {"temperature": TEMPERATURE, "context_pairs_per_user": float(6 * per_dim["A"]),
+             "target_pairs_per_user": float(6 * per_dim["B"]),
+             "population_accuracy": population_accuracy(users, sims, random.Random(seed))}
+    return Suite("attributes", users, sims,
+                 description="Six latent preferences per user (interest, length, emoji, formality, tone, "
+                             "directness), paraphrase families with disjoint pools: context pairs use pool A, "
+                             "scored pairs pool B; no self-description.",
+                 stats=stats)
+
+
+def population_accuracy(users: Sequence[UserRecord], sims: dict[str, SimulatedUser], rng: random.Random,
+                        n_population: int = 40) -> float:
+    """Expected accuracy of the best model with no user information that knows the population exactly.
+
+    Every pair here is labelled by one user, so pooling identical pairs (as :func:`pluralign.sim.suites.
+    population_accuracy` does) would call each labeller "the population". Instead each pair is judged by a sample
+    of ``n_population`` users: the population model picks the side they prefer on average, and scores the
+    labeller's true probability of that side. Near 0.5: there is nothing to learn without knowing the user."""
+    crowd = [sims[u.user_id] for u in rng.sample(list(users), min(n_population, len(users)))]
+    acc = []
+    for u in users:
+        for p in u.pairs:
+            pop = sum(s.p_prefer(p.prompt, p.chosen, p.rejected) for s in crowd) / len(crowd)
+            acc.append(p.p_chosen if pop > 0.5 else 1 - p.p_chosen if pop < 0.5 else 0.5)
+    return float(sum(acc) / len(acc)) if acc else float("nan")
+
+
+# --- splits ----------------------------------------------------------------------------------------------------
+
+
+def _pool(p: PreferencePair) -> str:
+    return str(p.meta.get("pool", ""))
+
+
+def attributes_splits(users: Sequence[UserRecord], *, seed: int = 0, **kw) -> SplitResult:
+    """Splits where every context is the user's pool-A pairs and every target a pool-B pair.
+
+    ``make_splits`` (with ``kw``, e.g. ``new_user_frac``) splits the pool-B pairs alone with empty contexts; each
+    example then gets its user's pool-A pairs as context, minus pairs on held-out prompts (new topics stay unseen).
+    Any list of examples the split holds (train, every eval split, and any other) is rewritten the same way.
+    """
+    targets_only, contexts = [], {}
+    for u in users:
+        a = [p for p in u.pairs if _pool(p) == "context"]
+        b = [p for p in u.pairs if _pool(p) == "target"]
+        if not a or not b or len(a) + len(b) != len(u.pairs):
+            raise ValueError(f"{u.user_id}: attributes users need pairs with meta.pool 'context' and 'target'")
+        contexts[u.user_id] = a
+        targets_only.append(u.model_copy(update={"pairs": b}))
+    split = make_splits(targets_only, seed=seed, context_size=0, **kw)
+    held = set(split.new_topics)
+    from pluralign.data.splits import topic_of
+
+    cache: dict[str, UserRecord] = {}
+
+    def with_context(e: Example) -> Example:
+        ctx = cache.get(e.user_id)
+        if ctx is None:
+            ctx = e.context.model_copy(update={"pairs": [p for p in contexts[e.user_id]
+                                                         if topic_of(p) not in held]})
+            cache[e.user_id] = ctx
+        return dataclasses.replace(e, context=ctx)
+
+    for f in dataclasses.fields(split):
+        value = getattr(split, f.name)
+        if isinstance(value, list) and value and isinstance(value[0], Example):
+            setattr(split, f.name, [with_context(e) for e in value])
+        elif isinstance(value, dict) and all(isinstance(v, list) for v in value.values()):
+            setattr(split, f.name, {k: [with_context(e) for e in v] if v and isinstance(v[0], Example) else v
+                                    for k, v in value.items()})
+    check_no_leakage(split)
+    return split
+
+
+_WORD = re.compile(r"[^\W\d_]+")
+
+
+def pool_vocabulary(pool: str) -> dict[tuple[str, str], set[str]]:
+    """(dimension, level) -> lower-case words used by that level's sentences in ``pool`` (for checks and tests)."""
+    out: dict[tuple[str, str], set[str]] = {}
+    for interest, pools in INTERESTS.items():
+        out[("topic", interest)] = {w.lower() for s in pools[pool] for w in _WORD.findall(s)}
+    for dim, levels in STYLES.items():
+        for level, pools in levels.items():
+            out[(dim, level)] = {w.lower() for s in pools[pool] for w in _WORD.findall(s)}
+    out[("length", "detailed")] = {w.lower() for s in LENGTH_EXTRAS[pool] for w in _WORD.findall(s)}
+    return out
+
+
+__all__ = ["DIMENSIONS", "INTERESTS", "PROMPTS", "STYLES", "AttributesPersona", "Meaning", "attributes_splits",
+           "build_attributes", "persona_text", "pool_vocabulary"]
