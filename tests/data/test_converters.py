@@ -17,7 +17,7 @@ def _by_id(users: list[UserRecord]) -> dict[str, UserRecord]:
 
 
 def test_registry_lists_every_format_with_options():
-    assert set(FORMATS) == {"plus", "trl", "polis", "hh-rlhf", "arena", "oasst"}
+    assert set(FORMATS) == {"plus", "trl", "polis", "hh-rlhf", "arena", "oasst", "ratings"}
     for name in FORMATS:
         mod = get_converter(name)
         assert callable(mod.convert) and mod.SUMMARY

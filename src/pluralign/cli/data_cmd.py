@@ -12,6 +12,16 @@ import time
 from pathlib import Path
 
 SPLIT_FILES = ("train", "seen-users", "new-users", "new-topics", "chrono")
+# `data convert ratings FILE --user-col U --item-col I --text-col T --rating-col R [--profile-cols C1,C2] [--prompt P]`
+RATINGS_FLAGS = (
+    ("--user-col", "user_col", "ratings: column holding the user id (default user_id)"),
+    ("--item-col", "item_col", "ratings: column holding the item id (default item_id)"),
+    ("--text-col", "text_col", "ratings: column holding the item's text (default text)"),
+    ("--rating-col", "rating_col", "ratings: column holding the numeric rating (default rating)"),
+    ("--profile-cols", "profile_cols", "ratings: comma-separated columns that describe the user (become the profile)"),
+    ("--time-col", "time_col", "ratings: optional column with the rating's time (epoch seconds or ISO date)"),
+    ("--prompt", "prompt", "ratings: the prompt every pair answers"),
+)
 
 
 def register(sub) -> None:
@@ -33,6 +43,10 @@ def register(sub) -> None:
     c.add_argument("-s", "--set", action="append", default=[], metavar="KEY=VALUE",
                    help="converter option, repeatable (see 'pluralign data formats')")
     c.add_argument("--config", type=Path, default=None, help="YAML file of converter options (--set wins)")
+    rc = c.add_argument_group("ratings format (a per-user ratings table; shorthands for -s KEY=VALUE)")
+    for flag, key, text in RATINGS_FLAGS:
+        rc.add_argument(flag, dest=f"ratings_{key}", default=None, metavar="NAME" if "col" in key else "TEXT",
+                        help=text)
     c.set_defaults(func=run_convert)
 
     f = dsub.add_parser("formats", help="list the source formats and their options",
@@ -99,7 +113,13 @@ def _convert_opts(mod, args) -> dict:
 
     from pluralign.config import load_config
 
-    return dataclasses.asdict(load_config(mod.Options, args.config, args.set))
+    flags = [(flag, key, getattr(args, f"ratings_{key}", None)) for flag, key, _ in RATINGS_FLAGS]
+    given = [(flag, key, v) for flag, key, v in flags if v is not None]
+    if given and args.format != "ratings":
+        raise ValueError(f"{given[0][0]} applies to the ratings format only (this is {args.format})")
+    opts = dataclasses.asdict(load_config(mod.Options, args.config, args.set))
+    opts.update({key: v for _, key, v in given})  # taken verbatim: a prompt may hold any characters
+    return opts
 
 
 def run_convert(args) -> int:

@@ -25,6 +25,7 @@ FORMATS: dict[str, str] = {
     "hh-rlhf": "hh_rlhf",
     "arena": "arena",
     "oasst": "oasst",
+    "ratings": "ratings",
 }
 
 
