@@ -123,7 +123,7 @@ def test_restart_keeps_data_and_migrations_are_idempotent(sqlite_url):
         c.post("/v1/users/zed/pairs", json={"pair_id": "p", "prompt": "q", "chosen": "a", "rejected": "b"})
         tok = c.post("/v1/users/zed/tokens").json()["token"]
     engine = make_engine(sqlite_url)
-    assert migrate(engine) == "0001"  # already at head: nothing to do
+    assert migrate(engine) == "0002"  # already at head: nothing to do
     with engine.connect() as conn:
         assert conn.execute(sa.text("PRAGMA journal_mode")).scalar() == "wal"
     engine.dispose()

@@ -24,6 +24,8 @@ ENDPOINTS = [
     ("POST", "/v1/users/victim/summary:refresh", None),
     ("DELETE", "/v1/users/victim", None),
     ("POST", "/v1/users/victim/tokens", None),
+    ("GET", "/v1/users/victim/tokens", None),
+    ("DELETE", "/v1/users/victim/tokens/tok_0123456789abcdef", None),
     ("POST", "/v1/score", {"user_id": "victim", "prompt": "p", "responses": ["x"]}),
     ("POST", "/v1/chat/completions", {"user": "victim", "messages": [{"role": "user", "content": "hi"}]}),
 ]
@@ -42,7 +44,8 @@ def base(tmp_path_factory):
 def test_every_endpoint_is_in_the_table():
     app = create_app(ServiceConfig(db="sqlite:////tmp/unused-pluralign.db"), admin_key=ADMIN_KEY)
     routes = {(m, p) for p, ops in app.openapi()["paths"].items() for m in ops}
-    covered = {(m.lower(), p.replace("victim", "{user_id}")) for m, p, _ in ENDPOINTS} | {("get", "/healthz")}
+    covered = {(m.lower(), p.replace("victim", "{user_id}").replace("tok_0123456789abcdef", "{token_id}"))
+               for m, p, _ in ENDPOINTS} | {("get", "/healthz")}
     assert routes == covered
     assert APIRouter  # the table must grow with the routers
 
@@ -98,9 +101,13 @@ def test_validation_errors_name_the_field(base):
         assert r.status_code == 422
         r = c.post("/v1/users/victim/pairs", content=b'{"pair_id": "nan", "prompt": "q", "chosen": "a", '
                    b'"rejected": "b", "meta": {"score": NaN}}', headers={"Content-Type": "application/json"})
-        assert r.status_code == 422 and r.json()["error"]["field"] == "body.meta"
-        r = c.post("/v1/users/victim/pairs", content=b"{not json", headers={"Content-Type": "application/json"})
-        assert r.status_code == 422 and "error" in r.json()
+        assert r.status_code == 422 and r.json()["error"]["field"] == "body.meta.score"
+        assert "finite" in r.json()["error"]["message"]
+        r = c.post("/v1/users/victim/pairs", content=b'{\n  "pair_id": "p",\n  oops}',
+                   headers={"Content-Type": "application/json"})
+        err = r.json()["error"]
+        assert r.status_code == 400 and err["code"] == "invalid_json" and "field" not in err
+        assert "not valid JSON" in err["message"] and "line 3 column 3" in err["message"]
         assert c.get("/v1/users/victim/summary/history").json()["versions"][0]["summary"] == "Likes cats"
 
 

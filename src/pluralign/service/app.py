@@ -24,6 +24,7 @@ from pluralign.service.db import WalCheckpointer, make_engine, migrate, session_
 from pluralign.service.deps import ServiceState
 from pluralign.service.errors import BodySizeLimit, CatchAll, install_error_handlers
 from pluralign.service.ingest import WriteQueue
+from pluralign.service.limits import AuthFailureThrottle, ConcurrencyLimiter, RateLimiter
 from pluralign.service.scoring import MicroBatcher, Scorer, load_scorer
 from pluralign.service.summaries import load_summarizer
 
@@ -43,7 +44,7 @@ def create_app(config: ServiceConfig | None = None, *, admin_key: str | None = N
     engine = make_engine(config.db, sqlite_synchronous=config.sqlite_synchronous,
                          sqlite_background_checkpoint=config.sqlite_checkpoint_s > 0)
     sessions = session_factory(engine)
-    auth = Authenticator(key, sessions)
+    auth = Authenticator(key, sessions, admin_key_env=config.admin_key_env)
     summarizer = load_summarizer(config.summarizer)
 
     @asynccontextmanager
@@ -58,7 +59,8 @@ def create_app(config: ServiceConfig | None = None, *, admin_key: str | None = N
         models = scorer if scorer is not None else await run_in_threadpool(
             lambda: load_scorer(config.rm, config.love, torch_threads=config.torch_threads))
         batcher = MicroBatcher(models, enabled=config.score_batching, max_batch=config.score_max_batch,
-                               max_wait_ms=config.score_max_wait_ms, torch_threads=config.torch_threads)
+                               max_wait_ms=config.score_max_wait_ms, torch_threads=config.torch_threads,
+                               user_share=config.score_user_share)
         await batcher.start()
         upstream = None
         if config.upstream_url:
@@ -70,7 +72,10 @@ def create_app(config: ServiceConfig | None = None, *, admin_key: str | None = N
                 headers={"Authorization": f"Bearer {upstream_key}"} if upstream_key else None)
         svc = ServiceState(config=config, engine=engine, sessions=sessions, writer=writer, auth=auth, scorer=models,
                            batcher=batcher, summarizer=summarizer, revision=revision, upstream=upstream,
-                           summarizer_name=getattr(summarizer, "name", None) or type(summarizer).__name__)
+                           summarizer_name=getattr(summarizer, "name", None) or type(summarizer).__name__,
+                           score_rate=RateLimiter(config.score_rate_per_s, config.score_burst),
+                           score_slots=ConcurrencyLimiter(config.score_user_concurrency),
+                           auth_throttle=AuthFailureThrottle(config.auth_fail_per_s, config.auth_fail_burst))
         app.state.svc = svc
         app.state.checkpointer = checkpointer
         if config.refresh_interval_s > 0:
@@ -97,6 +102,7 @@ def create_app(config: ServiceConfig | None = None, *, admin_key: str | None = N
         "models, and personalise any chat model through an OpenAI-compatible proxy. Every endpoint except "
         "/healthz takes `Authorization: Bearer <admin key or end-user token>`.",
         lifespan=lifespan,
+        redirect_slashes=False,  # Starlette's redirect builds its Location from the client's Host header
     )
     install_error_handlers(app)
     app.add_middleware(CatchAll)

@@ -40,6 +40,22 @@ class ServiceConfig:
     score_max_batch: int = field(default=64, metadata={"help": "most candidate responses in one batched model call"})
     score_max_wait_ms: float = field(default=5.0, metadata={
         "help": "how long the score batcher waits for more requests before running a batch"})
+    score_user_share: int = field(default=8, metadata={
+        "help": "fair scoring: one model call takes at most this many candidates of any one user, round robin "
+        "across waiting users, so one user's large requests cannot hold the model for long"})
+    score_user_concurrency: int = field(default=4, metadata={
+        "help": "most /v1/score requests of one user in flight at once; more get 429 (0 = no limit)"})
+    score_rate_per_s: float = field(default=100.0, metadata={
+        "help": "per-user rate limit on /v1/score, in candidate responses a second (0 = no limit)"})
+    score_burst: float = field(default=256.0, metadata={
+        "help": "per-user burst of /v1/score candidates allowed above the rate"})
+    auth_fail_per_s: float = field(default=0.5, metadata={
+        "help": "failed-authentication throttle: after auth_fail_burst failures a client address may fail this "
+        "many times a second; beyond that it gets 429 before its credential is checked (0 = off)"})
+    auth_fail_burst: float = field(default=30.0, metadata={
+        "help": "failed authentications a client address may make before the throttle applies"})
+    token_ttl_s: float = field(default=0.0, metadata={
+        "help": "default lifetime of a new end-user token in seconds (0 = no expiry unless the request sets one)"})
     torch_threads: int = field(default=1, metadata={
         "help": "CPU threads for model inference (0 = torch's default). 1 is fastest on a small or shared machine: "
         "concurrency comes from batching requests, and extra intra-op threads only contend for the cores"})

@@ -42,6 +42,7 @@ def make_engine(url: str, *, sqlite_synchronous: str = "FULL", sqlite_background
             cur.execute("PRAGMA journal_mode=WAL")
             cur.execute(f"PRAGMA synchronous={mode}")
             cur.execute("PRAGMA busy_timeout=30000")
+            cur.execute("PRAGMA secure_delete=ON")  # erased rows are overwritten, not just unlinked
             if sqlite_background_checkpoint:
                 cur.execute(f"PRAGMA wal_autocheckpoint={BACKSTOP_AUTOCHECKPOINT_PAGES}")
             cur.close()

@@ -15,7 +15,10 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from pluralign.service.auth import Authenticator, Principal
 from pluralign.service.config import ServiceConfig
+from pluralign.service.errors import ApiError
 from pluralign.service.ingest import WriteQueue
+from pluralign.service.limits import AuthFailureThrottle, ConcurrencyLimiter, RateLimiter
+from pluralign.service.schemas import USER_ID_PATTERN
 from pluralign.service.scoring import MicroBatcher, Scorer
 from pluralign.service.summaries import Summarizer
 
@@ -32,6 +35,9 @@ class ServiceState:
     summarizer: Summarizer
     summarizer_name: str
     revision: str
+    score_rate: RateLimiter = field(default_factory=lambda: RateLimiter(0, 1))
+    score_slots: ConcurrencyLimiter = field(default_factory=lambda: ConcurrencyLimiter(0))
+    auth_throttle: AuthFailureThrottle = field(default_factory=lambda: AuthFailureThrottle(0, 1))
     upstream: httpx.AsyncClient | None = None
     background: list[asyncio.Task] = field(default_factory=list)
 
@@ -45,14 +51,26 @@ _bearer = HTTPBearer(auto_error=False, description="the admin key (PLURALIGN_ADM
 
 
 async def caller(request: Request, _doc=Depends(_bearer)) -> Principal:  # noqa: B008 - FastAPI's idiom
-    """Authenticate ``Authorization: Bearer ...``; 401 with a JSON error when missing or unknown."""
-    auth: Authenticator = request.app.state.svc.auth
+    """Authenticate ``Authorization: Bearer ...``; 401 with a JSON error when missing or unknown.
+
+    An address that keeps presenting wrong credentials is throttled (429) before its next credential is checked,
+    whatever it is, so guessing the admin key or a token stops paying (``auth_fail_per_s``)."""
+    svc: ServiceState = request.app.state.svc
+    client = request.client.host if request.client else "unknown"
+    svc.auth_throttle.check(client)
     header = request.headers.get("authorization")
-    known = auth.authenticate_cached(header)
-    return known if known is not None else await run_in_threadpool(auth.authenticate, header)
+    known = svc.auth.authenticate_cached(header)
+    if known is not None:
+        return known
+    try:
+        return await run_in_threadpool(svc.auth.authenticate, header)
+    except ApiError as e:
+        if e.status == 401 and header:  # a credential was presented and was wrong
+            svc.auth_throttle.failed(client)
+        raise
 
 
 State = Annotated[ServiceState, Depends(state)]
 Caller = Annotated[Principal, Depends(caller)]
-UserId = Annotated[str, Path(min_length=1, max_length=200, pattern=r"^[A-Za-z0-9._:@+-]+$",
-                             description="the user's id")]
+UserId = Annotated[str, Path(min_length=1, max_length=200, pattern=USER_ID_PATTERN,
+                             description="the user's id (letters, digits and ._:@+-; not only dots)")]

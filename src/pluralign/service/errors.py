@@ -1,8 +1,16 @@
-"""Errors as JSON: ``{"error": {"code", "message", "field"}}`` with a 4xx status; never a stack trace to a client."""
+"""Errors as JSON: ``{"error": {"code", "message", "field"}}`` with a 4xx status; never a stack trace to a client.
+
+A body that is not JSON at all gets 400 ``invalid_json`` with what the parser found and where (line and column, or
+byte offset), never dressed up as a field; a body that is JSON but not what the endpoint takes gets 422
+``invalid_request`` naming the field. Error bodies are ASCII-escaped JSON, so a field name echoed from a hostile
+request (a lone surrogate, a control character) can never make the error itself fail to encode.
+"""
 
 from __future__ import annotations
 
+import json
 import logging
+from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -22,6 +30,13 @@ class ApiError(Exception):
         self.status, self.code, self.message, self.field, self.headers = status, code, message, field, headers
 
 
+class ErrorResponse(JSONResponse):
+    """JSON with every non-ASCII character escaped: encodable whatever a client sent."""
+
+    def render(self, content: Any) -> bytes:
+        return json.dumps(content, ensure_ascii=True, separators=(",", ":")).encode("ascii")
+
+
 def error_body(code: str, message: str, field: str | None = None, **extra) -> dict:
     err = {"code": code, "message": message}
     if field is not None:
@@ -35,15 +50,49 @@ def _field(loc: tuple) -> str:
     return ".".join(str(p) for p in loc)
 
 
+def _line_col(text: str | bytes, pos: int) -> str:
+    nl = "\n" if isinstance(text, str) else b"\n"
+    line = text.count(nl, 0, pos) + 1
+    return f"line {line} column {pos - (text.rfind(nl, 0, pos) + 1) + 1}"
+
+
+def json_decode_message(error: str, doc: Any, pos: int) -> str:
+    where = _line_col(doc, pos) if isinstance(doc, str | bytes) else f"character {pos}"
+    return f"the request body is not valid JSON: {error} at {where}"
+
+
+def body_parse_message(cause: BaseException | None) -> str:
+    """What went wrong when the JSON parser raised something other than a decode error."""
+    if isinstance(cause, UnicodeDecodeError):
+        bad = cause.object[cause.start:cause.start + 1].hex() if isinstance(cause.object, bytes) else "?"
+        return (f"the request body is not valid UTF-8: byte 0x{bad} at {_line_col(cause.object, cause.start)} "
+                f"(byte offset {cause.start})")
+    if isinstance(cause, RecursionError):
+        return "the request body is not acceptable JSON: arrays or objects are nested too deeply"
+    if isinstance(cause, ValueError) and "digits" in str(cause):
+        return ("the request body is not acceptable JSON: a number has too many digits (at most 4300; send long "
+                "numbers as strings)")
+    return f"the request body could not be parsed as JSON ({type(cause).__name__})" if cause else (
+        "the request body could not be parsed as JSON")
+
+
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(ApiError)
     async def _api_error(_req: Request, exc: ApiError) -> JSONResponse:
-        return JSONResponse(error_body(exc.code, exc.message, exc.field), status_code=exc.status, headers=exc.headers)
+        return ErrorResponse(error_body(exc.code, exc.message, exc.field), status_code=exc.status,
+                             headers=exc.headers)
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_req: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = exc.errors()
+        bad_json = next((e for e in errors if e.get("type") == "json_invalid"), None)
+        if bad_json is not None:
+            loc = tuple(bad_json.get("loc", ()))
+            pos = loc[1] if len(loc) > 1 and isinstance(loc[1], int) else 0
+            msg = json_decode_message((bad_json.get("ctx") or {}).get("error", "decode error"), exc.body, pos)
+            return ErrorResponse(error_body("invalid_json", msg), status_code=400)
         issues = []
-        for e in exc.errors():
+        for e in errors:
             msg = e.get("msg", "invalid value")
             if e.get("type") == "extra_forbidden":
                 msg = "unknown field"
@@ -51,21 +100,26 @@ def install_error_handlers(app: FastAPI) -> None:
                 msg = "required field is missing"
             issues.append({"field": _field(tuple(e.get("loc", ()))), "message": msg})
         first = issues[0] if issues else {"field": "body", "message": "invalid request"}
-        return JSONResponse(
+        return ErrorResponse(
             error_body("invalid_request", f"{first['field']}: {first['message']}", first["field"], issues=issues),
             status_code=422,
         )
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http(_req: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def _http(req: Request, exc: StarletteHTTPException) -> JSONResponse:
         code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
-        return JSONResponse(error_body(code, str(exc.detail)), status_code=exc.status_code,
-                            headers=getattr(exc, "headers", None))
+        message = str(exc.detail)
+        if exc.status_code == 400 and message == "There was an error parsing the body":  # FastAPI's body parser
+            code, message = "invalid_json", body_parse_message(exc.__cause__)
+        elif exc.status_code == 404 and len(req.url.path) > 1 and req.url.path.endswith("/"):
+            message = "Not Found (paths take no trailing slash)"
+        return ErrorResponse(error_body(code, message), status_code=exc.status_code,
+                             headers=getattr(exc, "headers", None))
 
     @app.exception_handler(Exception)
     async def _unexpected(req: Request, exc: Exception) -> JSONResponse:
         log.exception("unhandled error on %s %s", req.method, req.url.path)
-        return JSONResponse(error_body("internal_error", "internal server error (details are in the server log)"),
+        return ErrorResponse(error_body("internal_error", "internal server error (details are in the server log)"),
                             status_code=500)
 
 
@@ -117,7 +171,7 @@ class BodySizeLimit:
         await self.app(scope, replay, send)
 
     async def _reject(self, send: Send) -> None:
-        resp = JSONResponse(error_body("payload_too_large", f"request body is larger than {self.max_bytes} bytes"),
+        resp = ErrorResponse(error_body("payload_too_large", f"request body is larger than {self.max_bytes} bytes"),
                             status_code=413)
         await resp({"type": "http"}, None, send)  # type: ignore[arg-type]
 
@@ -150,6 +204,6 @@ class CatchAll:
             log.exception("unhandled error on %s %s", scope.get("method"), scope.get("path"))
             if started:
                 raise
-            resp = JSONResponse(error_body("internal_error", "internal server error (details are in the server log)"),
+            resp = ErrorResponse(error_body("internal_error", "internal server error (details are in the server log)"),
                                 status_code=500)
             await resp(scope, receive, send)

@@ -3,6 +3,10 @@
 Writes ``feedback.jsonl`` (one :class:`~pluralign.data.schema.UserRecord` per user: pairs, conversations and
 reactions, with each user's current summary in ``meta.summary``) and ``pairs.jsonl`` (TRL preference rows,
 ``prompt``/``chosen``/``rejected`` + ``user_id``). Both are written atomically; the database is only read.
+
+The service refuses text that is not valid Unicode (lone UTF-16 surrogates), but a database written before it did
+may hold some; one user's such event must not stop everyone's export. Those characters are written as U+FFFD, and
+the summary says how many texts were repaired and in which events (``repaired_texts``, ``repaired_event_ids``).
 """
 
 from __future__ import annotations
@@ -11,6 +15,7 @@ import json
 import os
 import tempfile
 from pathlib import Path
+from types import SimpleNamespace
 
 import sqlalchemy as sa
 from tqdm import tqdm
@@ -19,6 +24,7 @@ from pluralign.data.io import pairs_to_trl_rows, write_users
 from pluralign.service import summaries
 from pluralign.service.db import make_engine
 from pluralign.service.records import BuildStats, build_user_record
+from pluralign.service.storable import repair_unencodable
 from pluralign.service.tables import FeedbackEvent
 
 
@@ -46,6 +52,7 @@ def export_feedback(db_url: str, out_dir: Path) -> dict:
     engine = make_engine(db_url)
     stats = BuildStats()
     users = []
+    repaired, repaired_ids = 0, []
     try:
         with engine.connect() as conn:
             if not sa.inspect(conn).has_table("feedback_events"):
@@ -58,10 +65,19 @@ def export_feedback(db_url: str, out_dir: Path) -> dict:
             for uid in list(user_ids):
                 events = session.scalars(sa.select(FeedbackEvent).where(FeedbackEvent.user_id == uid)
                                          .order_by(FeedbackEvent.id)).all()
-                rec = build_user_record(uid, events, stats)
+                rows = []
+                for e in events:  # copies: the repair never reaches the database
+                    payload, n = repair_unencodable(e.payload)
+                    if n:
+                        repaired += n
+                        repaired_ids.append(e.id)
+                    rows.append(SimpleNamespace(id=e.id, kind=e.kind, payload=payload))
+                rec = build_user_record(uid, rows, stats)
                 cur = summaries.current(session, uid)
                 if cur is not None:
-                    rec.meta["summary"] = cur.text
+                    text, n = repair_unencodable(cur.text)
+                    repaired += n
+                    rec.meta["summary"] = text
                     rec.meta["summary_version"] = cur.version
                 users.append(rec)
                 bar.update(1)
@@ -77,6 +93,8 @@ def export_feedback(db_url: str, out_dir: Path) -> dict:
         "conversations": sum(len(u.conversations) for u in users),
         "reactions": sum(len(u.reactions) for u in users),
         "unresolved_reactions": stats.unresolved_reactions,
+        "repaired_texts": repaired,
+        "repaired_event_ids": repaired_ids[:100],
         "trl_rows": len(rows),
         "feedback_file": str(feedback_path),
         "pairs_file": str(pairs_path),

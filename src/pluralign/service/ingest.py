@@ -22,7 +22,10 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
+from pluralign.service.auth import Principal
 from pluralign.service.db import session_factory
+from pluralign.service.erasure import lock_users, refusals
+from pluralign.service.errors import ApiError
 from pluralign.service.schemas import ConversationIn, PairIn, ReactionIn
 from pluralign.service.tables import FeedbackEvent, User
 
@@ -59,9 +62,10 @@ def prepare(user_id: str, event: ConversationIn | ReactionIn | PairIn) -> Prepar
 
 @dataclass
 class _EventsJob:
-    events: list[PreparedEvent]
+    events: list[PreparedEvent]  # all of one user
     loop: asyncio.AbstractEventLoop
     future: asyncio.Future
+    who: Principal | None = None
 
 
 @dataclass
@@ -114,11 +118,14 @@ class WriteQueue:
         self._queue.put(None)
         self._thread.join(timeout)
 
-    async def add_events(self, events: list[PreparedEvent]) -> list[StoredEvent]:
-        """Store ``events`` (duplicates by key are not stored again); return once they are committed."""
+    async def add_events(self, events: list[PreparedEvent], who: Principal | None = None) -> list[StoredEvent]:
+        """Store ``events`` of one user (duplicates by key are not stored again); return once they are committed.
+
+        ``who`` authenticated the request: if its token was revoked, or the user erased, since then, nothing is
+        written and the matching :class:`ApiError` is raised (see :mod:`pluralign.service.erasure`)."""
         loop = asyncio.get_running_loop()
         fut = loop.create_future()
-        self._queue.put(_EventsJob(events, loop, fut))
+        self._queue.put(_EventsJob(events, loop, fut, who))
         return await fut
 
     async def run(self, fn: Callable[[Session], T]) -> T:
@@ -165,19 +172,41 @@ class WriteQueue:
 
     def _run_events(self, batch: list[_EventsJob]) -> None:
         try:
-            results = self._write([e for job in batch for e in job.events])
+            results = self._write(batch)
         except BaseException as e:  # noqa: BLE001
             log.exception("writing %d event(s) failed", sum(len(j.events) for j in batch))
             for job in batch:
                 job.loop.call_soon_threadsafe(_resolve, job.future, None, e)
             return
-        i = 0
-        for job in batch:
-            k = len(job.events)
-            job.loop.call_soon_threadsafe(_resolve, job.future, results[i:i + k])
-            i += k
+        for job, res in zip(batch, results, strict=True):
+            if isinstance(res, ApiError):
+                job.loop.call_soon_threadsafe(_resolve, job.future, None, res)
+            else:
+                job.loop.call_soon_threadsafe(_resolve, job.future, res)
 
-    def _write(self, events: list[PreparedEvent]) -> list[StoredEvent]:
+    def _write(self, batch: list[_EventsJob]) -> list[list[StoredEvent] | ApiError]:
+        """One transaction for the batch: jobs whose writer may no longer write (erased user, revoked token) are
+        refused inside it, the rest stored. Returns each job's stored events or its refusal."""
+        writers = [(job.events[0].user_id if job.events else "", job.who) for job in batch]
+        with self.engine.begin() as conn:
+            lock_users(conn, {u for u, _ in writers})
+            refused = refusals(conn, writers)
+            events = [e for i, job in enumerate(batch) if i not in refused for e in job.events]
+            stored, new_users = self._insert_events(conn, events) if events else ([], set())
+        if self.engine.dialect.name == "sqlite":  # on PostgreSQL another server process may erase users
+            self._known_users |= new_users
+        self.commits += 1
+        out: list[list[StoredEvent] | ApiError] = []
+        i = 0
+        for j, job in enumerate(batch):
+            if j in refused:
+                out.append(refused[j])
+                continue
+            out.append(stored[i:i + len(job.events)])
+            i += len(job.events)
+        return out
+
+    def _insert_events(self, conn, events: list[PreparedEvent]) -> tuple[list[StoredEvent], set[str]]:
         # SQLAlchemy Core, not the ORM. The common case (no retries) is one multi-row
         # ``INSERT ... ON CONFLICT DO NOTHING RETURNING`` per commit; only keys that were already stored need a
         # second statement to find their ids. Users seen before skip the users upsert (the cache is dropped after
@@ -188,22 +217,19 @@ class WriteQueue:
             fresh.setdefault((e.user_id, e.idempotency_key), e)
         ev = FeedbackEvent.__table__
         new_users = {e.user_id for e in fresh.values()} - self._known_users
-        with self.engine.begin() as conn:
-            if new_users:
-                conn.execute(self._user_insert, [{"user_id": u, "created_at": now} for u in new_users])
-            rows = conn.execute(self._event_insert, [
-                {"user_id": e.user_id, "kind": e.kind, "item_id": e.item_id, "idempotency_key": e.idempotency_key,
-                 "payload": e.payload, "event_time": e.event_time, "received_at": now} for e in fresh.values()])
-            new_ids = {(r.user_id, r.idempotency_key): r.id for r in rows}
-            existing: dict[tuple[str, str], int] = {}
-            retried = [k for k in fresh if k not in new_ids]
-            for start in range(0, len(retried), 400):
-                chunk = retried[start:start + 400]
-                rows = conn.execute(sa.select(ev.c.id, ev.c.user_id, ev.c.idempotency_key)
-                                    .where(sa.tuple_(ev.c.user_id, ev.c.idempotency_key).in_(chunk)))
-                existing.update({(r.user_id, r.idempotency_key): r.id for r in rows})
-        self._known_users |= new_users
-        self.commits += 1
+        if new_users:
+            conn.execute(self._user_insert, [{"user_id": u, "created_at": now} for u in new_users])
+        rows = conn.execute(self._event_insert, [
+            {"user_id": e.user_id, "kind": e.kind, "item_id": e.item_id, "idempotency_key": e.idempotency_key,
+             "payload": e.payload, "event_time": e.event_time, "received_at": now} for e in fresh.values()])
+        new_ids = {(r.user_id, r.idempotency_key): r.id for r in rows}
+        existing: dict[tuple[str, str], int] = {}
+        retried = [k for k in fresh if k not in new_ids]
+        for start in range(0, len(retried), 400):
+            chunk = retried[start:start + 400]
+            rows = conn.execute(sa.select(ev.c.id, ev.c.user_id, ev.c.idempotency_key)
+                                .where(sa.tuple_(ev.c.user_id, ev.c.idempotency_key).in_(chunk)))
+            existing.update({(r.user_id, r.idempotency_key): r.id for r in rows})
         self.events_written += len(new_ids)
         out = []
         claimed: set[tuple[str, str]] = set()
@@ -214,4 +240,4 @@ class WriteQueue:
                 out.append(StoredEvent(new_ids[k], e.idempotency_key, False))
             else:
                 out.append(StoredEvent(new_ids.get(k) or existing[k], e.idempotency_key, True))
-        return out
+        return out, new_users

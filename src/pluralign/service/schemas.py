@@ -1,6 +1,7 @@
 """Request and response bodies of the HTTP API: strict pydantic models, so they are the schema and the docs.
 
-Unknown fields are errors (a typo must not silently drop data). Ids are short printable strings.
+Unknown fields are errors (a typo must not silently drop data), and types are strict: ``"1"`` is not a number and
+``1`` is not a string (an integer is still accepted where a float is expected). Ids are short printable strings.
 """
 
 from __future__ import annotations
@@ -12,12 +13,15 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_vali
 from pluralign.data.schema import MetaValue, Role
 
 Id = Annotated[str, StringConstraints(min_length=1, max_length=200, pattern=r"^[A-Za-z0-9._:@/+-]+$")]
+# A user id is also a path segment: no "/", and not only dots ("." and ".." are path tricks, not names).
+USER_ID_PATTERN = r"^[A-Za-z0-9._:@+-]*[A-Za-z0-9_:@+-][A-Za-z0-9._:@+-]*$"
+UserIdStr = Annotated[str, StringConstraints(min_length=1, max_length=200, pattern=USER_ID_PATTERN)]
 Text = Annotated[str, StringConstraints(max_length=100_000)]
 Finite = Annotated[float, Field(allow_inf_nan=False)]
 
 
 class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
 
 class Turn(Strict):
@@ -118,9 +122,37 @@ class SummaryHistory(BaseModel):
     versions: list[SummaryOut]
 
 
+class TokenIn(Strict):
+    scope: Literal["full", "no_erase"] = Field("full", description="'no_erase': the token cannot erase its user")
+    expires_in_s: Annotated[float, Field(gt=0, le=10 * 365 * 86400, allow_inf_nan=False)] | None = Field(
+        None, description="lifetime in seconds (default: the server's token_ttl_s; none if that is 0)")
+
+
 class TokenOut(BaseModel):
     user_id: str
-    token: str
+    token: str = Field(description="the bearer token, shown only this once")
+    token_id: str = Field(description="public id to list or revoke the token by")
+    scope: str
+    expires_at: float | None
+
+
+class TokenInfo(BaseModel):
+    token_id: str
+    scope: str
+    created_at: float
+    expires_at: float | None
+    expired: bool
+
+
+class TokenList(BaseModel):
+    user_id: str
+    tokens: list[TokenInfo]
+
+
+class RevokedOut(BaseModel):
+    user_id: str
+    token_id: str
+    revoked: bool
 
 
 class DeletedOut(BaseModel):
@@ -129,7 +161,7 @@ class DeletedOut(BaseModel):
 
 
 class ScoreIn(Strict):
-    user_id: Id
+    user_id: UserIdStr
     prompt: Text
     responses: list[Text] = Field(min_length=1, max_length=64)
     summary: Annotated[str, StringConstraints(max_length=10_000)] | None = Field(

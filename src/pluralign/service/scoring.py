@@ -1,8 +1,10 @@
 """Scoring with the personalised reward model and P[Love]: models load once, concurrent requests are batched.
 
 :class:`MicroBatcher` gathers the candidates of requests that arrive within ``max_wait_ms`` of each other (up to
-``max_batch`` candidates) into one model call on a single worker thread, then hands each request its slice. With
-batching off every request is its own model call (still one at a time: the models are not thread-safe).
+``max_batch`` candidates) into one model call on a single worker thread, then hands each request its slice. The
+queue is fair across users: a large request is cut into parts of ``user_share`` candidates and each model call
+takes one part per waiting user, round robin, so no user's flood can make another wait behind all of it. With
+batching off every model call is one part of one request (still one at a time: the models are not thread-safe).
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ import asyncio
 import hashlib
 import logging
 import sys
+from collections import deque
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -79,68 +82,117 @@ def load_scorer(rm_path: str | None, love_path: str | None, *, torch_threads: in
 
 
 @dataclass
-class _Pending:
+class _Request:
+    future: asyncio.Future
+    n: int
+    rewards: list = field(default_factory=list)
+    p_love: list = field(default_factory=list)
+    parts_left: int = 0
+
+
+@dataclass
+class _Part:
+    """At most ``user_share`` candidates of one request: the unit the fair queue hands out."""
+
+    request: _Request
+    index: int
     prompts: list[str]
     responses: list[str]
     summaries: list[str | None]
-    future: asyncio.Future
 
 
 class MicroBatcher:
-    """Batches concurrent score calls into one model call (see the module docstring)."""
+    """Batches concurrent score calls into one model call, fairly across users (see the module docstring).
+
+    Each request is cut into parts of at most ``user_share`` candidates, queued per key (the user id). A model call
+    takes one part from each waiting key, round robin, up to ``max_batch`` candidates; keys served go to the back.
+    So one user's flood of large requests occupies the model ``user_share`` candidates at a time, and another
+    user's request waits for at most the call in progress before it is in the next one.
+    """
 
     def __init__(self, scorer: Scorer, *, enabled: bool = True, max_batch: int = 64, max_wait_ms: float = 5.0,
-                 torch_threads: int = 0):
+                 torch_threads: int = 0, user_share: int = 8):
         self.scorer, self.enabled = scorer, enabled
         self.max_batch, self.max_wait = max_batch, max_wait_ms / 1000.0
+        self.user_share = max(1, min(user_share, max_batch)) if enabled else 10**9
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="pluralign-score",
                                             initializer=_limit_torch_threads, initargs=(torch_threads,))
-        self._queue: asyncio.Queue[_Pending] | None = None
+        self._queues: dict[str, deque[_Part]] = {}
+        self._order: deque[str] = deque()
+        self._wake: asyncio.Event | None = None
         self._task: asyncio.Task | None = None
         self.model_calls = 0
 
     async def start(self) -> None:
-        self._queue = asyncio.Queue()
-        if self.enabled:
-            self._task = asyncio.create_task(self._loop())
+        self._wake = asyncio.Event()
+        self._task = asyncio.create_task(self._loop())
 
     async def close(self) -> None:
         if self._task is not None:
             self._task.cancel()
         self._executor.shutdown(wait=True)
 
-    async def score(self, prompts: list[str], responses: list[str], summaries: list[str | None]
-                    ) -> tuple[list[float] | None, list[float] | None]:
+    @property
+    def waiting(self) -> int:
+        return sum(len(p.prompts) for q in self._queues.values() for p in q)
+
+    async def score(self, prompts: list[str], responses: list[str], summaries: list[str | None], *,
+                    key: str = "") -> tuple[list[float] | None, list[float] | None]:
+        """Scores of the candidates, once the fair queue reaches them; ``key`` names whose turn it is (a user)."""
         loop = asyncio.get_running_loop()
-        if not self.enabled:
-            self.model_calls += 1
-            r, p = await loop.run_in_executor(self._executor, self.scorer.score, prompts, responses, summaries)
-            return _tolist(r), _tolist(p)
-        fut = loop.create_future()
-        await self._queue.put(_Pending(prompts, responses, summaries, fut))
-        return await fut
+        req = _Request(loop.create_future(), len(prompts))
+        k = self.user_share
+        parts = [_Part(req, i, prompts[lo:lo + k], responses[lo:lo + k], summaries[lo:lo + k])
+                 for i, lo in enumerate(range(0, len(prompts), k))]
+        req.parts_left = len(parts)
+        req.rewards, req.p_love = [None] * len(parts), [None] * len(parts)
+        q = self._queues.get(key)
+        if q is None:
+            q = self._queues[key] = deque()
+            self._order.append(key)
+        q.extend(parts)
+        self._wake.set()
+        return await req.future
+
+    def _take_batch(self) -> list[_Part]:
+        """One part per waiting key, in round-robin order, up to ``max_batch`` candidates (at least one part)."""
+        batch: list[_Part] = []
+        n = 0
+        served = []
+        for key in list(self._order):
+            q = self._queues[key]
+            while q and q[0].request.future.done():  # the client went away, or an earlier part failed
+                q.popleft()
+            if not q:
+                served.append(key)
+                continue
+            size = len(q[0].prompts)
+            if batch and n + size > self.max_batch:
+                break
+            batch.append(q.popleft())
+            n += size
+            served.append(key)
+            if not self.enabled:  # one request's part per model call
+                break
+        for key in served:
+            self._order.remove(key)
+            if self._queues[key]:
+                self._order.append(key)
+            else:
+                del self._queues[key]
+        return batch
 
     async def _loop(self) -> None:
         loop = asyncio.get_running_loop()
-        carry: _Pending | None = None
         while True:
-            first = carry or await self._queue.get()
-            carry = None
-            batch, n = [first], len(first.prompts)
-            deadline = loop.time() + self.max_wait
-            while n < self.max_batch:
-                timeout = deadline - loop.time()
-                if timeout <= 0:
-                    break
-                try:
-                    nxt = await asyncio.wait_for(self._queue.get(), timeout)
-                except TimeoutError:
-                    break
-                if n + len(nxt.prompts) > self.max_batch:
-                    carry = nxt
-                    break
-                batch.append(nxt)
-                n += len(nxt.prompts)
+            while not self._order:
+                self._wake.clear()
+                await self._wake.wait()
+            if self.enabled and self.max_wait > 0 and self.waiting < self.max_batch:
+                await asyncio.sleep(self.max_wait)  # let concurrent requests join this call
+            batch = self._take_batch()
+            if not batch:
+                continue
             prompts = [x for b in batch for x in b.prompts]
             responses = [x for b in batch for x in b.responses]
             summaries = [x for b in batch for x in b.summaries]
@@ -150,15 +202,22 @@ class MicroBatcher:
             except Exception as e:  # noqa: BLE001 - each waiting request gets the error
                 log.exception("scoring a batch of %d failed", len(prompts))
                 for b in batch:
-                    if not b.future.done():
-                        b.future.set_exception(e)
+                    if not b.request.future.done():
+                        b.request.future.set_exception(e)
                 continue
             i = 0
             for b in batch:
                 k = len(b.prompts)
-                if not b.future.done():
-                    b.future.set_result((_tolist(r, i, i + k), _tolist(p, i, i + k)))
+                req = b.request
+                req.rewards[b.index], req.p_love[b.index] = _tolist(r, i, i + k), _tolist(p, i, i + k)
+                req.parts_left -= 1
+                if req.parts_left == 0 and not req.future.done():
+                    req.future.set_result((_join(req.rewards), _join(req.p_love)))
                 i += k
+
+
+def _join(parts: list[list[float] | None]) -> list[float] | None:
+    return None if parts[0] is None else [x for part in parts for x in part]
 
 
 def _limit_torch_threads(n: int) -> None:

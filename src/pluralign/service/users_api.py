@@ -5,20 +5,33 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from typing import Annotated
 
 import sqlalchemy as sa
-from fastapi import APIRouter
+from fastapi import APIRouter, Path
 from fastapi.concurrency import run_in_threadpool
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from pluralign.service import summaries
-from pluralign.service.auth import Authenticator
+from pluralign.service.auth import Authenticator, Principal
 from pluralign.service.deps import Caller, ServiceState, State, UserId
+from pluralign.service.erasure import erase_user, guard_write, truncate_wal
 from pluralign.service.errors import ApiError
 from pluralign.service.records import load_user_record
-from pluralign.service.schemas import DeletedOut, SummaryHistory, SummaryIn, SummaryOut, TokenOut
-from pluralign.service.tables import FeedbackEvent, Summary, User, UserToken
+from pluralign.service.schemas import (
+    DeletedOut,
+    RevokedOut,
+    SummaryHistory,
+    SummaryIn,
+    SummaryOut,
+    TokenIn,
+    TokenInfo,
+    TokenList,
+    TokenOut,
+)
+from pluralign.service.storable import check_storable
+from pluralign.service.tables import Summary, User, UserToken
 
 log = logging.getLogger(__name__)
 router = APIRouter(prefix="/v1/users/{user_id}", tags=["users"])
@@ -30,17 +43,56 @@ def _out(row: Summary) -> SummaryOut:
 
 
 @router.post("/tokens", response_model=TokenOut, summary="Issue an end-user token (admin)")
-async def create_token(user_id: UserId, svc: State, who: Caller) -> TokenOut:
-    """A bearer token bound to ``user_id``; it is shown once (only its hash is stored)."""
+async def create_token(user_id: UserId, svc: State, who: Caller, body: TokenIn | None = None) -> TokenOut:
+    """A bearer token bound to ``user_id``; it is shown once (only its hash is stored). Optional body:
+    ``{"scope": "full" | "no_erase", "expires_in_s": seconds}``."""
     who.require_admin()
+    body = body or TokenIn()
+    ttl = body.expires_in_s if body.expires_in_s is not None else (svc.config.token_ttl_s or None)
+    expires_at = time.time() + ttl if ttl else None
     ins = pg_insert if svc.engine.dialect.name == "postgresql" else sqlite_insert
 
-    def issue(session) -> str:
+    def issue(session) -> tuple[str, str]:
+        guard_write(session, user_id, who)
         session.execute(ins(User).on_conflict_do_nothing(index_elements=["user_id"]),
                         [{"user_id": user_id, "created_at": time.time()}])
-        return Authenticator.issue(session, user_id)
+        return Authenticator.issue(session, user_id, scope=body.scope, expires_at=expires_at)
 
-    return TokenOut(user_id=user_id, token=await svc.writer.run(issue))
+    token, token_id = await svc.writer.run(issue)
+    return TokenOut(user_id=user_id, token=token, token_id=token_id, scope=body.scope, expires_at=expires_at)
+
+
+@router.get("/tokens", response_model=TokenList, summary="List the user's tokens (admin)")
+async def list_tokens(user_id: UserId, svc: State, who: Caller) -> TokenList:
+    """Ids, scopes, creation and expiry times of the user's tokens (never the tokens themselves), oldest first."""
+    who.require_admin()
+
+    def read():
+        with svc.sessions() as s:
+            return s.execute(sa.select(UserToken.token_id, UserToken.scope, UserToken.created_at,
+                                       UserToken.expires_at).where(UserToken.user_id == user_id)
+                             .order_by(UserToken.created_at, UserToken.token_id)).all()
+
+    now = time.time()
+    return TokenList(user_id=user_id, tokens=[
+        TokenInfo(token_id=r.token_id, scope=r.scope, created_at=r.created_at, expires_at=r.expires_at,
+                  expired=r.expires_at is not None and now >= r.expires_at) for r in await run_in_threadpool(read)])
+
+
+@router.delete("/tokens/{token_id}", response_model=RevokedOut, summary="Revoke one of the user's tokens (admin)")
+async def revoke_token(user_id: UserId, token_id: Annotated[str, Path(pattern=r"^tok_[0-9a-f]{16}$")], svc: State,
+                       who: Caller) -> RevokedOut:
+    """The token gets 401 from the next request on; a write it had in flight is refused in its transaction."""
+    who.require_admin()
+
+    def revoke(session) -> int:
+        return session.execute(sa.delete(UserToken).where(UserToken.user_id == user_id,
+                                                          UserToken.token_id == token_id)).rowcount or 0
+
+    if not await svc.writer.run(revoke):
+        raise ApiError(404, "not_found", f"user {user_id!r} has no token {token_id!r}")
+    svc.auth.forget_token(token_id)
+    return RevokedOut(user_id=user_id, token_id=token_id, revoked=True)
 
 
 @router.get("/summary", response_model=SummaryOut, summary="The user's current summary")
@@ -66,10 +118,14 @@ async def put_summary(user_id: UserId, body: SummaryIn, svc: State, who: Caller)
     if len(body.summary) > cap:
         raise ApiError(422, "invalid_request", f"body.summary: at most {cap} characters (got {len(body.summary)})",
                        field="body.summary")
-    if "\x00" in body.summary:
-        raise ApiError(422, "invalid_request", "body.summary: must not contain NUL characters", field="body.summary")
+    check_storable(body.summary, "body.summary")
     source = "admin" if who.is_admin else "user"
-    row = await svc.writer.run(lambda s: summaries.add_version(s, user_id, body.summary, source))
+
+    def write(s):
+        guard_write(s, user_id, who)
+        return summaries.add_version(s, user_id, body.summary, source)
+
+    row = await svc.writer.run(write)
     return _out(row)
 
 
@@ -84,8 +140,12 @@ async def get_history(user_id: UserId, svc: State, who: Caller) -> SummaryHistor
     return SummaryHistory(user_id=user_id, versions=[_out(r) for r in await run_in_threadpool(read)])
 
 
-async def refresh_summary(svc: ServiceState, user_id: str, *, scheduled: bool = False) -> Summary | None:
-    """Summarise the user's newest feedback into a new version; None if the user has no feedback."""
+async def refresh_summary(svc: ServiceState, user_id: str, *, scheduled: bool = False,
+                          who: Principal | None = None) -> Summary | None:
+    """Summarise the user's newest feedback into a new version; None if the user has no feedback.
+
+    The write is refused if the user is erased (or ``who``'s token revoked) after the read began."""
+    who = who or Principal(is_admin=True, authenticated_at=time.time())
 
     def read():
         with svc.sessions() as s:
@@ -98,6 +158,7 @@ async def refresh_summary(svc: ServiceState, user_id: str, *, scheduled: bool = 
     text = (text or "").replace("\x00", "")[: svc.config.summary_max_chars]
 
     def write(s):
+        guard_write(s, user_id, who)
         if scheduled:  # the user may have edited it meanwhile: a schedule never overwrites their own words
             cur = summaries.current(s, user_id)
             if cur is not None and cur.source != "refresh":
@@ -111,7 +172,7 @@ async def refresh_summary(svc: ServiceState, user_id: str, *, scheduled: bool = 
 @router.post("/summary:refresh", response_model=SummaryOut, summary="Rewrite the summary from newest feedback")
 async def post_refresh(user_id: UserId, svc: State, who: Caller) -> SummaryOut:
     who.require_user(user_id)
-    row = await refresh_summary(svc, user_id)
+    row = await refresh_summary(svc, user_id, who=who)
     if row is None:
         raise ApiError(404, "not_found", f"user {user_id!r} has no feedback to summarise")
     return _out(row)
@@ -120,18 +181,13 @@ async def post_refresh(user_id: UserId, svc: State, who: Caller) -> SummaryOut:
 @router.delete("", response_model=DeletedOut, summary="Erase the user (right to be forgotten)")
 async def delete_user(user_id: UserId, svc: State, who: Caller) -> DeletedOut:
     """Deletes the user's feedback events, every summary version, their tokens and the user row, after any of
-    their events already queued have been written (so nothing submitted before the erasure survives it)."""
-    who.require_user(user_id)
-
-    def erase(s) -> dict[str, int]:
-        counts = {}
-        for name, table in (("events", FeedbackEvent), ("summaries", Summary), ("tokens", UserToken),
-                            ("users", User)):
-            counts[name] = s.execute(sa.delete(table).where(table.user_id == user_id)).rowcount or 0
-        return counts
-
-    counts = await svc.writer.run(erase)
+    their events already queued have been written (so nothing submitted before the erasure survives it). Requests
+    authenticated before the erasure that reach the database after it write nothing (409 or 401); on SQLite the
+    WAL is emptied so the erased text does not linger on disk. Tokens of scope ``no_erase`` get 403."""
+    who.require_erase(user_id)
+    counts = await svc.writer.run(lambda s: erase_user(s, user_id))
     svc.auth.forget_user(user_id)
+    await run_in_threadpool(truncate_wal, svc.engine)
     return DeletedOut(user_id=user_id, deleted=counts)
 
 
