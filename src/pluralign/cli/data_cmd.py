@@ -292,5 +292,9 @@ def run_export(args) -> int:
               "installed in this build", file=sys.stderr)
         return 1
     summary = mod.export_feedback(args.db, args.out)
+    if summary.get("repaired_texts"):
+        print(f"warning: {summary['repaired_texts']} stored text(s) held lone UTF-16 surrogates (not valid Unicode); "
+              "they were exported with U+FFFD in their place (events: "
+              f"{summary.get('repaired_event_ids')})", file=sys.stderr)
     print(json.dumps(summary, indent=2, default=str))
     return 0
