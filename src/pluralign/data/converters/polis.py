@@ -1,7 +1,7 @@
 """Polis open-data conversations -> one user per (conversation, participant), votes as reactions.
 
-Source: a folder of conversation folders, or one conversation folder, each with ``comments.csv`` and either the long
-``votes.csv`` (timestamp, [datetime,] comment-id, voter-id, vote) or only the wide ``participants-votes.csv``
+Source: a folder of conversation folders (at any depth), or one conversation folder, each with ``comments.csv`` and
+either the long ``votes.csv`` (timestamp, [datetime,] comment-id, voter-id, vote) or only the wide ``participants-votes.csv``
 (participant, [xid,] group-id, n-*, then one column per comment id). ``summary.csv`` (key,value rows) gives the topic.
 Column sets differ between exports (``datetime``, ``xid``, ``is-meta``, ``is-seed``, ... come and go): only the
 columns named above are required, the rest are ignored.
@@ -51,10 +51,24 @@ def _conversation_dirs(source: Path, log: IssueLog) -> list[Path]:
         return []
     if (source / "comments.csv").exists():
         return [source]
-    dirs = sorted(d for d in source.iterdir() if d.is_dir() and (d / "comments.csv").exists())
+    # Conversations may sit at any depth (e.g. exports grouped by year or organisation); a folder that holds a
+    # conversation is not searched further.
+    dirs: list[Path] = []
+    for found in sorted(source.rglob("comments.csv")):
+        folder = found.parent
+        if not any(d in folder.parents for d in dirs):
+            dirs.append(folder)
     if not dirs:
         log.add(source, 0, "", "no Polis conversation here: no comments.csv in it or in any subfolder")
     return dirs
+
+
+def conversation_name(folder: Path, source: Path) -> str:
+    """The folder's name for a conversation directly under ``source`` (or ``source`` itself), else its path
+    relative to ``source`` (``2019/brexit``), so two nested conversations with the same folder name stay apart."""
+    if folder == source or folder.parent == source:
+        return folder.name
+    return folder.relative_to(source).as_posix()
 
 
 def _read_summary(path: Path, log: IssueLog) -> dict[str, str]:
@@ -163,8 +177,8 @@ def _read_wide(path: Path, comments: dict, dropped: set, log: IssueLog
     return votes, groups
 
 
-def _convert_conversation(folder: Path, opts: Options, log: IssueLog) -> list[UserRecord]:
-    conv = folder.name
+def _convert_conversation(folder: Path, opts: Options, log: IssueLog, conv: str | None = None) -> list[UserRecord]:
+    conv = conv or folder.name
     summary = _read_summary(folder / "summary.csv", log)
     topic_text = summary.get("topic") or conv
     comments, dropped = _read_comments(folder / "comments.csv", opts, log)
@@ -208,6 +222,6 @@ def convert(source: Path, **opts) -> list[UserRecord]:
     users: list[UserRecord] = []
     for folder in tqdm(_conversation_dirs(Path(source), log), desc="polis conversations", unit="conv",
                        disable=None):
-        users.extend(_convert_conversation(folder, o, log))
+        users.extend(_convert_conversation(folder, o, log, conversation_name(folder, Path(source))))
     log.raise_if_any()
     return users
