@@ -270,11 +270,11 @@ def _pair(user: SimulatedUser, persona: AttributesPersona, dim: str, pool: str, 
 
 
 def build_attributes(seed: int = 0, quick: bool = False):
-    """The suite (deterministic given ``seed``): 60 users quick, 360 full; 12 context + 6 (quick) / 12 target pairs."""
+    """The suite (deterministic given ``seed``): 96 users quick, 360 full; 12 context + 6 (quick) / 12 target pairs."""
     from pluralign.sim.suites import Suite
 
     rng = random.Random(seed + 11)
-    n_users = 60 if quick else 360
+    n_users = 96 if quick else 360
     per_dim = {"A": 2, "B": 1 if quick else 2}
     catalogue: dict[str, Meaning] = {}
     users: list[UserRecord] = []
