@@ -76,3 +76,22 @@ def token_for(base: str, user_id: str) -> str:
         r = c.post(f"/v1/users/{user_id}/tokens")
         r.raise_for_status()
         return r.json()["token"]
+
+
+def raw_request(base: str, method: str, path: str, body: bytes = b"", headers: dict[str, str] | None = None,
+                *, raw_headers: bytes = b"", timeout: float = 30) -> tuple[int, dict[str, str], bytes]:
+    """One HTTP/1.1 request with the path, headers and body sent byte for byte as given (no client-side
+    normalisation of ``..``, no header validation), for hostile-input tests. Returns (status, headers, body)."""
+    import http.client
+    from urllib.parse import urlparse
+
+    u = urlparse(base)
+    head = [f"{method} {path} HTTP/1.1", f"Host: {u.hostname}:{u.port}", "Connection: close",
+            f"Content-Length: {len(body)}"]
+    head += [f"{k}: {v}" for k, v in (headers or {}).items()]
+    data = ("\r\n".join(head) + "\r\n").encode("utf-8", "surrogateescape") + raw_headers + b"\r\n" + body
+    with socket.create_connection((u.hostname, u.port), timeout=timeout) as sock:
+        sock.sendall(data)
+        resp = http.client.HTTPResponse(sock)
+        resp.begin()
+        return resp.status, {k.lower(): v for k, v in resp.getheaders()}, resp.read()

@@ -76,9 +76,10 @@ def key_bits(key: str) -> float:
         if all(key[i] == key[i % period] for i in range(len(key))):
             bits = min(bits, period * math.log2(max(len(counts), 2)))
             break
-    steps = {ord(b) - ord(a) for a, b in zip(key, key[1:], strict=False)}
-    if len(steps) == 1:  # "0123456789abcdef..." or "zyxw...": a start and a step
-        bits = min(bits, 16.0)
+    steps = Counter(ord(b) - ord(a) for a, b in zip(key, key[1:], strict=False))
+    breaks = len(key) - 1 - steps.most_common(1)[0][1]
+    if breaks <= (len(key) - 1) // 4:  # "0123456789abcdef", "zyxw...": a start, a step and a few jumps
+        bits = min(bits, 16.0 + 8.0 * breaks)
     return bits
 
 

@@ -98,6 +98,8 @@ def install_error_handlers(app: FastAPI) -> None:
                 msg = "unknown field"
             elif e.get("type") == "missing":
                 msg = "required field is missing"
+            elif e.get("type") == "string_unicode":
+                msg = "text holds a lone UTF-16 surrogate, which is not valid Unicode"
             issues.append({"field": _field(tuple(e.get("loc", ()))), "message": msg})
         first = issues[0] if issues else {"field": "body", "message": "invalid request"}
         return ErrorResponse(
