@@ -135,3 +135,99 @@ def test_proxy_personalises_and_resists_injection(sqlite_url, model_dirs, monkey
                 # Another user's id in the standard `user` field is refused for this token.
                 assert c.post("/v1/chat/completions", json={**request, "user": "frank"}).status_code == 403
                 assert c.post("/v1/chat/completions", json={**request, "stream": True}).status_code == 400
+
+
+def test_fair_batcher_serves_a_user_between_parts_of_another_users_flood(model_dirs):
+    """One user queues 4 × 64 candidates; another user's single candidate is in the very next model call, no call
+    holds more than ``user_share`` of the flooder's candidates, and every request gets exactly its own scores."""
+    import asyncio
+
+    from pluralign.models.reward_model import SummaryConditionedRM
+    from pluralign.service.scoring import MicroBatcher, Scorer
+
+    calls: list[list[str]] = []
+
+    class RecordingScorer(Scorer):
+        def score(self, prompts, responses, summaries):
+            calls.append(list(prompts))
+            return super().score(prompts, responses, summaries)
+
+    rm = SummaryConditionedRM.from_pretrained(model_dirs[0])
+    scorer = RecordingScorer(rm=rm)
+    flood = [[f"flood answer {k}.{i}" for i in range(64)] for k in range(4)]
+
+    async def run():
+        batcher = MicroBatcher(scorer, max_batch=64, max_wait_ms=1, user_share=8)
+        await batcher.start()
+        try:
+            tasks = [asyncio.create_task(batcher.score(["flood"] * 64, r, [None] * 64, key="flood")) for r in flood]
+            while batcher.model_calls < 2:
+                await asyncio.sleep(0.001)
+            submitted_at = batcher.model_calls
+            victim = await batcher.score(["victim"], ["a short answer"], ["likes short answers"], key="victim")
+            return submitted_at, victim, await asyncio.gather(*tasks)
+        finally:
+            await batcher.close()
+
+    submitted_at, victim, flooded = asyncio.run(run())
+    victim_call = next(i for i, c in enumerate(calls) if "victim" in c)
+    assert victim_call <= submitted_at  # the call after the one running when it arrived (0-based)
+    assert max(c.count("flood") for c in calls) <= 8
+    want = rm.score(["victim"], ["a short answer"], ["likes short answers"])
+    np.testing.assert_allclose(victim[0], want, rtol=1e-4, atol=1e-5)
+    for responses, (rewards, p_love) in zip(flood[:2], flooded[:2], strict=True):
+        assert p_love is None and len(rewards) == 64
+        np.testing.assert_allclose(rewards, rm.score(["flood"] * 64, responses, [None] * 64), rtol=1e-4, atol=1e-5)
+
+
+def test_score_concurrency_limit_is_per_user(sqlite_url, model_dirs):
+    import threading
+
+    cfg = ServiceConfig(db=sqlite_url, rm=str(model_dirs[0]), score_user_concurrency=1, score_rate_per_s=0)
+    with live_server(create_app(cfg, admin_key=ADMIN_KEY)) as base:
+        start = threading.Barrier(6)
+        body = {"user_id": "flood", "prompt": "p", "responses": [f"answer number {i}" for i in range(64)]}
+
+        def send(_):
+            with admin(base) as c:
+                start.wait(30)
+                return c.post("/v1/score", json=body)
+
+        with cf.ThreadPoolExecutor(6) as pool:
+            results = list(pool.map(send, range(6)))
+        codes = sorted(r.status_code for r in results)
+        assert codes[0] == 200 and codes[-1] == 429, codes
+        limited = next(r for r in results if r.status_code == 429)
+        assert limited.json()["error"]["code"] == "too_many_requests" and limited.headers["retry-after"] == "1"
+        with admin(base) as c:  # the limit is per user: others (and the flooder, now idle) are served
+            assert c.post("/v1/score", json={**body, "user_id": "victim"}).status_code == 200
+            assert c.post("/v1/score", json=body).status_code == 200
+
+
+def test_proxy_labels_a_token_holders_system_text_as_the_users_and_survives_a_bad_upstream(sqlite_url, model_dirs):
+    from fastapi import FastAPI, Response
+
+    from pluralign.service.proxy import OPERATOR_LABEL, USER_LABEL
+
+    msgs = personalise_messages([{"role": "system", "content": "Be terse."}, {"role": "user", "content": "hi"}],
+                                "likes cats", 100, from_operator=False)
+    assert USER_LABEL in msgs[0]["content"] and OPERATOR_LABEL not in msgs[0]["content"]
+    assert msgs[0]["content"].startswith(SUMMARY_RULES)
+
+    hostile = FastAPI()  # an upstream that answers 200 with things that are not chat completions
+    answers = [b"[1, 2, 3]", b'{"choices": "nope"}', b'{"choices": [{"message": {"content": "a\\ud800"}}]}',
+               b'{"choices": [{"message": {"content": "x"}}], "t": NaN}', b"not json"]
+    served = iter(answers)
+
+    @hostile.post("/v1/chat/completions")
+    async def _answer() -> Response:
+        return Response(next(served), media_type="application/json")
+
+    with live_server(hostile) as upstream:
+        cfg = ServiceConfig(db=sqlite_url, upstream_url=f"{upstream}/v1", rm=str(model_dirs[0]))
+        with live_server(create_app(cfg, admin_key=ADMIN_KEY)) as base, admin(base) as c:
+            req = {"user": "u1", "best_of": 2, "messages": [{"role": "user", "content": "hi"}]}
+            for _ in answers:
+                r = c.post("/v1/chat/completions", json=req)
+                assert r.status_code == 502 and r.json()["error"]["code"] == "upstream_error", r.text
+                assert "Traceback" not in r.text
