@@ -29,3 +29,19 @@ def db_url(request, tmp_path) -> Iterator[str]:
 def server(sqlite_url) -> Iterator[str]:
     with live_server(create_app(ServiceConfig(db=sqlite_url), admin_key=ADMIN_KEY)) as url:
         yield url
+
+
+@pytest.fixture(scope="session")
+def model_dirs(tmp_path_factory):
+    """An untrained-head SummaryConditionedRM and a P[Love] model fitted on a few reactions, saved to tmp."""
+    from pluralign.models.love import LoveModel
+    from pluralign.models.reward_model import SummaryConditionedRM
+
+    root = tmp_path_factory.mktemp("models")
+    rm = SummaryConditionedRM.from_backbone("sentence-transformers/all-MiniLM-L6-v2", max_length=64)
+    rm.save_pretrained(root / "rm")
+    prompts = ["how are you?"] * 8
+    responses = ["Great, thanks!", "Fine.", "Bye! Sending love!", "ok", "I love chatting with you!", "no",
+                 "Happy to help :)", "whatever"]
+    LoveModel().fit(prompts, responses, [1, 0, 1, 0, 1, 0, 1, 0]).save_pretrained(root / "love")
+    return root / "rm", root / "love"

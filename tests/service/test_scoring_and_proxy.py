@@ -28,22 +28,6 @@ def _restore_torch_threads():
     torch.set_num_threads(n)
 
 
-@pytest.fixture(scope="module")
-def model_dirs(tmp_path_factory):
-    """An untrained-head SummaryConditionedRM and a P[Love] model fitted on a few reactions, saved to tmp."""
-    from pluralign.models.love import LoveModel
-    from pluralign.models.reward_model import SummaryConditionedRM
-
-    root = tmp_path_factory.mktemp("models")
-    rm = SummaryConditionedRM.from_backbone("sentence-transformers/all-MiniLM-L6-v2", max_length=64)
-    rm.save_pretrained(root / "rm")
-    prompts = ["how are you?"] * 8
-    responses = ["Great, thanks!", "Fine.", "Bye! Sending love!", "ok", "I love chatting with you!", "no",
-                 "Happy to help :)", "whatever"]
-    LoveModel().fit(prompts, responses, [1, 0, 1, 0, 1, 0, 1, 0]).save_pretrained(root / "love")
-    return root / "rm", root / "love"
-
-
 def test_quote_summary_is_capped_escaped_data():
     q = quote_summary(INJECTION, 200)
     text = json.loads(q.replace("\\u003c", "<").replace("\\u003e", ">"))
