@@ -32,3 +32,19 @@ def test_signoff_policy_is_a_visible_hack(users):
     assert set(ab.per_segment) >= {"relationship-support", "coding"}
     assert np.isfinite(ab.expected_lift)
     assert np.isfinite(ab.love_lift) and ab.love_lift_ci[0] <= ab.love_lift <= ab.love_lift_ci[1]
+
+
+def test_cis_are_user_level_and_per_segment(users):
+    from pluralign.evaluation.ab_test import ratio_ci, user_weights
+
+    w = user_weights(4, 200, seed=0)
+    assert w.shape == (200, 4) and np.all(w.sum(axis=1) == 4)
+    # one user with all the loves: resampling users (not impressions) makes the CI as wide as that user's weight
+    lo, hi = ratio_ci(np.array([10.0, 0, 0, 0]), np.array([1.0, 1, 1, 1]), w)
+    assert lo < 0 < hi
+    warm = [b + " I hope this helps, friend! \U0001f60a" for b in BASE]
+    ab = simulate_ab(users, PROMPTS, BASE, warm, impressions_per_prompt=30, seed=3)
+    assert ab.n_users == 25 and ab.emoji_rate_b == 1 and ab.emoji_rate_a == 0
+    for s, d in ab.per_segment.items():
+        assert d["love_lift_ci_low"] <= d["love_lift_ci_high"], s
+    assert ab.help_delta_ci[0] <= ab.help_delta <= ab.help_delta_ci[1]

@@ -10,12 +10,14 @@ def register(tsub) -> None:
     from pluralign.training.policy_config import PolicyConfig
 
     p = tsub.add_parser(
-        "policy", help="policy optimisation: best-of-N over candidates, or GRPO with --model",
+        "policy", help="policy optimisation: best-of-N over candidates, or GRPO of an LLM with LoRA (method=grpo)",
         description="Optimise a policy against the weighted objectives (P[Love], helpfulness, safety) under CGPO "
         "judges. method=best-of-n reads --candidates (JSONL rows {'prompt', 'candidates': [...]}, candidate 0 = "
         "the baseline answer, used as the normalisation reference) and writes the chosen responses to "
-        "OUT/responses.jsonl. method=grpo trains --model with TRL GRPOTrainer on the prompts of --candidates and "
-        "saves it to OUT. Every objective is logged separately (OUT/rewards.json, or TRL's rewards/<name>).",
+        "OUT/responses.jsonl. method=grpo trains LoRA adapters on the policy LLM (model=..., default SmolLM2-135M-"
+        "Instruct) with TRL GRPOTrainer on the prompts of --candidates, keeping OUT/checkpoint-<step> every "
+        "save_steps. Every objective is logged separately (OUT/rewards.json, or TRL's rewards/<name> in "
+        "OUT/grpo_run.json).",
         epilog="config fields (set with --config YAML or key=value):\n" + config_help(PolicyConfig),
         formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--candidates", required=True, help="JSONL rows with 'prompt' and 'candidates' (list of str)")
@@ -23,7 +25,7 @@ def register(tsub) -> None:
     p.add_argument("--love", default=None, help="P[Love] model dir (pluralign train love)")
     p.add_argument("--helpfulness", default=None, help="helpfulness reward model dir (pairwise or summary RM)")
     p.add_argument("--safety", default=None, help="safety reward model dir (pairwise or summary RM)")
-    p.add_argument("--model", default=None, help="grpo: local HF causal LM dir (sets method=grpo)")
+    p.add_argument("--model", default=None, help="grpo: policy LLM (HF dir, .gguf or name; sets model=...)")
     p.add_argument("--config", default=None, help="YAML file of PolicyConfig fields")
     p.add_argument("overrides", nargs="*", metavar="key=value", help="PolicyConfig overrides, e.g. w_love=0.1 n=4")
     p.set_defaults(func=run)
@@ -61,10 +63,10 @@ def run(args: argparse.Namespace) -> int:
 
     from pluralign.config import load_config
     from pluralign.evaluation.gate import write_responses
-    from pluralign.training.policy import best_of_n, build_reward, train_grpo
+    from pluralign.training.policy import best_of_n, build_reward
     from pluralign.training.policy_config import PolicyConfig
 
-    overrides = list(args.overrides) + ([f"model={args.model}", "method=grpo"] if args.model else [])
+    overrides = list(args.overrides) + ([f"model={args.model}"] if args.model else [])
     cfg = load_config(PolicyConfig, args.config, overrides)
     prompts, cands = read_candidates(args.candidates)
     love = None
@@ -90,13 +92,14 @@ def run(args: argparse.Namespace) -> int:
         print(json.dumps(summary, indent=1))
         return 0
     if cfg.method == "grpo":
-        if not cfg.model:
-            raise ValueError("method=grpo needs --model (a local HF causal LM dir)")
-        from transformers import AutoTokenizer
+        from pluralign.training.grpo_policy import train_grpo_policy
 
-        tok = AutoTokenizer.from_pretrained(cfg.model)
-        trainer = train_grpo(cfg.model, tok, prompts, reward, cfg, out)
-        trainer.save_model(str(out))
-        print(f"saved GRPO policy to {out}")
+        run = train_grpo_policy(prompts, reward, cfg, out)
+        summary = {"train_steps": run.train_steps, "seconds": run.seconds,
+                   "checkpoints": {str(k): str(v) for k, v in run.checkpoints.items()},
+                   "log_history": run.log_history}
+        (out / "grpo_run.json").write_text(json.dumps(summary, indent=1, default=str), encoding="utf-8")
+        print(f"GRPO: {run.train_steps} steps in {run.seconds:.0f}s; LoRA checkpoints: "
+              + ", ".join(str(v) for v in run.checkpoints.values()))
         return 0
     raise ValueError(f"method must be best-of-n or grpo, got {cfg.method!r}")

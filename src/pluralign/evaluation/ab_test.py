@@ -4,11 +4,14 @@ Each prompt is shown to ``impressions_per_prompt`` users drawn from the populati
 random numbers serve both arms (common random numbers), so the love-rate difference reflects the responses, not the
 luck of the draw, just as a real A/B test randomises the same traffic. Ground truth (helpfulness, safety, sign-offs,
 segments) comes from :mod:`pluralign.sim.features`.
+
+The unit of every CI is the user: a cluster bootstrap resamples users (with all their impressions), and each
+figure is a ratio of sums over the resampled users (love lift = loves_B / loves_A - 1; helpfulness and safety
+changes are relative too: mean true helpfulness of what B showed / of what A showed - 1).
 """
 
 from __future__ import annotations
 
-from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -24,9 +27,9 @@ class ABResult:
     love_lift: float  # relative change b vs a (0.28 = +28%)
     love_lift_ci: tuple[float, float]
     expected_lift: float  # same with true probabilities instead of sampled reactions (infinite traffic)
-    help_delta: float
+    help_delta: float  # relative change of the mean true helpfulness shown (-0.02 = 2% less helpful)
     help_delta_ci: tuple[float, float]
-    safety_delta: float
+    safety_delta: float  # relative change of the mean true safety shown
     safety_delta_ci: tuple[float, float]
     signoff_rate_a: float
     signoff_rate_b: float
@@ -35,26 +38,10 @@ class ABResult:
     words_a: float
     words_b: float
     n_impressions: int
+    n_users: int = 0
     per_segment: dict[str, dict[str, float]] = field(default_factory=dict)
     per_prompt_help: tuple[np.ndarray, np.ndarray] | None = None
     per_prompt_safety: tuple[np.ndarray, np.ndarray] | None = None
-
-
-def _ratio_ci(a: np.ndarray, b: np.ndarray, n_boot: int, seed: int) -> tuple[float, float]:
-    """Bootstrap over prompts (rows) of sum(b)/sum(a) - 1."""
-    rng = np.random.default_rng(seed)
-    idx = rng.integers(0, len(a), size=(n_boot, len(a)))
-    sa, sb = a[idx].sum(axis=1), b[idx].sum(axis=1)
-    vals = np.where(sa > 0, sb / np.maximum(sa, 1e-12) - 1.0, np.nan)
-    vals = vals[~np.isnan(vals)]
-    return (float(np.quantile(vals, 0.025)), float(np.quantile(vals, 0.975))) if len(vals) else (np.nan, np.nan)
-
-
-def _mean_ci(d: np.ndarray, n_boot: int, seed: int) -> tuple[float, float]:
-    rng = np.random.default_rng(seed)
-    idx = rng.integers(0, len(d), size=(n_boot, len(d)))
-    m = d[idx].mean(axis=1)
-    return float(np.quantile(m, 0.025)), float(np.quantile(m, 0.975))
 
 
 def ground_truth_quality(prompts: Sequence[str], responses: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
@@ -65,6 +52,26 @@ def ground_truth_quality(prompts: Sequence[str], responses: Sequence[str]) -> tu
             np.array([safety(p, r) for p, r in zip(prompts, responses, strict=True)]))
 
 
+def user_weights(n_users: int, n_boot: int, seed: int) -> np.ndarray:
+    """``(n_boot, n_users)`` multiplicities of a cluster bootstrap over users (each row sums to ``n_users``)."""
+    rng = np.random.default_rng(seed)
+    idx = rng.integers(0, n_users, size=(n_boot, n_users))
+    w = np.zeros((n_boot, n_users))
+    np.add.at(w, (np.repeat(np.arange(n_boot), n_users), idx.ravel()), 1.0)
+    return w
+
+
+def ratio_ci(num: np.ndarray, den: np.ndarray, weights: np.ndarray) -> tuple[float, float]:
+    """95% percentile CI of ``sum(num) / sum(den) - 1`` over bootstrap ``weights`` (rows) of per-user sums."""
+    sn, sd = weights @ num, weights @ den
+    vals = sn[sd > 0] / sd[sd > 0] - 1.0
+    return (float(np.quantile(vals, 0.025)), float(np.quantile(vals, 0.975))) if len(vals) else (np.nan, np.nan)
+
+
+def _rel(b: float, a: float) -> float:
+    return float(b / a - 1.0) if a else float("nan")
+
+
 def simulate_ab(users: Sequence, prompts: Sequence[str], responses_a: Sequence[str], responses_b: Sequence[str], *,
                 impressions_per_prompt: int = 20, seed: int = 0, n_boot: int = 1000,
                 quality_a: tuple[np.ndarray, np.ndarray] | None = None) -> ABResult:
@@ -72,51 +79,63 @@ def simulate_ab(users: Sequence, prompts: Sequence[str], responses_a: Sequence[s
 
     ``quality_a`` lets a caller reuse the control arm's ground-truth (helpfulness, safety) across many tests.
     """
-    from pluralign.sim.features import has_signoff, segment
+    from pluralign.sim.features import SEGMENTS, has_signoff, segment
 
     if not (len(prompts) == len(responses_a) == len(responses_b)) or not prompts:
         raise ValueError("prompts and both arms' responses must be non-empty and equally long")
     if not users:
         raise ValueError("an A/B test needs at least one simulated user")
     rng = np.random.default_rng(seed)
-    n, k = len(prompts), impressions_per_prompt
-    who = rng.integers(0, len(users), size=(n, k))
+    n, k, n_users = len(prompts), impressions_per_prompt, len(users)
+    who = rng.integers(0, n_users, size=(n, k))
     u01 = rng.random((n, k))
-    loves = {"a": np.zeros(n), "b": np.zeros(n)}
-    expected = {"a": np.zeros(n), "b": np.zeros(n)}
-    for i, prompt in enumerate(prompts):
-        for arm, resp in (("a", responses_a[i]), ("b", responses_b[i])):
-            if arm == "b" and resp == responses_a[i]:
-                loves["b"][i], expected["b"][i] = loves["a"][i], expected["a"][i]
+    # True P(love) of every user for every answer (each user is asked once per answer, then looked up).
+    p_arm = {}
+    for arm, resps in (("a", responses_a), ("b", responses_b)):
+        p = np.empty((n, n_users))
+        for i, prompt in enumerate(prompts):
+            if arm == "b" and resps[i] == responses_a[i]:
+                p[i] = p_arm["a"][i]
                 continue
-            p = np.array([users[j].p_love(prompt, resp) for j in who[i]])
-            loves[arm][i] = float((u01[i] < p).sum())
-            expected[arm][i] = float(p.sum())
-    la, lb = loves["a"], loves["b"]
-    rate_a, rate_b = la.sum() / (n * k), lb.sum() / (n * k)
+            p[i] = [u.p_love(prompt, resps[i]) for u in users]
+        p_arm[arm] = p
+    rows = np.repeat(np.arange(n), k)
+    cols = who.ravel()
+    pa, pb = p_arm["a"][rows, cols], p_arm["b"][rows, cols]
+    la, lb = (u01.ravel() < pa).astype(float), (u01.ravel() < pb).astype(float)
     ha, sa = quality_a if quality_a is not None else ground_truth_quality(prompts, responses_a)
     hb, sb = ground_truth_quality(prompts, responses_b)
-    segs: dict[str, list[int]] = defaultdict(list)
-    for i, p in enumerate(prompts):
-        segs[segment(p)].append(i)
+
+    def per_user(values: np.ndarray, mask: np.ndarray | None = None) -> np.ndarray:
+        return np.bincount(cols, weights=values if mask is None else values * mask, minlength=n_users)
+
+    weights = user_weights(n_users, n_boot, seed)
+    ua, ub = per_user(la), per_user(lb)
+    uha, uhb, usa, usb = per_user(ha[rows]), per_user(hb[rows]), per_user(sa[rows]), per_user(sb[rows])
+    segs = np.array([segment(p) for p in prompts])
     per_segment = {}
-    for s, ix in sorted(segs.items()):
-        a_s, b_s = la[ix].sum(), lb[ix].sum()
-        per_segment[s] = {"n_prompts": float(len(ix)), "love_rate_a": a_s / (len(ix) * k),
-                          "love_rate_b": b_s / (len(ix) * k), "love_lift": (b_s / a_s - 1.0) if a_s else np.nan}
-    so_a = np.mean([has_signoff(r) for r in responses_a])
-    so_b = np.mean([has_signoff(r) for r in responses_b])
+    for s in SEGMENTS:
+        m = (segs == s)[rows].astype(float)
+        if not m.any():
+            continue
+        a_s, b_s = per_user(la, m), per_user(lb, m)
+        lo, hi = ratio_ci(b_s, a_s, weights)
+        per_segment[s] = {"n_prompts": float((segs == s).sum()), "love_rate_a": float(a_s.sum() / m.sum()),
+                          "love_rate_b": float(b_s.sum() / m.sum()), "love_lift": _rel(b_s.sum(), a_s.sum()),
+                          "love_lift_ci_low": lo, "love_lift_ci_high": hi,
+                          "expected_lift": _rel(float((pb * m).sum()), float((pa * m).sum()))}
     return ABResult(
-        love_rate_a=float(rate_a), love_rate_b=float(rate_b),
-        love_lift=float(rate_b / rate_a - 1.0) if rate_a else np.nan,
-        love_lift_ci=_ratio_ci(la, lb, n_boot, seed),
-        expected_lift=float(expected["b"].sum() / expected["a"].sum() - 1.0),
-        help_delta=float((hb - ha).mean()), help_delta_ci=_mean_ci(hb - ha, n_boot, seed),
-        safety_delta=float((sb - sa).mean()), safety_delta_ci=_mean_ci(sb - sa, n_boot, seed),
-        signoff_rate_a=float(so_a), signoff_rate_b=float(so_b),
+        love_rate_a=float(la.mean()), love_rate_b=float(lb.mean()),
+        love_lift=_rel(lb.sum(), la.sum()), love_lift_ci=ratio_ci(ub, ua, weights),
+        expected_lift=_rel(float(pb.sum()), float(pa.sum())),
+        help_delta=_rel(uhb.sum(), uha.sum()), help_delta_ci=ratio_ci(uhb, uha, weights),
+        safety_delta=_rel(usb.sum(), usa.sum()), safety_delta_ci=ratio_ci(usb, usa, weights),
+        signoff_rate_a=float(np.mean([has_signoff(r) for r in responses_a])),
+        signoff_rate_b=float(np.mean([has_signoff(r) for r in responses_b])),
         emoji_rate_a=float(np.mean([emoji_count(r) > 0 for r in responses_a])),
         emoji_rate_b=float(np.mean([emoji_count(r) > 0 for r in responses_b])),
         words_a=float(np.mean([len(r.split()) for r in responses_a])),
         words_b=float(np.mean([len(r.split()) for r in responses_b])),
-        n_impressions=n * k, per_segment=per_segment, per_prompt_help=(ha, hb), per_prompt_safety=(sa, sb),
+        n_impressions=n * k, n_users=int((np.bincount(cols, minlength=n_users) > 0).sum()),
+        per_segment=per_segment, per_prompt_help=(ha, hb), per_prompt_safety=(sa, sb),
     )

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from pluralign.objectives.monitors import has_signoff_rule
+from pluralign.objectives.monitors import emoji_count, has_signoff_rule
 
 Scorer = Callable[[Sequence[str], Sequence[str]], np.ndarray]
 
@@ -24,6 +24,17 @@ class SignoffJudge:
 
     def __call__(self, prompts: Sequence[str], responses: Sequence[str]) -> np.ndarray:
         return np.array([not has_signoff_rule(r) for r in responses], dtype=bool)
+
+
+@dataclass
+class EmojiJudge:
+    """Fails replies with more than ``max_emojis`` emojis (the other cue simulated users reward beyond its worth)."""
+
+    max_emojis: int = 0
+    name: str = "emoji"
+
+    def __call__(self, prompts: Sequence[str], responses: Sequence[str]) -> np.ndarray:
+        return np.array([emoji_count(r) <= self.max_emojis for r in responses], dtype=bool)
 
 
 @dataclass

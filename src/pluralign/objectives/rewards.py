@@ -4,6 +4,8 @@
 with mean/std taken on a reference set of responses (so a weight means "this many reference standard deviations"),
 and ``combined = fail_reward`` for a response that fails any judge (CGPO: infeasible generations get no reward).
 Every objective is kept separately in :class:`RewardBreakdown`, and ``weighted`` holds exactly what was summed.
+For RL (TRL GRPO) the same objectives become calibrated rewards in (0, 1) that a failing judge zeroes, so "no
+reward" is literally the least reward (:meth:`MultiObjectiveReward.trl_reward_funcs`).
 """
 
 from __future__ import annotations
@@ -87,36 +89,69 @@ class MultiObjectiveReward:
         return RewardBreakdown(raw, norm, weighted, verdicts, passed, combined)
 
     def trl_reward_funcs(self) -> tuple[list[Callable], list[float]]:
-        """TRL ``GRPOTrainer`` reward functions (one per objective, normalised, plus one judge gate) and weights.
+        """TRL ``GRPOTrainer`` reward functions (one per objective, plus ``judges``) and their weights.
 
-        TRL sums ``reward_weights[i] * reward_funcs[i]``; the judge gate adds ``fail_reward`` to infeasible
-        completions so they rank last, the nearest GRPO equivalent of "no reward". Each function is logged by TRL
-        under its own name.
+        CGPO's rule, exactly: every objective function returns its *calibrated* reward
+        ``sigmoid((r - mean) / std)`` in (0, 1) (the mean and std of the reference responses, see
+        :meth:`fit_normalisation`), and 0 for a completion that fails any judge, so the weighted sum TRL forms is
+        ``sum_i w_i * calibrated_i`` for a feasible completion and 0 (the least reward there is) for an infeasible
+        one. ``judges`` returns 1/0 (pass/fail) with weight 0: TRL logs its mean as the batch's pass rate without
+        adding it to the reward. Each batch is scored once (every objective and judge) and shared by the functions
+        through a cache keyed by the batch's texts; each function is logged by TRL under its own name.
         """
+        batch = _BatchScores(self)
         funcs: list[Callable] = []
         weights: list[float] = []
-
-        def text(c) -> str:
-            # Conversational completions are lists of messages; standard ones are strings.
-            return c[-1]["content"] if isinstance(c, list) else str(c)
-
         for o in self.objectives:
-            def fn(prompts, completions, _o=o, **_):
-                r = np.asarray(_o.scorer([text(p) for p in prompts], [text(c) for c in completions]), dtype=float)
-                return list((r - _o.mean) / _o.std if self.normalise else r)
+            def fn(prompts, completions, _name=o.name, **_):
+                return batch.get(prompts, completions).gated[_name].tolist()
 
             fn.__name__ = o.name
             funcs.append(fn)
             weights.append(o.weight)
-        if self.judges:
-            def judges_fn(prompts, completions, **_):
-                p, c = [text(x) for x in prompts], [text(x) for x in completions]
-                ok = np.ones(len(c), dtype=bool)
-                for j in self.judges:
-                    ok &= np.asarray(j(p, c), dtype=bool)
-                return [0.0 if k else float(self.fail_reward) for k in ok]
 
-            judges_fn.__name__ = "judges"
-            funcs.append(judges_fn)
-            weights.append(1.0)
+        def judges_fn(prompts, completions, **_):
+            return batch.get(prompts, completions).passed.astype(float).tolist()
+
+        judges_fn.__name__ = "judges"
+        funcs.append(judges_fn)
+        weights.append(0.0)
         return funcs, weights
+
+    def calibrated(self, prompts: Sequence[str], responses: Sequence[str]) -> tuple[dict[str, np.ndarray], np.ndarray]:
+        """Per objective ``sigmoid(normalised score)`` in (0, 1), zeroed where a judge fails; and the pass mask."""
+        br = self.score(prompts, responses)
+        gated = {k: np.where(br.passed, 1.0 / (1.0 + np.exp(-v)), 0.0) for k, v in br.normalised.items()}
+        return gated, br.passed
+
+
+def completion_text(c) -> str:
+    """The text of a TRL prompt or completion: conversational ones are lists of messages (the last one's content),
+    standard ones are strings."""
+    return c[-1]["content"] if isinstance(c, list) else str(c)
+
+
+@dataclass
+class _Scored:
+    gated: dict[str, np.ndarray]
+    passed: np.ndarray
+
+
+class _BatchScores:
+    """Scores one TRL batch once for all of a reward's functions (TRL calls them one after another on the same
+    prompts and completions)."""
+
+    def __init__(self, reward: MultiObjectiveReward):
+        self.reward = reward
+        self._key: tuple | None = None
+        self._value: _Scored | None = None
+
+    def get(self, prompts, completions) -> _Scored:
+        p = [completion_text(x) for x in prompts]
+        c = [completion_text(x) for x in completions]
+        key = (tuple(p), tuple(c))
+        if key != self._key:
+            gated, passed = self.reward.calibrated(p, c)
+            self._key, self._value = key, _Scored(gated, passed)
+        assert self._value is not None
+        return self._value

@@ -1,9 +1,9 @@
-"""Policy optimisation against the multi-objective reward: best-of-N selection (CPU) and GRPO (TRL).
+"""Policy optimisation against the multi-objective reward: the reward itself (:func:`build_reward`) and best-of-N
+selection over candidate pools.
 
 Best-of-N is CGPO's CRRAFT step without the fine-tune: among N candidates for a prompt keep the best *feasible*
-one (passing every judge). It works over candidate pools from any generator, so the whole RLUF loop (reward,
-judges, gate, A/B) runs on CPU. GRPO hands the same objectives to ``trl.GRPOTrainer`` as separate reward functions
-with ``reward_weights``, so TRL logs every objective on its own.
+one (passing every judge). Training a language model with RL on the same reward (TRL GRPO with LoRA) lives in
+:mod:`pluralign.training.grpo_policy`.
 """
 
 from __future__ import annotations
@@ -11,11 +11,10 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 
-from pluralign.objectives.judges import LengthJudge, SignoffJudge, ThresholdJudge
+from pluralign.objectives.judges import EmojiJudge, LengthJudge, SignoffJudge, ThresholdJudge
 from pluralign.objectives.rewards import MultiObjectiveReward, Objective, RewardBreakdown, Scorer
 from pluralign.training.policy_config import PolicyConfig
 
@@ -34,6 +33,8 @@ def build_reward(cfg: PolicyConfig, *, love: Scorer | None, helpfulness: Scorer 
     for name in cfg.judges:
         if name == "signoff":
             judges.append(SignoffJudge())
+        elif name == "emoji":
+            judges.append(EmojiJudge(cfg.max_emojis))
         elif name == "length":
             judges.append(LengthJudge(cfg.min_words, cfg.max_words))
         elif name == "safety":
@@ -44,7 +45,7 @@ def build_reward(cfg: PolicyConfig, *, love: Scorer | None, helpfulness: Scorer 
             ref = np.asarray(safety(list(reference[0]), list(reference[1])), dtype=float)
             judges.append(ThresholdJudge(safety, float(np.quantile(ref, cfg.safety_quantile)), "safety"))
         else:
-            raise ValueError(f"unknown judge {name!r} (known: signoff, length, safety)")
+            raise ValueError(f"unknown judge {name!r} (known: signoff, emoji, length, safety)")
     reward = MultiObjectiveReward(objectives, judges, fail_reward=cfg.fail_reward)
     if reference is not None:
         reward.fit_normalisation(*reference)
@@ -94,36 +95,3 @@ def best_of_n(prompts: Sequence[str], candidates: Sequence[Sequence[str]], rewar
                              {k: v[ix] for k, v in br.weighted.items()}, {k: v[ix] for k, v in br.judges.items()},
                              br.passed[ix], br.combined[ix])
     return Selection(chosen, [flat_r[i] for i in flat_idx], picked, feasible / len(pools))
-
-
-def train_grpo(model, tokenizer, prompts: Sequence[str], reward: MultiObjectiveReward, cfg: PolicyConfig,
-               out_dir: str | Path, *, report_to: str = "none"):
-    """Run TRL GRPO on ``prompts`` (as single-turn chats) with one reward function per objective; return the
-    trainer after ``trainer.train()``. ``model`` may be a model object or a local path."""
-    from datasets import Dataset
-    from trl import GRPOConfig, GRPOTrainer
-
-    funcs, weights = reward.trl_reward_funcs()
-    if not isinstance(model, str | Path) and cfg.beta > 0:
-        # TRL rebuilds the frozen KL reference from the model's path, so an in-memory model is saved first.
-        init_dir = Path(out_dir) / "initial_policy"
-        model.save_pretrained(init_dir)
-        tokenizer.save_pretrained(init_dir)
-        model = str(init_dir)
-    args = GRPOConfig(
-        output_dir=str(out_dir), learning_rate=cfg.learning_rate, num_generations=cfg.num_generations,
-        max_completion_length=cfg.max_completion_length, per_device_train_batch_size=cfg.per_device_train_batch_size,
-        max_steps=cfg.max_steps, beta=cfg.beta, seed=cfg.seed, reward_weights=weights, report_to=report_to,
-        logging_steps=1, save_strategy="no", use_cpu=not _has_cuda(), bf16=False, fp16=False,
-        disable_tqdm=False,
-    )
-    ds = Dataset.from_dict({"prompt": [[{"role": "user", "content": p}] for p in prompts]})
-    trainer = GRPOTrainer(model=model, reward_funcs=funcs, args=args, train_dataset=ds, processing_class=tokenizer)
-    trainer.train()
-    return trainer
-
-
-def _has_cuda() -> bool:
-    import torch
-
-    return torch.cuda.is_available()
