@@ -22,7 +22,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from pluralign.data.schema import Reaction, UserRecord
-from pluralign.sim.features import SEGMENTS, segment
+from pluralign.sim.features import SEGMENTS, last_user_turn, segment
 from pluralign.sim.personas import Persona, make_persona
 from pluralign.sim.responses import (
     RealItem,
@@ -161,8 +161,12 @@ def _calibrate(users: Sequence[SimulatedUser], shown: dict[str, list[Shown]], ba
 
 
 def _shown_for(users: Sequence[SimulatedUser], rng: random.Random, per_user: int, signoff_share: float,
-               days: float) -> dict[str, list[Shown]]:
+               days: float, exclude_prompts: frozenset[str] = frozenset()) -> dict[str, list[Shown]]:
     by_seg = _items_by_segment()
+    if exclude_prompts:  # held-out prompts (matched on the last user turn) never appear in the log
+        by_seg = {s: [it for it in v if last_user_turn(it.prompt) not in exclude_prompts] for s, v in by_seg.items()}
+        if not all(by_seg.values()):
+            raise ValueError(f"exclude_prompts leaves segment(s) {[s for s, v in by_seg.items() if not v]} empty")
     out = {}
     for u in users:
         shown = _sample_shown(by_seg, rng, per_user, rng.choice(list(SEGMENT_MIX)), signoff_share, T0, days)
@@ -213,11 +217,13 @@ def simulate_reaction_log(
     days: float = 28.0,
     love_scale: float = 0.4,
     return_users: bool = False,
+    exclude_prompts: frozenset[str] = frozenset(),
 ) -> list[UserRecord] | tuple[list[UserRecord], dict[str, SimulatedUser]]:
     """A log of love reactions: one :class:`UserRecord` per user with ``per_user`` reactions (value 1.0 = love,
     0.0 = no reaction), ``p_true``, timestamps over ``days`` days, ``meta.segment`` per reaction and ``meta.kind`` per
     user. The honest users' mean ``p_true`` equals ``base_rate`` (calibrated on this very log). With
-    ``return_users`` also returns the simulators (user_id -> :class:`SimulatedUser`).
+    ``return_users`` also returns the simulators (user_id -> :class:`SimulatedUser`). Items whose last user turn
+    is in ``exclude_prompts`` are never shown (prompts held out for evaluating policies on traffic the log lacks).
     """
     if per_user < 1:
         raise ValueError(f"per_user must be >= 1, got {per_user}")
@@ -225,7 +231,7 @@ def simulate_reaction_log(
     users = _make_users(n_users, rng, base_rate=base_rate, adversarial_frac=adversarial_frac,
                         adversary_kinds=adversary_kinds, susceptible_frac=susceptible_frac, days=days,
                         love_scale=love_scale)
-    shown = _shown_for(users, rng, per_user, signoff_share, days)
+    shown = _shown_for(users, rng, per_user, signoff_share, days, frozenset(exclude_prompts))
     _calibrate(users, shown, base_rate)
     records = []
     for u in tqdm(users, desc="reaction log", disable=n_users * per_user < 4000, leave=False):
