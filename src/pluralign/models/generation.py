@@ -10,8 +10,9 @@ CPU, so this path avoids what plain ``model.generate`` spends time on there:
 - temperature, top-p and the EOS bookkeeping are a few tensor operations per step, not a chain of logits processors;
 - prompts are batched by length (less padding), and a batch stops as soon as every sequence has ended.
 
-Sampling uses a ``torch.Generator`` seeded per call, so ``seed`` gives the same completions whatever else runs in the
-process. ``temperature=0`` is greedy decoding.
+Every sequence (row) samples from its own seeded ``torch.Generator``, with its own temperature, top-p and length
+limit, so rows of unrelated requests can share a batch (the chat server does this) and a ``seed`` gives the same
+completions whatever else shares the batch. ``temperature=0`` is greedy decoding.
 """
 
 from __future__ import annotations
@@ -25,12 +26,20 @@ Messages = list[dict]
 
 
 @dataclass
-class SampledBatch:
-    """Completions of one batch as tokens: ``tokens[i]`` is sequence ``i``'s new tokens (the EOS kept when it
-    stopped), ``prompt_index[i]`` the prompt it continues."""
+class Row:
+    """One sequence to sample: which prompt it continues and how. Rows are independent: each has its own
+    random stream (``seed``), so a row's completion does not depend on what else shares its batch."""
 
-    tokens: list[list[int]]
-    prompt_index: list[int]
+    prompt: int
+    seed: int
+    max_new_tokens: int = 64
+    temperature: float = 1.0
+    top_p: float = 1.0
+
+
+def row_seed(seed: int, prompt_index: int, sample_index: int) -> int:
+    """The random stream of sample ``sample_index`` of prompt ``prompt_index`` under a call's ``seed``."""
+    return ((int(seed) * 1_000_003 + prompt_index) * 1_009 + sample_index) % (1 << 62)
 
 
 def encode_prompts(tokenizer, prompts: Sequence[str] | Sequence[Messages]) -> list[list[int]]:
@@ -49,46 +58,72 @@ def encode_prompts(tokenizer, prompts: Sequence[str] | Sequence[Messages]) -> li
     return tokenizer(texts, add_special_tokens=False)["input_ids"]
 
 
-def _sample_next(logits: torch.Tensor, temperature: float, top_p: float, generator: torch.Generator | None):
-    if temperature <= 0:
-        return logits.argmax(-1)
-    logits = logits.float() / temperature
-    if top_p < 1.0:
-        sorted_logits, order = logits.sort(dim=-1, descending=True)
-        probs = sorted_logits.softmax(-1)
-        drop = probs.cumsum(-1) - probs > top_p  # keep the smallest set whose mass reaches top_p (at least one)
-        sorted_logits = sorted_logits.masked_fill(drop, float("-inf"))
-        logits = torch.full_like(logits, float("-inf")).scatter_(-1, order, sorted_logits)
-    probs = logits.softmax(-1)
-    return torch.multinomial(probs, 1, generator=generator).squeeze(-1)
+class _Sampler:
+    """Next-token choice for a batch of rows with their own temperature, top-p and random stream.
+
+    Sampling is the exponential race (``argmax p_i / E_i`` with ``E_i ~ Exp(1)`` draws from ``p``), so each row
+    draws its noise from its own generator; greedy rows (temperature 0) take the argmax."""
+
+    def __init__(self, rows: Sequence[Row], vocab: int, device: torch.device):
+        self.temperature = torch.tensor([max(r.temperature, 1e-6) for r in rows], device=device)[:, None]
+        self.greedy = torch.tensor([r.temperature <= 0 for r in rows], device=device)
+        self.all_greedy = bool(self.greedy.all())
+        self.top_p = torch.tensor([r.top_p for r in rows], device=device)[:, None]
+        self.any_top_p = any(r.top_p < 1.0 for r in rows)
+        self.generators = [torch.Generator(device=device).manual_seed(r.seed) for r in rows]
+        self.noise = torch.empty((len(rows), vocab), device=device)
+
+    def __call__(self, logits: torch.Tensor) -> torch.Tensor:
+        best = logits.argmax(-1)
+        if self.all_greedy:
+            return best
+        logits = logits.float() / self.temperature
+        if self.any_top_p:
+            sorted_logits, order = logits.sort(dim=-1, descending=True)
+            probs = sorted_logits.softmax(-1)
+            drop = probs.cumsum(-1) - probs > self.top_p  # keep the smallest set reaching top_p (at least one)
+            logits = logits.scatter(-1, order, sorted_logits.masked_fill(drop, float("-inf")))
+        probs = logits.softmax(-1)
+        for i, g in enumerate(self.generators):
+            self.noise[i].exponential_(generator=g)
+        sampled = (probs / self.noise[:, : probs.shape[-1]]).argmax(-1)
+        return torch.where(self.greedy, best, sampled)
 
 
-def _static_cache_from(model, prefill_cache, repeats: int, max_len: int):
-    """A static cache of ``max_len`` positions holding the pre-filled keys/values, each row repeated ``repeats``
-    times (the n samples of a prompt share its pre-fill)."""
+def _static_cache_from(model, prefill_cache, repeats: torch.Tensor, max_len: int):
+    """A static cache of ``max_len`` positions holding the pre-filled keys/values, prompt ``i``'s row repeated
+    ``repeats[i]`` times (the samples of a prompt share its pre-fill)."""
     from transformers import StaticCache
 
     cache = StaticCache(config=model.config, max_cache_len=max_len)
+    same = bool((repeats == 1).all())
     for layer, filled in zip(cache.layers, prefill_cache.layers, strict=True):
         keys, values = filled.keys, filled.values
-        if repeats > 1:
+        if not same:
             keys, values = keys.repeat_interleave(repeats, 0), values.repeat_interleave(repeats, 0)
         layer.update(keys, values)
     return cache
 
 
 @torch.inference_mode()
-def sample_batch(model, prompt_ids: Sequence[Sequence[int]], *, n: int = 1, max_new_tokens: int = 64,
-                 temperature: float = 1.0, top_p: float = 1.0, generator: torch.Generator | None = None,
-                 eos_token_id: int | Sequence[int] | None = None, pad_token_id: int = 0,
-                 stop_at_eos: bool = True) -> SampledBatch:
-    """``n`` completions for each of ``prompt_ids`` (one forward batch of ``len(prompt_ids) * n`` sequences)."""
+def sample_rows(model, prompt_ids: Sequence[Sequence[int]], rows: Sequence[Row], *,
+                eos_token_id: int | Sequence[int] | None = None, pad_token_id: int = 0,
+                stop_at_eos: bool = True) -> list[list[int]]:
+    """New tokens for every row (the EOS kept when it stopped there), in one forward batch of ``len(rows)``.
+
+    ``rows`` must be grouped by prompt (all rows of prompt 0, then of prompt 1, ...), every prompt used."""
     from transformers import DynamicCache
 
     device = next(model.parameters()).device
     b, width = len(prompt_ids), max(len(p) for p in prompt_ids)
     if min(len(p) for p in prompt_ids) == 0:
         raise ValueError("every prompt needs at least one token")
+    counts = [0] * b
+    for r in rows:
+        counts[r.prompt] += 1
+    if [r.prompt for r in rows] != [i for i in range(b) for _ in range(counts[i])] or 0 in counts:
+        raise ValueError("rows must be grouped by prompt, in prompt order, and use every prompt")
+    repeats = torch.tensor(counts, device=device)
     input_ids = torch.full((b, width), pad_token_id, dtype=torch.long, device=device)
     mask = torch.zeros((b, width), dtype=torch.long, device=device)
     for i, p in enumerate(prompt_ids):  # left padding: the last prompt token sits at the same column for all
@@ -100,34 +135,39 @@ def sample_batch(model, prompt_ids: Sequence[Sequence[int]], *, n: int = 1, max_
     out = model(input_ids=input_ids, attention_mask=mask, position_ids=positions, past_key_values=prefill,
                 use_cache=True, logits_to_keep=1)
     logits = out.logits[:, -1]
-    total = width + max_new_tokens
-    cache = _static_cache_from(model, prefill, n, total)
+    longest = max(r.max_new_tokens for r in rows)
+    total = width + longest
+    cache = _static_cache_from(model, prefill, repeats, total)
     del prefill, out
-    if n > 1:
-        logits = logits.repeat_interleave(n, 0)
-        mask = mask.repeat_interleave(n, 0)
-        positions = positions.repeat_interleave(n, 0)
-    rows = b * n
-    # The decode steps' mask, (rows, 1, 1, total) booleans: passed as a ready 4-D mask, so no mask is built per step.
-    attend = torch.zeros((rows, 1, 1, total), dtype=torch.bool, device=device)
+    if len(rows) > b:
+        logits = logits.repeat_interleave(repeats, 0)
+        mask = mask.repeat_interleave(repeats, 0)
+        positions = positions.repeat_interleave(repeats, 0)
+    n_rows = len(rows)
+    sampler = _Sampler(rows, logits.shape[-1], device)
+    # The decoding steps' mask, (rows, 1, 1, total) booleans, passed as a ready 4-D mask and updated in place:
+    # no mask is built per step.
+    attend = torch.zeros((n_rows, 1, 1, total), dtype=torch.bool, device=device)
     attend[:, 0, 0, :width] = mask.bool()
     next_pos = positions[:, -1:] + 1
-
+    limit = torch.tensor([r.max_new_tokens for r in rows], device=device)
     eos = torch.tensor([] if eos_token_id is None else
-                       ([eos_token_id] if isinstance(eos_token_id, int) else list(eos_token_id)), device=device)
-    finished = torch.zeros(rows, dtype=torch.bool, device=device)
-    generated = torch.full((rows, max_new_tokens), pad_token_id, dtype=torch.long, device=device)
+                       ([eos_token_id] if isinstance(eos_token_id, int) else list(eos_token_id)), device=device,
+                       dtype=torch.long)
+    finished = torch.zeros(n_rows, dtype=torch.bool, device=device)
+    stopped = torch.zeros(n_rows, dtype=torch.bool, device=device)  # ended on an EOS (kept) rather than a limit
+    generated = torch.full((n_rows, longest), pad_token_id, dtype=torch.long, device=device)
     steps = 0
-    for step in range(max_new_tokens):
-        token = _sample_next(logits, temperature, top_p, generator)
-        token = token.masked_fill(finished, pad_token_id)
+    for step in range(longest):
+        token = sampler(logits).masked_fill(finished, pad_token_id)
         generated[:, step] = token
         steps = step + 1
         if stop_at_eos and eos.numel():
-            finished |= torch.isin(token, eos)
-            if bool(finished.all()):
-                break
-        if step + 1 == max_new_tokens:
+            hit = torch.isin(token, eos) & ~finished
+            stopped |= hit
+            finished |= hit
+        finished |= limit <= steps
+        if step + 1 == longest or bool(finished.all()):
             break
         attend[:, 0, 0, width + step] = True
         out = model(input_ids=token[:, None], attention_mask=attend, position_ids=next_pos, past_key_values=cache,
@@ -135,34 +175,30 @@ def sample_batch(model, prompt_ids: Sequence[Sequence[int]], *, n: int = 1, max_
         logits = out.logits[:, -1]
         next_pos += 1
 
+    eos_set = set(eos.tolist())
     tokens = []
-    for row in generated[:, :steps].tolist():
-        if stop_at_eos and eos.numel():
-            for j, t in enumerate(row):
-                if t in eos.tolist():
-                    row = row[: j + 1]
-                    break
+    for row, r, did_stop in zip(generated[:, :steps].tolist(), rows, stopped.tolist(), strict=True):
+        row = row[: r.max_new_tokens]
+        if did_stop:
+            row = row[: next(j for j, t in enumerate(row) if t in eos_set) + 1]
         tokens.append(row)
-    return SampledBatch(tokens, [i for i in range(b) for _ in range(n)])
+    return tokens
 
 
 def sample_tokens(model, prompt_ids: Sequence[Sequence[int]], *, n: int = 1, max_new_tokens: int = 64,
                   temperature: float = 1.0, top_p: float = 1.0, seed: int | None = None, batch_size: int = 16,
                   eos_token_id: int | Sequence[int] | None = None, pad_token_id: int = 0,
                   stop_at_eos: bool = True) -> list[list[list[int]]]:
-    """``n`` completions (token ids, EOS kept) per prompt, prompts batched by length ``batch_size`` sequences at a
-    time; the result is in prompt order."""
+    """``n`` completions (token ids, EOS kept) per prompt, in prompt order; prompts are batched by length,
+    ``batch_size`` sequences at a time. The completions depend on ``seed`` only, not on ``batch_size`` or the other
+    prompts; ``seed=None`` draws the seed from torch's global generator (so ``torch.manual_seed`` makes a run
+    repeatable)."""
     if n < 1 or max_new_tokens < 1 or batch_size < 1:
         raise ValueError(f"n, max_new_tokens and batch_size must be >= 1 (got {n}, {max_new_tokens}, {batch_size})")
     if not 0 < top_p <= 1:
         raise ValueError(f"top_p must be in (0, 1], got {top_p}")
-    generator = torch.Generator(device="cpu")
     if seed is None:
-        generator.seed()
-    else:
-        generator.manual_seed(int(seed))
-    if next(model.parameters()).device.type != "cpu":
-        generator = torch.Generator(device=next(model.parameters()).device).manual_seed(generator.initial_seed())
+        seed = int(torch.randint(0, 1 << 62, (1,)).item())
     was_training = model.training
     model.eval()
     order = sorted(range(len(prompt_ids)), key=lambda i: len(prompt_ids[i]), reverse=True)
@@ -171,14 +207,28 @@ def sample_tokens(model, prompt_ids: Sequence[Sequence[int]], *, n: int = 1, max
     try:
         for start in range(0, len(order), per_batch):
             chunk = order[start:start + per_batch]
-            batch = sample_batch(model, [prompt_ids[i] for i in chunk], n=n, max_new_tokens=max_new_tokens,
-                                 temperature=temperature, top_p=top_p, generator=generator,
-                                 eos_token_id=eos_token_id, pad_token_id=pad_token_id, stop_at_eos=stop_at_eos)
-            for tokens, k in zip(batch.tokens, batch.prompt_index, strict=True):
-                result[chunk[k]].append(tokens)
+            rows = [Row(k, row_seed(seed, i, j), max_new_tokens, temperature, top_p)
+                    for k, i in enumerate(chunk) for j in range(n)]
+            tokens = sample_rows(model, [prompt_ids[i] for i in chunk], rows, eos_token_id=eos_token_id,
+                                 pad_token_id=pad_token_id, stop_at_eos=stop_at_eos)
+            for row, toks in zip(rows, tokens, strict=True):
+                result[chunk[row.prompt]].append(toks)
     finally:
         model.train(was_training)
     return result
+
+
+def eos_ids(model, tokenizer) -> list[int]:
+    """The ids that end a completion: the model's generation config, else the tokenizer's EOS."""
+    eos = model.generation_config.eos_token_id
+    if eos is None:
+        eos = tokenizer.eos_token_id
+    return [eos] if isinstance(eos, int) else list(eos or [])
+
+
+def pad_id(tokenizer) -> int:
+    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+    return int(pad or 0)
 
 
 def generate_texts(model, tokenizer, prompts: Sequence[str] | Sequence[Messages], *, n: int = 1,
@@ -190,11 +240,7 @@ def generate_texts(model, tokenizer, prompts: Sequence[str] | Sequence[Messages]
     formatted string.
     """
     ids = encode_prompts(tokenizer, prompts)
-    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
-    eos = model.generation_config.eos_token_id
-    if eos is None:
-        eos = tokenizer.eos_token_id
     out = sample_tokens(model, ids, n=n, max_new_tokens=max_new_tokens, temperature=temperature, top_p=top_p,
-                        seed=seed, batch_size=batch_size, eos_token_id=eos, pad_token_id=pad or 0,
-                        stop_at_eos=stop_at_eos)
+                        seed=seed, batch_size=batch_size, eos_token_id=eos_ids(model, tokenizer),
+                        pad_token_id=pad_id(tokenizer), stop_at_eos=stop_at_eos)
     return [tokenizer.batch_decode(seqs, skip_special_tokens=True) if seqs else [] for seqs in out]
