@@ -1,16 +1,15 @@
-"""Shared fixtures: the real simulated pets suite (quick size), split once per session, and a tiny RM budget."""
+"""Shared fixtures: the real simulated pets suite (quick size), split once per session as the bench splits it
+(validation users carved out, the truth hidden from examples), and a tiny RM budget."""
 
 import pytest
 
-from pluralign.data.splits import make_splits
-from pluralign.sim import build_suite
+from pluralign.evaluation.bench import build_simulated_split
 from pluralign.training.rm_config import RMConfig
 
 
 @pytest.fixture(scope="session")
 def pets_split():
-    suite = build_suite("pets", seed=0, quick=True)
-    return make_splits(suite.users, seed=0, context_size=3, seen_eval_frac=0.3)
+    return build_simulated_split("pets", seed=0, quick=True)
 
 
 @pytest.fixture

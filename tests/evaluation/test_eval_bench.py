@@ -6,9 +6,10 @@ import math
 import pytest
 
 from pluralign.evaluation.bench import accuracy_of, run_suite
-from pluralign.evaluation.results import SPLITS
+from pluralign.evaluation.results import OPTIONAL_FIELDS, REQUIRED_FIELDS, SPLITS
 
-FIELDS = {"benchmark", "method", "split", "metric", "value", "n", "ci_low", "ci_high", "seconds"}
+FIELDS = {"benchmark", "method", "split", "metric", "value", "n", "ci_low", "ci_high", "seconds", "ci_unit",
+          "n_users"}
 
 
 def test_bench_writes_the_results_contract(tmp_path, tiny_rm):
@@ -18,14 +19,29 @@ def test_bench_writes_the_results_contract(tmp_path, tiny_rm):
     rows = json.loads((out / "results.json").read_text())
     assert (out / "report.md").read_text().startswith("# pluralign bench: pets")
     assert len(rows) == len(results) > 0
-    assert all(set(r) == FIELDS for r in rows)
-    assert {r["split"] for r in rows} <= set(SPLITS) | {"all"}
-    for method in ("bt", "latent", "bayes"):
+    assert set(REQUIRED_FIELDS) == FIELDS
+    assert all(FIELDS <= set(r) <= FIELDS | set(OPTIONAL_FIELDS) for r in rows)
+    assert all(r["seed"] == 0 for r in rows)
+    assert {r["split"] for r in rows} <= set(SPLITS) | {"all", "validation"}
+    for method in ("bt", "latent", "bayes", "keyword"):
         for split in SPLITS:
             acc = [r for r in rows if r["method"] == method and r["split"] == split and r["metric"] == "accuracy"]
             assert len(acc) == 1, (method, split)
             assert 0 <= acc[0]["value"] <= 1 and acc[0]["ci_low"] <= acc[0]["value"] <= acc[0]["ci_high"]
-            assert acc[0]["n"] == 10
+            assert acc[0]["n"] == 10 and acc[0]["ci_unit"] == "user" and 1 <= acc[0]["n_users"] <= 10
+    # Tuning reads the validation users (bayes is no method: it has no validation record).
+    assert {r["method"] for r in rows if r["split"] == "validation" and r["metric"] == "accuracy"} == {
+        "bt", "latent", "keyword"}
+    # Paired comparisons: every learned method against bt and against the keyword floor, on every split.
+    diffs = {(r["method"], r["split"]): r for r in rows if r["metric"] == "accuracy_diff"}
+    assert {m for m, _ in diffs} == {"latent-vs-bt", "latent-vs-keyword", "bt-vs-keyword"}
+    acc = {(r["method"], r["split"]): r["value"] for r in rows if r["metric"] == "accuracy"}
+    for split in SPLITS:
+        d = diffs[("latent-vs-keyword", split)]
+        assert d["value"] == pytest.approx(acc[("latent", split)] - acc[("keyword", split)])
+        assert d["ci_low"] <= d["value"] <= d["ci_high"] and d["ci_unit"] == "user"
+    report = (out / "report.md").read_text()
+    assert "## The floor: `keyword`" in report and "cluster bootstrap over users" in report
     metrics = {(r["method"], r["metric"]) for r in rows}
     for method in ("bt", "latent"):
         assert {(method, "tokens_per_pair"), (method, "train_seconds"), (method, "peak_rss_mb")} <= metrics
@@ -37,8 +53,9 @@ def test_bench_writes_the_results_contract(tmp_path, tiny_rm):
     assert math.isnan(accuracy_of(results, "oracle", "seen-users"))
     # Each method was saved as it finished; a re-run with the same settings reuses them (same numbers, no training),
     # a changed setting or resume=False trains again.
-    assert (out / "methods" / "bt.json").exists() and (out / "methods" / "latent.json").exists()
-    (out / "methods" / "latent.json").write_text((out / "methods" / "latent.json").read_text().replace(
+    saved = out / "methods" / "seed0"
+    assert (saved / "bt.json").exists() and (saved / "latent.json").exists()
+    (saved / "latent.json").write_text((saved / "latent.json").read_text().replace(
         '"train_seconds", "value": ', '"train_seconds", "value": 1000'))
     again = run_suite("pets", out, quick=True, methods=["bt", "latent"], rm_config=tiny_rm, max_eval_per_split=10,
                       echo=False)
@@ -47,6 +64,31 @@ def test_bench_writes_the_results_contract(tmp_path, tiny_rm):
     fresh = run_suite("pets", out, quick=True, methods=["latent"], rm_config=tiny_rm, max_eval_per_split=10,
                       echo=False, resume=False)
     assert all(r.value < 1000 for r in fresh if r.metric == "train_seconds")
+
+
+def test_several_seeds_give_per_seed_records_and_pooled_ones(tmp_path):
+    out = tmp_path / "seeds"
+    results = run_suite("pets-ood", out, quick=True, methods=["latent"], seeds=[0, 1], max_eval_per_split=12,
+                        echo=False)
+    rows = json.loads((out / "results.json").read_text())
+    assert len(rows) == len(results)
+    per_seed = [r for r in rows if "seed" in r]
+    pooled = [r for r in rows if "seeds" in r]
+    assert {r["seed"] for r in per_seed} == {0, 1} and pooled
+    assert all(r["seeds"] == [0, 1] for r in pooled)
+    for method in ("latent", "keyword", "bayes"):
+        seeds = [r["value"] for r in per_seed if (r["method"], r["split"], r["metric"]) ==
+                 (method, "new-users", "accuracy")]
+        agg = [r for r in pooled if (r["method"], r["split"], r["metric"]) == (method, "new-users", "accuracy")]
+        assert len(seeds) == 2 and len(agg) == 1
+        a = agg[0]
+        assert a["value"] == pytest.approx(sum(seeds) / 2)
+        assert a["seed_min"] == pytest.approx(min(seeds)) and a["seed_max"] == pytest.approx(max(seeds))
+        assert a["ci_low"] <= a["value"] <= a["ci_high"] and a["ci_unit"] == "user"
+    assert any(r["method"] == "latent-vs-keyword" and r["metric"] == "accuracy_diff" for r in pooled)
+    report = (out / "report.md").read_text()
+    assert "mean ± SD over seeds 0, 1" in report and "## accuracy (%) per seed" in report
+    assert (out / "methods" / "seed1" / "latent.json").exists()
 
 
 @pytest.mark.parametrize(("kwargs", "message"), [

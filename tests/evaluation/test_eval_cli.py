@@ -15,7 +15,8 @@ def test_bench_cli_quick_latent(tmp_path, capsys):
     code = main(["bench", "pets", "--quick", "--methods", "latent", "--max-eval", "8", "--out", str(out)])
     assert code == 0
     rows = json.loads((out / "results.json").read_text())
-    assert {r["method"] for r in rows} == {"latent", "bayes"}
+    # The keyword floor always runs, with the paired comparison of the learned method against it.
+    assert {r["method"] for r in rows} == {"latent", "bayes", "keyword", "latent-vs-keyword"}
     assert "| latent |" in capsys.readouterr().out  # the markdown table is printed
 
 
@@ -23,6 +24,9 @@ def test_bench_cli_errors_are_one_line(tmp_path, capsys):
     assert main(["bench", "polis", "--out", str(tmp_path / "p")]) == 1
     assert "--polis-dir" in capsys.readouterr().err
     assert not (tmp_path / "p").exists()
+    assert main(["bench", "pets", "--quick", "--seeds", "0,x", "--out", str(tmp_path / "s")]) == 1
+    assert "--seeds" in capsys.readouterr().err
+    assert not (tmp_path / "s").exists()
 
 
 def _feedback(path):

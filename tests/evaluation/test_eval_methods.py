@@ -18,6 +18,8 @@ def test_rm_methods_fit_and_score(name, pets_split, tiny_rm):
     summaries = {e.user_id: f"summary of {e.user_id}" for v in [pets_split.train, *pets_split.eval.values()]
                  for e in v}
     method = make_method(name, rm_config=tiny_rm, summaries=summaries)
+    if hasattr(method, "use_truth"):
+        method.use_truth(pets_split.truth)
     method.fit(pets_split.train[:16], seed=0)
     examples = _eval(pets_split)
     margins = method.score_pairs(examples)
@@ -32,8 +34,11 @@ def test_rm_methods_fit_and_score(name, pets_split, tiny_rm):
 
 
 def test_latent_fits_scores_and_handles_new_users(pets_split):
-    method = make_method("latent", latent_config=LatentConfig(steps=20, batch_size=16))
-    method.fit(pets_split.train, seed=0)
+    method = make_method("latent", latent_config=LatentConfig(steps=20, batch_size=16, eval_every=5))
+    method.fit(pets_split.train, seed=0, validation=pets_split.validation)
+    # Early stopping read the validation split: four checks, and the kept step is the one with the lowest loss.
+    assert [s for s, _ in method.val_history] == [5, 10, 15, 20]
+    assert method.chosen_steps == min(method.val_history, key=lambda x: x[1])[0]
     new = pets_split.eval["new-users"]
     margins = method.score_pairs(new)
     assert margins.shape == (len(new),) and np.isfinite(margins).all()
@@ -61,11 +66,16 @@ def test_icl_truncation_is_counted(pets_split):
     assert roomy.tokens_per_pair(examples) - short_tokens == pytest.approx(cut["tokens_cut_per_pair"])
 
 
-def test_oracle_refuses_users_without_persona(pets_split, tiny_rm):
-    e = pets_split.train[0]
-    anon = type(e)(e.user_id, e.context.model_copy(update={"persona": None}), e.target, e.split)
+def test_oracle_reads_the_truth_table_never_the_context(pets_split, tiny_rm):
+    # The bench's examples carry no persona; without the split's truth table the oracle has nothing to read.
+    assert all(e.context.persona is None for e in pets_split.train)
     with pytest.raises(ValueError, match="persona"):
-        make_method("oracle", rm_config=tiny_rm).fit([anon], seed=0)
+        make_method("oracle", rm_config=tiny_rm).fit(pets_split.train[:2], seed=0)
+    oracle = make_method("oracle", rm_config=tiny_rm)
+    oracle.use_truth(pets_split.truth)
+    e = pets_split.train[0]
+    assert oracle.conditioning(e) == pets_split.truth.persona[e.user_id]
+    assert "loves" in oracle.conditioning(e) or "love" in oracle.conditioning(e)
 
 
 def test_registry_unknown_method_and_one_line_extension(monkeypatch):
@@ -100,6 +110,8 @@ def test_oracle_beats_bt_on_tiny_pets(pets_split):
     for name in ("oracle", "bt"):
         method = make_method(name, rm_config=RMConfig(max_length=96, max_steps=16, batch_size=8, lr=3e-4,
                                                       bf16=False))
+        if name == "oracle":
+            method.use_truth(pets_split.truth)
         method.fit(pets_split.train, seed=0)
         acc[name] = pairwise_accuracy(method.score_pairs(examples))
     assert acc["oracle"] >= 0.85, acc

@@ -66,3 +66,65 @@ def test_results_have_cis_that_contain_the_estimate():
         assert r.ci_low < r.value < r.ci_high, r
         assert r.ci_high - r.ci_low < 0.3
     assert results[0].metric == "accuracy" and results[1].metric == "auroc"
+
+
+def test_cluster_bootstrap_is_wider_when_a_users_pairs_agree_with_each_other():
+    from pluralign.evaluation.results import bootstrap_ci
+
+    rng = np.random.default_rng(1)
+    # 30 users x 10 pairs; each user is either always right or always wrong: 30 independent units, not 300.
+    per_user = rng.integers(0, 2, 30).astype(float)
+    values = np.repeat(per_user, 10)
+    users = np.repeat([f"u{i}" for i in range(30)], 10)
+    lo_p, hi_p = bootstrap_ci(values, seed=0)
+    lo_u, hi_u = bootstrap_ci(values, clusters=users, seed=0)
+    assert lo_u <= values.mean() <= hi_u
+    assert (hi_u - lo_u) > 2.5 * (hi_p - lo_p)  # sqrt(10) wider in theory
+    # Strata keep their own number of clusters: a stratum that never varies adds no width.
+    strata = np.repeat(["a", "b"], 150)
+    fixed = np.where(strata == "a", 1.0, values)
+    lo_s, hi_s = bootstrap_ci(fixed, clusters=users, strata=strata, seed=0)
+    assert lo_s <= fixed.mean() <= hi_s
+    with pytest.raises(ValueError, match="one key per row"):
+        bootstrap_ci(values, clusters=users[:5])
+
+
+def test_accuracy_records_say_what_the_ci_resampled():
+    users = ["a", "a", "b", "b", "c"]
+    r = accuracy_result("b", "m", "new-users", [1, -1, 1, 1, 0], user_ids=users)
+    assert (r.ci_unit, r.n_users, r.n) == ("user", 3, 5)
+    assert r.value == pytest.approx(0.7)
+    bare = accuracy_result("b", "m", "new-users", [1, -1])
+    assert (bare.ci_unit, bare.n_users) == ("pair", None)
+
+
+def test_pooled_over_seeds_mean_spread_and_ci():
+    from pluralign.evaluation.results import pooled_mean_result
+
+    rng = np.random.default_rng(0)
+    per_seed = {s: (rng.binomial(1, p, 200).astype(float), [f"u{i // 5}" for i in range(200)])
+                for s, p in ((0, 0.6), (1, 0.7), (2, 0.8))}
+    r = pooled_mean_result("b", "m", "new-users", "accuracy", per_seed)
+    means = [v.mean() for v, _ in per_seed.values()]
+    assert r.value == pytest.approx(np.mean(means)) and r.seeds == [0, 1, 2]
+    assert r.seed_sd == pytest.approx(np.std(means, ddof=1))
+    assert (r.seed_min, r.seed_max) == (min(means), max(means))
+    assert r.ci_low < r.value < r.ci_high and r.ci_unit == "user" and r.n_users == 120 and r.n == 600
+
+
+def test_paired_differences_are_method_minus_other_on_the_same_pairs():
+    from pluralign.evaluation.bench import paired_diffs
+
+    users = ["a", "a", "b", "b"]
+    items = {"keyword": {"new-users": {"user_ids": users, "values": [1.0, 0.0, 0.0, 0.0]}},
+             "bt": {"new-users": {"user_ids": users, "values": [1.0, 1.0, 0.0, 0.0]}},
+             "icl": {"new-users": {"user_ids": users, "values": [1.0, 1.0, 1.0, 0.5]}},
+             "bayes": {"new-users": {"user_ids": users, "values": [1.0, 1.0, 1.0, 1.0]}}}
+    diffs = {r.method: r for r in paired_diffs("b", items, seed=0)}
+    assert set(diffs) == {"icl-vs-bt", "icl-vs-keyword", "bt-vs-keyword"}
+    assert diffs["icl-vs-bt"].value == pytest.approx(0.375) and diffs["icl-vs-bt"].metric == "accuracy_diff"
+    assert diffs["icl-vs-keyword"].value == pytest.approx(0.625)
+    assert diffs["bt-vs-keyword"].ci_unit == "user" and diffs["bt-vs-keyword"].n_users == 2
+    items["bt"]["new-users"]["user_ids"] = ["a", "b", "a", "b"]
+    with pytest.raises(RuntimeError, match="different pairs"):
+        paired_diffs("b", items, seed=0)

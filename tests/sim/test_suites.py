@@ -126,6 +126,14 @@ def test_contexts_have_conversations_and_profiles(suites):
                 assert not topic_hits(p.chosen + " " + p.rejected, own)
 
 
+def test_profiles_are_written_from_the_persona_only_where_the_suite_says_so(suites):
+    # A profile written from the hidden persona is a leak, unless the suite is about self-descriptions.
+    for name in ("pets", "pets-ood", "hh-users"):
+        assert all(u.profile is None for u in suites[name].users), name
+        assert not suites[name].self_descriptions
+    assert "self-description" in suites["contexts"].self_descriptions
+
+
 def test_unknown_suite_is_an_error():
     with pytest.raises(ValueError, match="unknown suite"):
         build_suite("nope")

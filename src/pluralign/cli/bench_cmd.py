@@ -12,7 +12,10 @@ SUITE_HELP = {
     "contexts": "simulated: four-dimension personas with past conversations and a self-description",
     "attributes": "simulated: six latent preferences per user judged on meaning (paraphrase families); scored "
                   "answers use wording never seen in any context, so a keyword rule stays far below the Bayes rate",
-    "polis": "real: Polis participants' agree-vs-disagree statement pairs (needs --polis-dir)",
+    "polis": "real: Polis participants' agree-vs-disagree statement pairs (needs --polis-dir; --context-votes for "
+             "the few-shot curve)",
+    "ratings": "real: within-user pairs from any per-user ratings table (needs --data FILE from 'pluralign data "
+               "convert ratings'); splits seen-users, new-users, new-items, chrono",
     "rluf": "RLUF: P[Love] from binary reactions (delegates to the rluf suite)",
 }
 
@@ -22,21 +25,33 @@ def register(sub) -> None:
 
     p = sub.add_parser(
         "bench", help="benchmark personalisation methods on a suite (accuracy per split with 95%% CIs)",
-        description="Build SUITE, split it (seen-users, new-users, new-topics, chrono), train each method "
-        "(bt, icl, oracle, group, latent, summary, ...) and score it on every split: pairwise accuracy with a 95% "
-        "bootstrap CI, tokens per pair, train wall time and peak memory. Writes DIR/results.json and DIR/report.md "
-        "and prints the table. Suites: " + "; ".join(f"{k} - {v}" for k, v in SUITE_HELP.items()) + ".",
+        description="Build SUITE, split it (seen-users, new-users, new-topics, chrono, and a validation split "
+        "of training users that tuning reads), train each method (keyword, bt, icl, oracle, group, latent, "
+        "summary, ...) and score it on every split: pairwise accuracy with a 95%% CI from a cluster bootstrap over "
+        "users, paired differences of every learned method against bt and against the keyword floor, tokens per "
+        "pair, train wall time and peak memory. Writes DIR/results.json and DIR/report.md and prints the table. "
+        "Suites: " + "; ".join(f"{k} - {v}" for k, v in SUITE_HELP.items()) + ".",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("suite", metavar="SUITE", choices=list(SUITE_HELP), help="suite to run: " + ", ".join(SUITE_HELP))
     p.add_argument("--out", required=True, metavar="DIR", help="output folder for results.json and report.md")
     p.add_argument("--quick", action="store_true",
                    help="small suite, few training steps, at most 100 scored pairs per split (a smoke run)")
     p.add_argument("--methods", default=None, metavar="M1,M2",
-                   help="comma-separated methods (default: bt,icl,oracle,latent on simulated suites, "
-                   "bt,icl,group,latent on polis; +summary with --summaries). Known: " + ", ".join(METHODS))
+                   help="comma-separated methods (default: keyword,bt,icl,oracle,latent on simulated suites, "
+                   "keyword,bt,icl,group,latent on polis; +summary with --summaries; keyword, the non-learned "
+                   "floor, is always added). Known: " + ", ".join(METHODS))
     p.add_argument("--seed", type=int, default=0, help="seed for the suite, splits, training and bootstrap CIs")
+    p.add_argument("--seeds", default=None, metavar="S1,S2,...",
+                   help="run everything once per seed (e.g. 0,1,2) and report per-seed records, the mean, the "
+                   "spread across seeds and a pooled CI (overrides --seed)")
     p.add_argument("--polis-dir", default=None, metavar="DIR",
                    help="folder of Polis open-data conversations (each with comments.csv and votes), for 'polis'")
+    p.add_argument("--context-votes", default=None, metavar="K1,K2,...",
+                   help="polis: also score new users with K context votes each (e.g. 2,4,8,16,32; even numbers, "
+                   "one agree and one disagree vote per context pair): records carry context_votes, users with "
+                   "fewer votes are left out of that K and counted, and the report plots accuracy against K")
+    p.add_argument("--data", default=None, metavar="FILE",
+                   help="ratings: the feedback file written by 'pluralign data convert ratings'")
     p.add_argument("--summaries", default=None, metavar="FILE",
                    help="per-user summaries for the 'summary' method: JSON {user_id: summary} or JSONL "
                    "lines with user_id and summary")
@@ -53,13 +68,18 @@ def register(sub) -> None:
                    help="override one PlusConfig field of the plus / plus-untrained methods, e.g. --plus epochs=2 "
                    "(repeatable)")
     p.add_argument("--no-resume", action="store_true",
-                   help="re-run every method even if DIR/methods/<method>.json holds its results from a run with "
+                   help="re-run every method even if DIR/methods/seed<S>/<method>.json holds its results from a run with "
                    "the same settings")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    from pluralign.evaluation.bench import bench_rm_config, run_suite
+    from pluralign.evaluation.bench import bench_rm_config, parse_seeds, run_suite
+
+    seeds = parse_seeds(args.seeds) if args.seeds else None  # a bad list fails before anything runs
+    from pluralign.evaluation.polis_pairs import parse_context_votes
+
+    context_votes = parse_context_votes(args.context_votes) if args.context_votes else None
 
     rm_config = None
     if args.rm_config or args.rm:
@@ -73,7 +93,8 @@ def run(args: argparse.Namespace) -> int:
                      if f.name in ("max_length", "max_steps", "batch_size", "lr") and not args.rm_config]
         rm_config = load_config(RMConfig, args.rm_config, overrides + list(args.rm))
     methods = [m.strip() for m in args.methods.split(",") if m.strip()] if args.methods else None
-    run_suite(args.suite, args.out, quick=args.quick, methods=methods, seed=args.seed, polis_dir=args.polis_dir,
-              summaries=args.summaries, rm_config=rm_config, max_eval_per_split=args.max_eval,
-              context_source=args.context_source, plus_overrides=args.plus or None, resume=not args.no_resume)
+    run_suite(args.suite, args.out, quick=args.quick, methods=methods, seed=args.seed, seeds=seeds,
+              polis_dir=args.polis_dir, summaries=args.summaries, rm_config=rm_config, max_eval_per_split=args.max_eval,
+              context_source=args.context_source, plus_overrides=args.plus or None, resume=not args.no_resume,
+              context_votes=context_votes, data=args.data)
     return 0

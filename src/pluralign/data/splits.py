@@ -4,6 +4,13 @@
 - ``new-users``: users never trained on, known only through their context.
 - ``new-topics``: whole topics (prompts / conversations) held out from training for every user.
 - ``chrono``: training users' pairs at or after time t, with contexts built only from before t.
+- ``validation`` (:func:`carve_validation`): a share of the *training* users, taken out of training entirely, whose
+  pairs are what every tuning choice reads (early stopping, budgets, thresholds), so the test splits are scored
+  once and never steer a choice.
+
+:func:`hide_truth` removes what a simulator knows and a model must not (the persona, ground-truth ``meta``, true
+probabilities) from everything methods see, and keeps it in :attr:`SplitResult.truth` for ``oracle`` and the
+scorers.
 
 Every example pairs a user's *context* (what a model may see) with one *target* pair. A user's context is built once,
 from pairs that are neither targets nor on held-out topics nor after t, so a target can never leak into the same
@@ -34,6 +41,27 @@ class Example:
 
 
 @dataclass
+class GroundTruth:
+    """The hidden side of a split, read only by ``oracle`` and the scorers, never handed to a method's inputs.
+
+    ``persona`` and ``user_meta`` are keyed by user id; ``p_chosen`` (the true probability of the recorded label)
+    and ``pair_meta`` by ``(user_id, pair_id)``; ``p_true`` (a reaction's true probability) by
+    ``(user_id, reaction_id)``."""
+
+    persona: dict[str, str] = field(default_factory=dict)
+    user_meta: dict[str, dict] = field(default_factory=dict)
+    p_chosen: dict[tuple[str, str], float] = field(default_factory=dict)
+    pair_meta: dict[tuple[str, str], dict] = field(default_factory=dict)
+    p_true: dict[tuple[str, str], float] = field(default_factory=dict)
+
+    def persona_of(self, user_id: str) -> str | None:
+        return self.persona.get(user_id)
+
+    def p_chosen_of(self, example: Example) -> float | None:
+        return self.p_chosen.get((example.user_id, example.target.pair_id))
+
+
+@dataclass
 class SplitResult:
     train: list[Example]
     eval: dict[str, list[Example]]
@@ -41,9 +69,18 @@ class SplitResult:
     new_user_ids: list[str] = field(default_factory=list)
     new_topics: list[str] = field(default_factory=list)
     chrono_t: float | None = None
+    validation: list[Example] = field(default_factory=list)
+    validation_user_ids: list[str] = field(default_factory=list)
+    truth: GroundTruth | None = None
+    notes: list[str] = field(default_factory=list)  # what a report on this split must say about its data
 
     def counts(self) -> dict[str, int]:
-        return {"train": len(self.train), **{k: len(v) for k, v in self.eval.items()}}
+        return {"train": len(self.train), "validation": len(self.validation),
+                **{k: len(v) for k, v in self.eval.items()}}
+
+    def examples(self) -> list[Example]:
+        """Every example a method may be handed: training, validation and every eval split."""
+        return [*self.train, *self.validation, *(e for v in self.eval.values() for e in v)]
 
 
 def topic_of(pair: PreferencePair) -> str:
@@ -183,3 +220,85 @@ def check_no_leakage(result: SplitResult) -> None:
             raise AssertionError(f"held-out topic {topic_of(ex.target)} appears in training")
         if result.chrono_t is not None and ex.target.timestamp is not None and ex.target.timestamp >= result.chrono_t:
             raise AssertionError("a pair after the chrono cut-off appears in training")
+
+
+def _blind_pair(pair: PreferencePair) -> PreferencePair:
+    return pair.model_copy(update={"p_chosen": None, "meta": {}}) if pair.p_chosen is not None or pair.meta else pair
+
+
+def hide_truth(split: SplitResult) -> SplitResult:
+    """A copy of ``split`` whose examples carry no hidden truth, with that truth moved to ``split.truth``.
+
+    Contexts lose ``persona``, the user's ``meta``, every pair's ``p_chosen`` and ``meta`` and every reaction's
+    ``p_true`` and ``meta``; targets lose ``p_chosen`` and ``meta``. What a person could have written or done
+    (pairs, conversations, reactions, profile, demographics, a real group label) stays. A self-description that a
+    simulator wrote *from* the persona is the suite's business (see :mod:`pluralign.sim.suites`)."""
+    truth = split.truth or GroundTruth()
+    blinded: dict[int, UserRecord] = {}
+
+    def blind_context(ctx: UserRecord) -> UserRecord:
+        key = id(ctx)
+        if key not in blinded:
+            uid = ctx.user_id
+            if ctx.persona:
+                truth.persona[uid] = ctx.persona
+            if ctx.meta:
+                truth.user_meta[uid] = dict(ctx.meta)
+            for p in (*ctx.pairs, *ctx.targets):
+                if p.p_chosen is not None:
+                    truth.p_chosen[(uid, p.pair_id)] = p.p_chosen
+                if p.meta:
+                    truth.pair_meta[(uid, p.pair_id)] = dict(p.meta)
+            for r in ctx.reactions:
+                if r.p_true is not None:
+                    truth.p_true[(uid, r.reaction_id)] = r.p_true
+            blinded[key] = ctx.model_copy(update={
+                "persona": None, "meta": {},
+                "pairs": [_blind_pair(p) for p in ctx.pairs], "targets": [_blind_pair(p) for p in ctx.targets],
+                "reactions": [r.model_copy(update={"p_true": None, "meta": {}}) for r in ctx.reactions]})
+        return blinded[key]
+
+    def blind(examples: list[Example]) -> list[Example]:
+        out = []
+        for e in examples:
+            if e.target.p_chosen is not None:
+                truth.p_chosen[(e.user_id, e.target.pair_id)] = e.target.p_chosen
+            if e.target.meta:
+                truth.pair_meta[(e.user_id, e.target.pair_id)] = dict(e.target.meta)
+            out.append(Example(e.user_id, blind_context(e.context), _blind_pair(e.target), e.split))
+        return out
+
+    return SplitResult(train=blind(split.train), eval={k: blind(v) for k, v in split.eval.items()},
+                       train_user_ids=list(split.train_user_ids), new_user_ids=list(split.new_user_ids),
+                       new_topics=list(split.new_topics), chrono_t=split.chrono_t,
+                       validation=blind(split.validation), validation_user_ids=list(split.validation_user_ids),
+                       truth=truth, notes=list(split.notes))
+
+
+def carve_validation(split: SplitResult, *, frac: float = 0.15, seed: int = 0, min_users: int = 2,
+                     min_train_users: int = 4) -> SplitResult:
+    """Move ``frac`` of the training users (at least ``min_users``) out of training into ``split.validation``.
+
+    A validation user's training and seen-users pairs become validation examples (split ``"validation"``, scored
+    from the same visible context), and their new-topics / chrono pairs are dropped, so no test split holds a user
+    that tuning looked at. Users are drawn by a seeded hash; with fewer than ``min_train_users`` training users left
+    the split is returned unchanged (``validation`` empty)."""
+    users = sorted(set(split.train_user_ids) | {e.user_id for e in split.train})
+    k = max(min_users, int(math.floor(frac * len(users) + 0.5))) if frac > 0 else 0
+    if k == 0 or len(users) - k < min_train_users:
+        return split
+    held = set(random.Random(f"validation:{seed}").sample(users, k))
+
+    def keep(examples: list[Example]) -> list[Example]:
+        return [e for e in examples if e.user_id not in held]
+
+    validation = [Example(e.user_id, e.context, e.target, "validation")
+                  for e in (*split.train, *split.eval.get("seen-users", [])) if e.user_id in held]
+    ev = {name: keep(v) if name in ("seen-users", "new-topics", "chrono") else list(v)
+          for name, v in split.eval.items()}
+    return SplitResult(train=keep(split.train), eval=ev,
+                       train_user_ids=[u for u in split.train_user_ids if u not in held],
+                       new_user_ids=list(split.new_user_ids), new_topics=list(split.new_topics),
+                       chrono_t=split.chrono_t, validation=[*split.validation, *validation],
+                       validation_user_ids=sorted({*split.validation_user_ids, *held}), truth=split.truth,
+                       notes=list(split.notes))

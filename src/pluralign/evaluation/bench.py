@@ -4,7 +4,8 @@ Suites: ``pets``, ``pets-ood``, ``hh-users``, ``contexts`` (simulated, :func:`pl
 (real Polis votes turned into per-user pairs, :mod:`pluralign.evaluation.polis_pairs`) and ``rluf`` (delegated to
 :func:`pluralign.evaluation.rluf_suite.run_rluf_suite`).
 
-Per method and split the run records ``accuracy`` (95% bootstrap CI over pairs) and ``tokens_per_pair``; per method
+Per method and split the run records ``accuracy`` (95% CI: a cluster bootstrap over users, ``ci_unit="user"``, with
+``n_users`` beside ``n``) and ``tokens_per_pair``; per method
 ``train_seconds`` (wall time of ``fit``) and ``peak_rss_mb`` (peak resident memory of this process while the method
 was fitted and scored; it includes what the process already held, e.g. the suite). Methods may add their own
 metrics (ICL: ``truncated_share``, ``tokens_cut_per_pair``). Simulated suites also get method ``bayes``, from the
@@ -14,6 +15,21 @@ simulator's true ``p_chosen``:
   p > 0.5; p = 0.5 counts half). Directly comparable to the methods' accuracy (same pairs, same realised labels).
 - ``bayes`` / ``expected_accuracy``: mean of max(p, 1 - p), the Bayes decision's accuracy in expectation over the
   simulator's label noise (what the realised figure estimates).
+
+Honest by construction:
+
+- ``keyword`` (:mod:`pluralign.evaluation.methods.keyword`), a non-learned rule over the user's visible context, runs
+  in every suite: the floor. Every learned method is compared with it and with ``bt`` *paired* (same users, same
+  pairs): records ``metric="accuracy_diff"``, ``method="<method>-vs-keyword"`` / ``"<method>-vs-bt"``, value = the
+  method's accuracy minus the other's, with the cluster-bootstrap CI of the difference.
+- Methods never see the truth: :func:`pluralign.data.splits.hide_truth` strips personas, ground-truth ``meta`` and
+  true probabilities from every example; ``oracle`` and ``bayes`` read them from ``split.truth``.
+- A ``validation`` split (training users carved out by :func:`pluralign.data.splits.carve_validation`) is what
+  tuning reads (``latent`` early-stops on it; budgets such as ``--rm max_steps`` are chosen on its records); it is
+  recorded as split ``validation``. The test splits are scored once per run.
+- ``seeds=[0, 1, 2]`` (``--seeds 0,1,2``) runs everything per seed (suite, split, training, bootstrap) and adds
+  across-seed records (``seeds``, ``seed_sd``, ``seed_min``, ``seed_max``; value = mean of the per-seed values; the
+  CI pooled by redrawing users within each seed). Per-seed records carry ``seed``.
 
 Everything is seeded; eval splits larger than ``max_eval_per_split`` are subsampled (seeded) to bound CPU time.
 """
@@ -34,15 +50,28 @@ from typing import Any
 
 import numpy as np
 
-from pluralign.data.splits import Example, SplitResult
-from pluralign.evaluation.metrics import accuracy_result
-from pluralign.evaluation.results import Result, mean_result, render_markdown, write_results
+from pluralign.data.splits import Example, SplitResult, carve_validation, hide_truth
+from pluralign.evaluation.metrics import accuracy_result, pair_correct
+from pluralign.evaluation.results import (
+    NOT_LEARNED,
+    Result,
+    mean_result,
+    pooled_mean_result,
+    render_markdown,
+    seed_mean_result,
+    write_results,
+)
 
 log = logging.getLogger(__name__)
 
 SIMULATED_SUITES = ("pets", "pets-ood", "hh-users", "contexts", "attributes")
-SUITES = (*SIMULATED_SUITES, "polis", "rluf")
-DEFAULT_METHODS = {"simulated": ["bt", "icl", "oracle", "latent"], "polis": ["bt", "icl", "group", "latent"]}
+SUITES = (*SIMULATED_SUITES, "polis", "ratings", "rluf")
+FLOOR = "keyword"
+DEFAULT_METHODS = {"simulated": [FLOOR, "bt", "icl", "oracle", "latent"],
+                   "polis": [FLOOR, "bt", "icl", "group", "latent"],
+                   "ratings": [FLOOR, "bt", "icl", "latent"]}
+COMPARE_WITH = ("bt", FLOOR)  # every learned method gets a paired accuracy_diff against each of these
+VALIDATION_FRAC = 0.15  # share of training users carved out as the validation split
 
 
 # --- resources -----------------------------------------------------------------------------------------------------
@@ -104,20 +133,26 @@ def build_simulated_split(name: str, *, seed: int, quick: bool) -> SplitResult:
     if name == "attributes":  # contexts are the pool-A pairs, targets the pool-B pairs (unseen wording)
         from pluralign.sim.attributes import attributes_splits
 
-        return attributes_splits(suite.users, seed=seed, seen_eval_frac=0.3)
-    fixed = list(suite.new_user_ids) if suite.new_user_ids else None
-    # Three context pairs per user and 30% of the rest held out as seen-users leave most pairs for training.
-    return make_splits(suite.users, seed=seed, new_user_ids=fixed, context_size=3, seen_eval_frac=0.3)
+        split = attributes_splits(suite.users, seed=seed, seen_eval_frac=0.3)
+    else:
+        fixed = list(suite.new_user_ids) if suite.new_user_ids else None
+        # Three context pairs per user and 30% of the rest held out as seen-users leave most pairs for training.
+        split = make_splits(suite.users, seed=seed, new_user_ids=fixed, context_size=3, seen_eval_frac=0.3)
+    # Validation users come out of training before anything is scored; the truth leaves what methods see.
+    split = hide_truth(carve_validation(split, frac=VALIDATION_FRAC, seed=seed))
+    if getattr(suite, "self_descriptions", ""):
+        split.notes.append(suite.self_descriptions)
+    return split
 
 
-def build_polis_split(polis_dir: str | os.PathLike, *, seed: int, quick: bool) -> SplitResult:
-    from pluralign.evaluation.polis_pairs import load_polis_pair_users, polis_splits
+def build_polis_split(polis_dir: str | os.PathLike, *, seed: int, quick: bool,
+                      context_votes: Sequence[int] | None = None) -> SplitResult:
+    """The Polis split; with ``context_votes`` also the few-shot curve's ``new-users@k=K`` splits
+    (:func:`pluralign.evaluation.polis_pairs.add_context_vote_curve`)."""
+    from pluralign.evaluation.polis_pairs import load_polis_split
 
-    users = load_polis_pair_users(polis_dir, seed=seed, min_pairs=4, max_pairs=8 if quick else 12,
-                                  max_users_per_conversation=16 if quick else 80)
-    if not users:
-        raise ValueError(f"{polis_dir}: no Polis participant has enough agree and disagree votes for pairs")
-    return polis_splits(users, seed=seed, context_size=3 if quick else 4)
+    split, _ = load_polis_split(polis_dir, seed=seed, quick=quick, context_votes=context_votes)
+    return hide_truth(carve_validation(split, frac=VALIDATION_FRAC, seed=seed))
 
 
 CONTEXT_SOURCES = ("all", "pairs", "conversations", "profile")
@@ -144,19 +179,37 @@ def restrict_context(split: SplitResult, source: str) -> SplitResult:
             out.append(replace(e, context=ctx))
         return out
 
-    return replace(split, train=fix(split.train), eval={k: fix(v) for k, v in split.eval.items()})
+    out = replace(split, train=fix(split.train), eval={k: fix(v) for k, v in split.eval.items()},
+                  validation=fix(split.validation))
+    if source != "profile":  # without profiles, no note about how the profiles were written applies
+        out.notes = [n for n in split.notes if "self-description" not in n]
+    return out
 
 
-def bayes_results(benchmark: str, split: SplitResult, seed: int = 0) -> list[Result]:
-    """The simulator's Bayes rate per split (see the module docstring for exactly what is reported)."""
+def _true_p(split: SplitResult, e: Example) -> float | None:
+    if split.truth is not None:
+        return split.truth.p_chosen_of(e)
+    return e.target.p_chosen  # a split whose truth was never hidden (built by hand)
+
+
+def bayes_results(benchmark: str, split: SplitResult, seed: int = 0,
+                  items: dict[str, dict] | None = None) -> list[Result]:
+    """The simulator's Bayes rate per split (see the module docstring for exactly what is reported), read from the
+    split's truth table. ``items``, when given, receives the per-pair values (for across-seed pooling)."""
     out = []
     for name, examples in split.eval.items():
-        ps = [e.target.p_chosen for e in examples]
+        ps = [_true_p(split, e) for e in examples]
         if not examples or any(p is None for p in ps):
             continue
         p = np.asarray(ps, dtype=float)
-        out.append(accuracy_result(benchmark, "bayes", name, p - 0.5, seed=seed))
-        out.append(mean_result(benchmark, "bayes", name, "expected_accuracy", np.maximum(p, 1 - p), seed=seed))
+        users = [e.user_id for e in examples]
+        out.append(accuracy_result(benchmark, "bayes", name, p - 0.5, seed=seed, user_ids=users))
+        out.append(mean_result(benchmark, "bayes", name, "expected_accuracy", np.maximum(p, 1 - p), seed=seed,
+                               user_ids=users))
+        if items is not None:
+            items.setdefault("accuracy", {})[name] = {"user_ids": users, "values": pair_correct(p - 0.5).tolist()}
+            items.setdefault("expected_accuracy", {})[name] = {"user_ids": users,
+                                                               "values": np.maximum(p, 1 - p).tolist()}
     return out
 
 
@@ -188,20 +241,37 @@ def resolve_methods(methods: Sequence[str] | None, kind: str, *, has_groups: boo
     unknown = [m for m in methods if m not in available_methods()]
     if unknown:
         raise ValueError(f"unknown method(s) {', '.join(unknown)} (available: {', '.join(available_methods())})")
-    if kind == "polis" and "oracle" in methods:
-        raise ValueError("oracle needs the true persona: it runs on simulated suites only, not on polis")
-    return list(methods)
+    if kind in ("polis", "ratings") and "oracle" in methods:
+        raise ValueError(f"oracle needs the true persona: it runs on simulated suites only, not on {kind}")
+    # The floor runs in every suite (it costs nothing): a learned method's figure means little without it.
+    return list(dict.fromkeys([FLOOR, *methods]))
+
+
+def _fits_with_validation(method: Any) -> bool:
+    import inspect
+
+    return "validation" in inspect.signature(method.fit).parameters
 
 
 def run_method(benchmark: str, method: Any, split: SplitResult, eval_sets: dict[str, list[Example]], *,
-               seed: int, progress: Callable[[str], None] | None = None) -> list[Result]:
-    """Fit one method on ``split.train`` and score it on every non-empty eval set."""
+               seed: int, progress: Callable[[str], None] | None = None,
+               items: dict[str, dict] | None = None) -> list[Result]:
+    """Fit one method on ``split.train`` (tuning on ``split.validation``) and score it on every non-empty eval set
+    and on the validation split. Only a method with ``use_truth`` is handed ``split.truth``. ``items``, when
+    given, receives per split the user ids and per-pair correctness (for paired comparisons and seed pooling)."""
     results: list[Result] = []
+    if hasattr(method, "use_truth"):
+        method.use_truth(split.truth)
+    scored = {**eval_sets, "validation": split.validation}
+    train_users = len({e.user_id for e in split.train})
     with PeakMemory() as mem:
         t0 = time.perf_counter()
-        method.fit(split.train, seed=seed)
+        if _fits_with_validation(method):
+            method.fit(split.train, seed=seed, validation=split.validation or None)
+        else:  # a method registered from outside that predates validation
+            method.fit(split.train, seed=seed)
         train_s = time.perf_counter() - t0
-        for name, examples in eval_sets.items():
+        for name, examples in scored.items():
             if not examples:
                 continue
             if progress:
@@ -212,75 +282,176 @@ def run_method(benchmark: str, method: Any, split: SplitResult, eval_sets: dict[
             if len(margins) != len(examples):
                 raise RuntimeError(f"{method.name}: score_pairs returned {len(margins)} margins for "
                                    f"{len(examples)} examples")
-            results.append(accuracy_result(benchmark, method.name, name, margins, seconds=score_s, seed=seed))
+            users = [e.user_id for e in examples]
+            n_users = len(set(users))
+            results.append(accuracy_result(benchmark, method.name, name, margins, seconds=score_s, seed=seed,
+                                           user_ids=users))
+            if items is not None:
+                items.setdefault("accuracy", {})[name] = {"user_ids": users,
+                                                          "values": pair_correct(margins).tolist()}
             results.append(Result(benchmark, method.name, name, "tokens_per_pair",
-                                  float(method.tokens_per_pair(examples)), len(examples)))
+                                  float(method.tokens_per_pair(examples)), len(examples), ci_unit="user",
+                                  n_users=n_users))
             extra = getattr(method, "extra_metrics", None)
             for metric, value in (extra(examples) if extra else {}).items():
-                results.append(Result(benchmark, method.name, name, metric, float(value), len(examples)))
-    results.append(Result(benchmark, method.name, "all", "train_seconds", train_s, len(split.train), seconds=train_s))
-    results.append(Result(benchmark, method.name, "all", "peak_rss_mb", mem.peak_mb, len(split.train)))
+                results.append(Result(benchmark, method.name, name, metric, float(value), len(examples),
+                                      ci_unit="user", n_users=n_users))
+    results.append(Result(benchmark, method.name, "all", "train_seconds", train_s, len(split.train), seconds=train_s,
+                          ci_unit="user", n_users=train_users))
+    results.append(Result(benchmark, method.name, "all", "peak_rss_mb", mem.peak_mb, len(split.train),
+                          ci_unit="user", n_users=train_users))
     return results
 
 
-def _method_file(out: Path, method: str) -> Path:
-    return out / "methods" / f"{method}.json"
+def paired_diffs(benchmark: str, items: dict[str, dict[str, dict]], *, seed: int,
+                 against: Sequence[str] = COMPARE_WITH) -> list[Result]:
+    """``<method>-vs-<other>`` accuracy differences (method minus other) on the same users and pairs, with the
+    cluster-bootstrap CI of the difference, for every learned method against each of ``against`` that ran.
+
+    ``items`` maps method → split → {"user_ids", "values"} (per-pair correctness, in the same pair order for
+    every method, as :func:`run_method` scores the same eval sets)."""
+    out = []
+    for other in against:
+        if other not in items:
+            continue
+        for method, splits in items.items():
+            if method in NOT_LEARNED or method == other:
+                continue
+            for split, mine in splits.items():
+                theirs = items[other].get(split)
+                if theirs is None:
+                    continue
+                if mine["user_ids"] != theirs["user_ids"]:
+                    raise RuntimeError(f"{method} and {other} were scored on different pairs of {split}")
+                d = np.asarray(mine["values"], dtype=float) - np.asarray(theirs["values"], dtype=float)
+                out.append(mean_result(benchmark, f"{method}-vs-{other}", split, "accuracy_diff", d, seed=seed,
+                                       user_ids=mine["user_ids"]))
+    return out
 
 
-def _load_method(out: Path, method: str, fingerprint: dict) -> list[Result] | None:
-    """A finished method's results from an earlier run with the same settings (None: run it)."""
-    path = _method_file(out, method)
+def diff_items(items: dict[str, dict[str, dict]], against: Sequence[str] = COMPARE_WITH) -> dict[str, dict]:
+    """The per-pair differences behind :func:`paired_diffs`, keyed ``<method>-vs-<other>`` (for seed pooling)."""
+    out: dict[str, dict] = {}
+    for other in against:
+        for method, splits in items.items():
+            if other not in items or method in NOT_LEARNED or method == other:
+                continue
+            for split, mine in splits.items():
+                theirs = items[other].get(split)
+                if theirs is not None:
+                    d = np.asarray(mine["values"], dtype=float) - np.asarray(theirs["values"], dtype=float)
+                    out.setdefault(f"{method}-vs-{other}", {})[split] = {"user_ids": mine["user_ids"],
+                                                                         "values": d.tolist()}
+    return out
+
+
+def aggregate_seeds(benchmark: str, per_seed: dict[int, list[Result]],
+                    per_seed_items: dict[int, dict[str, dict[str, dict[str, dict]]]]) -> list[Result]:
+    """Across-seed records: per-pair metrics (accuracy, accuracy_diff, expected_accuracy) pooled with
+    :func:`pooled_mean_result`; every other metric as mean / SD / min / max of the per-seed values."""
+    out: list[Result] = []
+    keys = list(dict.fromkeys((r.method, r.split, r.metric, r.context_votes) for rs in per_seed.values()
+                              for r in rs))
+    for method, split, metric, k in keys:
+        pooled = {}
+        for s, by_metric in per_seed_items.items():
+            hit = by_metric.get(metric, {}).get(method, {}).get(split)
+            if hit is not None:
+                pooled[s] = (hit["values"], hit["user_ids"])
+        if pooled and k is None:
+            out.append(pooled_mean_result(benchmark, method, split, metric, pooled))
+            continue
+        recs = [r for rs in per_seed.values() for r in rs if (r.method, r.split, r.metric, r.context_votes)
+                == (method, split, metric, k)]
+        agg = seed_mean_result(recs)
+        agg.context_votes = k
+        out.append(agg)
+    return out
+
+
+def _method_file(out: Path, method: str, seed: int) -> Path:
+    return out / "methods" / f"seed{seed}" / f"{method}.json"
+
+
+def _load_method(out: Path, method: str, seed: int, fingerprint: dict) -> tuple[list[Result], dict] | None:
+    """A finished method's results and per-pair scores from an earlier run with the same settings (None: run it)."""
+    path = _method_file(out, method, seed)
     if not path.exists():
         return None
     saved = json.loads(path.read_text(encoding="utf-8"))
-    if saved.get("fingerprint") != fingerprint:
+    if saved.get("fingerprint") != fingerprint or "items" not in saved:
         log.info("%s: settings changed since %s was written; re-running", method, path)
         return None
-    return [Result(**r) for r in saved["results"]]
+    return [Result(**r) for r in saved["results"]], saved["items"]
 
 
-def _save_method(out: Path, method: str, fingerprint: dict, results: list[Result]) -> None:
+def _save_method(out: Path, method: str, seed: int, fingerprint: dict, results: list[Result], items: dict) -> None:
     """Written as soon as a method finishes (atomically), so a stopped bench resumes with the next method."""
-    path = _method_file(out, method)
+    path = _method_file(out, method, seed)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps({"fingerprint": fingerprint, "results": [asdict(r) for r in results]}, default=str),
-                   encoding="utf-8")
+    tmp.write_text(json.dumps({"fingerprint": fingerprint, "results": [asdict(r) for r in results], "items": items},
+                              default=str), encoding="utf-8")
     os.replace(tmp, path)
+
+
+def parse_seeds(text: str) -> list[int]:
+    """``"0,1,2"`` → ``[0, 1, 2]`` (a clear error for anything else)."""
+    try:
+        seeds = [int(x) for x in text.split(",") if x.strip()]
+    except ValueError:
+        raise ValueError(f"--seeds must be comma-separated integers, e.g. 0,1,2; got {text!r}") from None
+    if not seeds or len(set(seeds)) != len(seeds):
+        raise ValueError(f"--seeds must list distinct integers, e.g. 0,1,2; got {text!r}")
+    return seeds
 
 
 def run_suite(name: str, out_dir: str | os.PathLike, quick: bool = False, methods: Sequence[str] | None = None,
               seed: int = 0, polis_dir: str | os.PathLike | None = None, *, summaries: Any = None,
               summarizer: Any = None, rm_config: Any = None, max_eval_per_split: int | None = None,
               context_source: str = "all", plus_overrides: list[str] | None = None, resume: bool = True,
-              echo: bool = True) -> list[Result]:
+              echo: bool = True, seeds: Sequence[int] | None = None, context_votes: Sequence[int] | None = None,
+              data: str | os.PathLike | None = None) -> list[Result]:
     """Run suite ``name``; write ``results.json`` and ``report.md`` into ``out_dir``; return the records.
 
-    ``summaries`` (a file path or user_id → summary mapping) or ``summarizer`` enables the ``summary`` method.
-    ``rm_config`` replaces the bench's RMConfig for every RM-based method. ``context_source`` restricts what methods
-    see of each user's history (:func:`restrict_context`). ``plus_overrides`` (``key=value``) change the
-    PlusConfig of ``plus``/``plus-untrained``. Each finished method is saved to
-    ``out_dir/methods/<method>.json``; with ``resume`` a re-run with the same settings reuses those and trains only
-    the rest. Inputs are checked (suite, methods,
-    summaries, Polis folder) before anything is trained or written.
+    ``seeds`` (default ``[seed]``) runs the whole suite once per seed (records carry ``seed``) and, with more than
+    one, adds the across-seed records (see the module docstring). ``summaries`` (a file path or user_id → summary
+    mapping) or ``summarizer`` enables the ``summary`` method. ``rm_config`` replaces the bench's RMConfig for
+    every RM-based method. ``context_source`` restricts what methods see of each user's history
+    (:func:`restrict_context`). ``plus_overrides`` (``key=value``) change the PlusConfig of
+    ``plus``/``plus-untrained``. Each finished method is saved to ``out_dir/methods/seed<S>/<method>.json``; with
+    ``resume`` a re-run with the same settings reuses those and trains only the rest. ``context_votes`` (polis
+    only) adds the few-shot curve: new users scored at each number of context votes, records with
+    ``context_votes``, a plot in the report. ``data`` is the ratings suite's feedback file (``pluralign data convert
+    ratings``). Inputs are checked (suite, methods, summaries, Polis folder, ratings file) before anything is
+    trained or written.
     """
     from rich.console import Console
 
     console = Console(stderr=True, quiet=not echo)
     if name not in SUITES:
         raise ValueError(f"unknown suite {name!r} (available: {', '.join(SUITES)})")
+    seeds = list(seeds) if seeds is not None else [seed]
+    if not seeds or len(set(seeds)) != len(seeds):
+        raise ValueError(f"seeds must be distinct integers, got {seeds}")
     out = Path(out_dir)
     if name == "rluf":
         from pluralign.evaluation.rluf_suite import run_rluf_suite
 
-        results = list(run_rluf_suite(out, quick, seed) or [])
+        results = list(run_rluf_suite(out, quick, seeds[0]) or [])
         if results and not (out / "results.json").exists():
             write_results(out, results, title="pluralign bench: rluf")
         return results
 
     if context_source not in CONTEXT_SOURCES:
         raise ValueError(f"--context-source must be one of {', '.join(CONTEXT_SOURCES)}, got {context_source!r}")
-    kind = "polis" if name == "polis" else "simulated"
+    kind = name if name in ("polis", "ratings") else "simulated"
+    if context_votes and kind != "polis":
+        raise ValueError("--context-votes applies to the polis suite only (real users' vote counts)")
+    if kind == "ratings" and data is None:
+        raise ValueError("the ratings suite needs --data FILE: a feedback file from 'pluralign data convert ratings'")
+    if kind == "ratings" and not Path(data).is_file():
+        raise FileNotFoundError(f"{data}: ratings feedback file does not exist")
     if kind == "polis" and polis_dir is None:
         raise ValueError("the polis suite needs --polis-dir: a folder of Polis open-data conversations")
     if kind == "polis" and not Path(polis_dir).is_dir():
@@ -296,15 +467,63 @@ def run_suite(name: str, out_dir: str | os.PathLike, quick: bool = False, method
             raise ValueError("method summary needs --summaries FILE (or a summarizer)")
 
     t_start = time.perf_counter()
-    with console.status(f"building suite {name}"):
-        split = (build_polis_split(polis_dir, seed=seed, quick=quick) if kind == "polis"
-                 else build_simulated_split(name, seed=seed, quick=quick))
+    per_seed: dict[int, list[Result]] = {}
+    per_seed_items: dict[int, dict] = {}
+    notes: list[str] = []
+    for s in seeds:
+        per_seed[s], per_seed_items[s], seed_notes = _run_seed(
+            name, kind, out, s, quick=quick, methods=methods, polis_dir=polis_dir, summaries=summaries,
+            summarizer=summarizer, rm_config=rm_config, max_eval_per_split=max_eval_per_split,
+            context_source=context_source, plus_overrides=plus_overrides, resume=resume, echo=echo,
+            console=console, has_summaries=has_summaries, context_votes=context_votes, data=data)
+        notes += [n for n in seed_notes if n not in notes]
+    results = [r for s in seeds for r in per_seed[s]]
+    if len(seeds) > 1:
+        results += aggregate_seeds(name, per_seed, per_seed_items)
+    if context_votes:  # the few-shot curve: records of new-users@k=K splits carry K, and a plot joins the report
+        from pluralign.evaluation.polis_pairs import plot_context_curve, tag_context_votes
+
+        tag_context_votes(results)
+        png = plot_context_curve(results, out / "polis_context_votes.png", title=f"{name}: new users")
+        if png is not None:
+            notes.append(f"![new-users accuracy against context votes]({png.name})")
+    title = f"{name}{' (quick)' if quick else ''}{'' if context_source == 'all' else f', context: {context_source}'}"
+    if len(seeds) > 1:
+        title += f", seeds {','.join(map(str, seeds))}"
+    write_results(out, results, title=f"pluralign bench: {title}", notes=notes)
+    if echo:
+        shown = [r for r in results if (r.seeds is not None or len(seeds) == 1)]
+        print(render_markdown([r.__dict__ for r in shown if r.metric in ("accuracy", "accuracy_diff",
+                                                                          "tokens_per_pair", "train_seconds",
+                                                                          "peak_rss_mb")], title, notes=notes))
+        console.print(f"wrote {out / 'results.json'} and {out / 'report.md'} in "
+                      f"{time.perf_counter() - t_start:.0f}s")
+    return results
+
+
+def _run_seed(name: str, kind: str, out: Path, seed: int, *, quick: bool, methods: Sequence[str] | None,
+              polis_dir: Any, summaries: Any, summarizer: Any, rm_config: Any, max_eval_per_split: int | None,
+              context_source: str, plus_overrides: list[str] | None, resume: bool, echo: bool, console: Any,
+              has_summaries: bool, context_votes: Sequence[int] | None = None,
+              data: str | os.PathLike | None = None) -> tuple[list[Result], dict, list[str]]:
+    """One seed of :func:`run_suite`: build and split the suite, run every method, add the paired comparisons.
+    Returns the records (each with ``seed``), the per-pair scores by metric → method → split, and report notes."""
+    with console.status(f"building suite {name} (seed {seed})"):
+        if kind == "polis":
+            split = build_polis_split(polis_dir, seed=seed, quick=quick, context_votes=context_votes)
+        elif kind == "ratings":
+            from pluralign.evaluation.ratings_pairs import load_ratings_split
+
+            split = load_ratings_split(data, seed=seed, quick=quick, validation_frac=VALIDATION_FRAC)
+        else:
+            split = build_simulated_split(name, seed=seed, quick=quick)
         split = restrict_context(split, context_source)
     users_have_groups = any(e.context.group for e in split.train)
     chosen = resolve_methods(methods, kind, has_groups=users_have_groups, has_summaries=has_summaries)
     cap = max_eval_per_split if max_eval_per_split is not None else (100 if quick else 600)
     eval_sets = {s: subsample(ex, cap, seed) for s, ex in split.eval.items() if ex}
-    console.print(f"[bold]{name}[/] (context: {context_source}): train {len(split.train)} pairs; eval "
+    console.print(f"[bold]{name}[/] seed {seed} (context: {context_source}): train {len(split.train)} pairs, "
+                  f"validation {len(split.validation)} pairs of {len(split.validation_user_ids)} users; eval "
                   + ", ".join(f"{s} {len(ex)}" for s, ex in eval_sets.items()) + f"; methods {', '.join(chosen)}")
 
     from pluralign.evaluation.methods import make_method
@@ -314,37 +533,53 @@ def run_suite(name: str, out_dir: str | os.PathLike, quick: bool = False, method
     built = [make_method(m, rm_config=replace(cfg), **options) for m in chosen]  # fail fast on bad options
 
     results: list[Result] = []
+    items: dict[str, dict] = {}  # method → metric → split → {"user_ids", "values"}
     if kind == "simulated":
-        results += bayes_results(name, replace(split, eval=eval_sets), seed=seed)
+        bayes_items: dict[str, dict] = {}
+        results += bayes_results(name, replace(split, eval=eval_sets), seed=seed, items=bayes_items)
+        items["bayes"] = bayes_items
     from tqdm.auto import tqdm
 
     fingerprint = {"suite": name, "quick": quick, "seed": seed, "polis_dir": str(polis_dir), "eval_cap": cap,
                    "context_source": context_source, "rm": json.loads(json.dumps(asdict(cfg), default=str)),
                    "summaries": summaries is not None, "summarizer": summarizer is not None,
-                   "plus": sorted(plus_overrides or [])}
-    bar = tqdm(total=len(built), desc=f"bench {name}", unit="method", disable=not echo)
+                   "plus": sorted(plus_overrides or []), "validation_frac": VALIDATION_FRAC,
+                   "context_votes": list(context_votes or []), "data": str(data)}
+    bar = tqdm(total=len(built), desc=f"bench {name} seed {seed}", unit="method", disable=not echo)
     while built:
         method = built.pop(0)  # dropped after its run, so only one trained model is held at a time
         bar.set_postfix_str(method.name)
-        done = _load_method(out, method.name, fingerprint) if resume else None
+        done = _load_method(out, method.name, seed, fingerprint) if resume else None
         if done is None:
-            done = run_method(name, method, split, eval_sets, seed=seed,
+            method_items: dict[str, dict] = {}
+            recs = run_method(name, method, split, eval_sets, seed=seed, items=method_items,
                               progress=(lambda msg: bar.set_postfix_str(msg)) if echo else None)
-            _save_method(out, method.name, fingerprint, done)
+            _save_method(out, method.name, seed, fingerprint, recs, method_items)
         else:
-            console.print(f"{method.name}: reusing {_method_file(out, method.name)}")
-        results += done
+            recs, method_items = done
+            console.print(f"{method.name}: reusing {_method_file(out, method.name, seed)}")
+        results += recs
+        items[method.name] = method_items
         bar.update(1)
     bar.close()
-    title = f"{name}{' (quick)' if quick else ''}{'' if context_source == 'all' else f', context: {context_source}'}"
-    write_results(out, results, title=f"pluralign bench: {title}")
-    if echo:
-        print(render_markdown([r.__dict__ for r in results if r.metric in ("accuracy", "tokens_per_pair",
-                                                                       "train_seconds", "peak_rss_mb")],
-                              title))
-        console.print(f"wrote {out / 'results.json'} and {out / 'report.md'} in "
-                      f"{time.perf_counter() - t_start:.0f}s")
-    return results
+    accuracy_items = {m: by_metric["accuracy"] for m, by_metric in items.items() if "accuracy" in by_metric}
+    results += paired_diffs(name, accuracy_items, seed=seed)
+    if context_votes:
+        from pluralign.evaluation.polis_pairs import curve_count_records, curve_counts
+
+        results += curve_count_records(name, curve_counts(split))
+    for r in results:
+        r.seed = seed
+    by_metric: dict[str, dict] = {"accuracy": accuracy_items,
+                                  "accuracy_diff": diff_items(accuracy_items)}
+    if "bayes" in items and "expected_accuracy" in items["bayes"]:
+        by_metric["expected_accuracy"] = {"bayes": items["bayes"]["expected_accuracy"]}
+    notes = list(split.notes)
+    if split.validation:
+        notes.append(f"Validation (seed {seed}): {len(split.validation_user_ids)} training users "
+                     f"({len(split.validation)} pairs) held out of training; tuning reads only them (records with "
+                     "split `validation`), the test splits are scored once.")
+    return results, by_metric, notes
 
 
 def evaluate_checkpoint(model_dir: str | os.PathLike, data: str | os.PathLike, out_dir: str | os.PathLike, *,

@@ -25,7 +25,9 @@ What each suite tests:
   noise); ``stats['contested_frac']`` is the share of pool pairs where the two user types prefer different responses
   (0.75 by construction when the data has enough; the rest are pairs both types rank the same way).
 - ``contexts``: four-dimension personas (animal, length, emoji, register) who also leave unlabelled past
-  ``conversations`` (messages that reveal their animal and phrasing) and a noisy self-description ``profile``; each
+  ``conversations`` (messages that reveal their animal and phrasing) and a noisy self-description ``profile``
+  (written from the hidden persona: this is the one suite about self-descriptions, ``Suite.self_descriptions``
+  says so, and bench reports carry it; the other suites write no profile); each
   labelled pair varies one dimension. Users come in mirrored couples (two different animals, opposite style levels)
   who label the same pairs, so every pair is contested. A consumer may build a user's context from pairs,
   conversations or profile.
@@ -73,6 +75,8 @@ class Suite:
     description: str = ""
     bayes_accuracy: float = float("nan")
     stats: dict[str, float] = field(default_factory=dict)
+    self_descriptions: str = ""  # non-empty when users' profiles are written from the hidden persona: says so
+
 
     def n_pairs(self) -> int:
         return sum(len(u.pairs) for u in self.users)
@@ -115,6 +119,11 @@ def _labelled_pair(sim: SimulatedUser, prompt: str, a: str, b: str, rng: random.
 def _ts(rng: random.Random, slot: int) -> float:
     return T0 + slot * 3600.0 + rng.uniform(0, 3000)
 
+
+CONTEXTS_SELF_DESCRIPTIONS = (
+    "This suite is about self-descriptions: each user's `profile` is a noisy self-description that the simulator "
+    "writes from the hidden persona (the animal in 80% of profiles, each style clause in 70%), so a method that reads "
+    "profiles reads a paraphrase of the truth by design. `--context-source pairs` or `conversations` leaves it out.")
 
 _PROFILE_ANIMAL = (
     "I'm a {singular} person through and through.",
@@ -180,8 +189,7 @@ def _animal_blocks(prefix: str, source: str, animals: list[str], n_blocks: int, 
         for animal, uid in block_users.items():
             persona = sims[uid].persona
             meta: dict = {"animal": animal} if source == "sim:pets" else {"animal": animal, "ood": False}
-            users.append(UserRecord(user_id=uid, persona=persona.text, profile=_profile(persona, rng),
-                                    source=source, pairs=pairs[uid], meta=meta))
+            users.append(UserRecord(user_id=uid, persona=persona.text, source=source, pairs=pairs[uid], meta=meta))
 
 
 def _pets(seed: int, quick: bool) -> Suite:
@@ -229,8 +237,7 @@ def _ood_train_blocks(n_blocks: int, per_user: int, rng: random.Random, users: l
                                                      meta={"template": f"A{t}", "contrast": kind}))
         for animal, uid in block_users.items():
             persona = sims[uid].persona
-            users.append(UserRecord(user_id=uid, persona=persona.text, profile=_profile(persona, rng),
-                                    source="sim:pets-ood", pairs=pairs[uid],
+            users.append(UserRecord(user_id=uid, persona=persona.text, source="sim:pets-ood", pairs=pairs[uid],
                                     meta={"animal": animal, "length": persona.traits["length"], "ood": False}))
 
 
@@ -273,8 +280,8 @@ def _pets_ood(seed: int, quick: bool) -> Suite:
                     sim, prompt, ra, rb, rng, pair_id=f"{sim.user_id}-{slot:02d}", topic=f"pets-ood/{pid}",
                     timestamp=_ts(rng, slot), meta={"template": "B", "contrast": kind}))
         for sim, (animal, length) in zip(couple_sims, couple, strict=True):
-            users.append(UserRecord(user_id=sim.user_id, persona=sim.persona.text, profile=_profile(sim.persona, rng),
-                                    source="sim:pets-ood", pairs=pairs[sim.user_id],
+            users.append(UserRecord(user_id=sim.user_id, persona=sim.persona.text, source="sim:pets-ood",
+                                    pairs=pairs[sim.user_id],
                                     meta={"animal": animal, "length": length, "ood": True}))
             new_ids.append(sim.user_id)
     return Suite("pets-ood", users, sims, new_user_ids=new_ids,
@@ -438,7 +445,8 @@ def _contexts(seed: int, quick: bool) -> Suite:
                                     pairs=pairs[sim.user_id], conversations=convs, source="sim:contexts",
                                     meta=dict(persona.traits)))
     return Suite("contexts", users, sims, description="Four-dimension personas with past conversations and a "
-                 "noisy self-description; pairs vary one dimension each and are contested by mirrored couples.")
+                 "noisy self-description; pairs vary one dimension each and are contested by mirrored couples.",
+                 self_descriptions=CONTEXTS_SELF_DESCRIPTIONS)
 
 
 def _attributes(seed: int, quick: bool) -> Suite:

@@ -22,7 +22,9 @@ from pluralign.data.splits import Example
 class PersonalisationMethod(Protocol):
     name: str
 
-    def fit(self, train: list[Example], seed: int = 0) -> None: ...
+    def fit(self, train: list[Example], seed: int = 0, validation: list[Example] | None = None) -> None:
+        """Train on ``train``; any tuning choice (early stopping, a threshold) reads ``validation`` only."""
+        ...
 
     def score_pairs(self, examples: Sequence[Example]) -> np.ndarray:
         """Margins r(chosen) - r(rejected), one per example; > 0 means the method predicts ``chosen``."""
@@ -87,7 +89,9 @@ class ConditionedRMMethod:
         return out
 
     # --- method API ----------------------------------------------------------------------------------------------
-    def fit(self, train: list[Example], seed: int = 0) -> None:
+    def fit(self, train: list[Example], seed: int = 0, validation: list[Example] | None = None) -> None:
+        """BT training for the configured step budget. ``validation`` is not read here: the budget is a setting
+        (``--rm max_steps=N``), chosen by the bench's ``validation`` records, never by a test split."""
         from pluralign.models.reward_model import SummaryConditionedRM
         from pluralign.training.rm_trainer import train_reward_model
 

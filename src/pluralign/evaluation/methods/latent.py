@@ -10,7 +10,8 @@ Model, for a pair (x, a, b) with embeddings e_x, e_a, e_b:
     z_u          = W2 · mean_i relu(W1 · phi(context pair i))  (context pairs oriented preferred-first)
     margin       = (w + U z_u) · (P phi(x, a, b))              (> 0 ⇒ prefers a)
 trained with the Bradley–Terry loss on the training targets, dropping context pairs at random so the encoder learns
-to work from small contexts.
+to work from small contexts. When the bench passes validation users, the number of steps is chosen on them (the
+checkpoint with the lowest validation BT loss, checked every ``eval_every`` steps, is kept).
 """
 
 from __future__ import annotations
@@ -37,6 +38,9 @@ class LatentConfig:
     lr: float = field(default=3e-3, metadata={"help": "Adam learning rate"})
     weight_decay: float = field(default=1e-4, metadata={"help": "AdamW weight decay"})
     context_dropout: float = field(default=0.3, metadata={"help": "probability of hiding each context pair in training"})
+    eval_every: int = field(default=25, metadata={
+        "help": "steps between checks of the validation loss; the weights with the lowest one are kept (early "
+                "stopping on the validation split, never on a test split); 0 disables it"})
 
 
 def _build_net(in_dim: int, cfg: LatentConfig):
@@ -115,7 +119,7 @@ class LatentUserMethod:
         return torch.from_numpy(phi), torch.from_numpy(ctx), torch.from_numpy(mask)
 
     # --- method API ----------------------------------------------------------------------------------------------
-    def fit(self, train: list[Example], seed: int = 0) -> None:
+    def fit(self, train: list[Example], seed: int = 0, validation: list[Example] | None = None) -> None:
         import torch
         from tqdm.auto import tqdm
 
@@ -123,11 +127,25 @@ class LatentUserMethod:
             raise ValueError("latent: no training examples")
         seed_everything(seed)
         phi, ctx, mask = self._batch(train)
+        val = self._batch(validation) if validation and self.cfg.eval_every else None
         self._net = _build_net(phi.shape[1], self.cfg)
         opt = torch.optim.AdamW(self._net.parameters(), lr=self.cfg.lr, weight_decay=self.cfg.weight_decay)
         gen = torch.Generator().manual_seed(seed)
+        best: tuple[float, int, dict] | None = None
+        self.val_history: list[tuple[int, float]] = []
+
+        def check(step: int) -> None:
+            nonlocal best
+            self._net.eval()
+            with torch.no_grad():
+                loss = float(-torch.nn.functional.logsigmoid(self._net(*val)).mean())
+            self._net.train()
+            self.val_history.append((step, loss))
+            if best is None or loss < best[0]:
+                best = (loss, step, {k: v.clone() for k, v in self._net.state_dict().items()})
+
         self._net.train()
-        for _ in tqdm(range(self.cfg.steps), desc="latent: fitting", leave=False):
+        for step in tqdm(range(1, self.cfg.steps + 1), desc="latent: fitting", leave=False):
             idx = torch.randint(0, len(phi), (min(self.cfg.batch_size, len(phi)),), generator=gen)
             m = mask[idx] * (torch.rand(mask[idx].shape, generator=gen) >= self.cfg.context_dropout).float()
             margins = self._net(phi[idx], ctx[idx], m)
@@ -135,7 +153,16 @@ class LatentUserMethod:
             opt.zero_grad()
             loss.backward()
             opt.step()
+            if val is not None and (step % self.cfg.eval_every == 0 or step == self.cfg.steps):
+                check(step)
+        if best is not None:
+            self._net.load_state_dict(best[2])
+        self.chosen_steps = best[1] if best is not None else self.cfg.steps
         self._net.eval()
+
+    def extra_metrics(self, examples: Sequence[Example]) -> dict[str, float]:
+        """The step count early stopping chose on the validation split (the full budget when there was none)."""
+        return {"chosen_steps": float(getattr(self, "chosen_steps", self.cfg.steps))} if examples else {}
 
     def score_pairs(self, examples: Sequence[Example]) -> np.ndarray:
         import torch

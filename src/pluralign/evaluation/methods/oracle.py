@@ -1,15 +1,32 @@
-"""``oracle``: the RM conditioned on the user's true persona text (simulated suites only): an upper reference."""
+"""``oracle``: the RM conditioned on the user's true persona text (simulated suites only): an upper reference.
+
+The persona never travels in a user's context (:func:`pluralign.data.splits.hide_truth` removes it); the bench
+hands the split's :class:`~pluralign.data.splits.GroundTruth` to this method alone, through :meth:`use_truth`.
+"""
 
 from __future__ import annotations
 
-from pluralign.data.splits import Example
+from typing import Any
+
+from pluralign.data.splits import Example, GroundTruth
 from pluralign.evaluation.methods.base import ConditionedRMMethod
 
 
 class OracleMethod(ConditionedRMMethod):
     name = "oracle"
+    reads_truth = True
+
+    def __init__(self, truth: GroundTruth | None = None, **kw: Any):
+        super().__init__(**kw)
+        self.truth = truth
+
+    def use_truth(self, truth: GroundTruth | None) -> None:
+        """The hidden side of the split (the bench calls this; nothing else reads it)."""
+        self.truth = truth
 
     def conditioning(self, example: Example) -> str | None:
-        if not example.context.persona:
-            raise ValueError(f"oracle: user {example.user_id!r} has no ground-truth persona (simulated suites only)")
-        return example.context.persona
+        persona = self.truth.persona_of(example.user_id) if self.truth is not None else None
+        if not persona:
+            raise ValueError(f"oracle: no ground-truth persona for user {example.user_id!r} (simulated suites "
+                             "only; it comes from the split's truth table, never from the user's context)")
+        return persona

@@ -11,6 +11,7 @@ import importlib
 from typing import Any
 
 METHODS: dict[str, str] = {
+    "keyword": "pluralign.evaluation.methods.keyword:KeywordMethod",
     "bt": "pluralign.evaluation.methods.bt:BradleyTerryMethod",
     "icl": "pluralign.evaluation.methods.icl:InContextMethod",
     "oracle": "pluralign.evaluation.methods.oracle:OracleMethod",
@@ -19,6 +20,7 @@ METHODS: dict[str, str] = {
     "summary": "pluralign.evaluation.methods.summary:SummaryMethod",
     "plus": "pluralign.evaluation.methods.plus:PlusMethod",
     "plus-untrained": "pluralign.evaluation.methods.plus:PlusUntrainedMethod",
+    "plus-extractive": "pluralign.evaluation.methods.plus:PlusExtractiveMethod",
 }
 
 
