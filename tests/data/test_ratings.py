@@ -94,3 +94,36 @@ def write_ratings_csv(path, n_users: int = 30, n_items: int = 16, seed: int = 0)
                 g = i % 2
                 r = rng.choice([4, 5]) if g == likes else rng.choice([1, 2])
                 w.writerow([f"user{u}", f"item{i}", f"Episode {i} of a {genres[g]}", r, 20 + u % 40])
+
+
+def test_bench_ratings_new_users_and_new_items(tmp_path):
+    from pluralign.data.converters import convert
+    from pluralign.data.io import write_users
+    from pluralign.evaluation.bench import run_suite
+    from pluralign.evaluation.ratings_pairs import load_ratings_split, pair_items
+
+    write_ratings_csv(tmp_path / "r.csv", n_users=40)
+    users = convert("ratings", tmp_path / "r.csv", user_col="user", item_col="item", text_col="text",
+                    rating_col="rating", profile_cols="age")
+    write_users(tmp_path / "r.jsonl", users)
+    split = load_ratings_split(tmp_path / "r.jsonl", seed=0, quick=True)
+    assert split.eval["new-items"] and split.eval["new-users"]
+    held = {i for e in split.eval["new-items"] for i in (e.target.chosen, e.target.rejected)}
+    seen_in_training = {t for e in split.train for t in (e.target.chosen, e.target.rejected)}
+    seen_in_training |= {t for e in split.examples() for p in e.context.pairs for t in (p.chosen, p.rejected)}
+    # every new-items pair has an item that no training pair and no context shows
+    assert all({e.target.chosen, e.target.rejected} - seen_in_training for e in split.eval["new-items"])
+    assert held and not {e.user_id for e in split.eval["new-items"]} & set(split.new_user_ids)
+    assert all(pair_items(e.target) is None for e in split.examples())  # item ids are not shown to methods
+
+    results = run_suite("ratings", tmp_path / "out", quick=True, methods=["keyword"], data=tmp_path / "r.jsonl",
+                        echo=False)
+    splits = {r.split for r in results if r.metric == "accuracy"}
+    assert {"new-users", "new-items"} <= splits
+    assert all(r.ci_unit == "user" for r in results if r.metric == "accuracy")
+    with pytest.raises(ValueError, match="convert the table first"):
+        run_suite("ratings", tmp_path / "out2", quick=True, methods=["keyword"], data=tmp_path / "r.csv", echo=False)
+    with pytest.raises(ValueError, match="needs --data"):
+        run_suite("ratings", tmp_path / "out3", quick=True, methods=["keyword"], echo=False)
+    with pytest.raises(ValueError, match="oracle"):
+        run_suite("ratings", tmp_path / "out4", quick=True, methods=["oracle"], data=tmp_path / "r.jsonl", echo=False)
