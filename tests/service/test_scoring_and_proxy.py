@@ -157,6 +157,7 @@ def test_fair_batcher_serves_a_user_between_parts_of_another_users_flood(model_d
     victim_call = next(i for i, c in enumerate(calls) if "victim" in c)
     assert victim_call <= submitted_at  # the call after the one running when it arrived (0-based)
     assert max(c.count("flood") for c in calls) <= 8
+    assert calls[victim_call].count("flood") <= 1  # an equal share: one candidate each
     want = rm.score(["victim"], ["a short answer"], ["likes short answers"])
     np.testing.assert_allclose(victim[0], want, rtol=1e-4, atol=1e-5)
     for responses, (rewards, p_love) in zip(flood[:2], flooded[:2], strict=True):

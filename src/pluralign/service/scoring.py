@@ -2,9 +2,9 @@
 
 :class:`MicroBatcher` gathers the candidates of requests that arrive within ``max_wait_ms`` of each other (up to
 ``max_batch`` candidates) into one model call on a single worker thread, then hands each request its slice. The
-queue is fair across users: a large request is cut into parts of ``user_share`` candidates and each model call
-takes one part per waiting user, round robin, so no user's flood can make another wait behind all of it. With
-batching off every model call is one part of one request (still one at a time: the models are not thread-safe).
+queue is fair across users: each model call gives every waiting user an equal share of candidates (at most
+``user_share``), round robin, so no user's flood can make another wait behind all of it. With batching off every
+model call is one request (still one at a time: the models are not thread-safe).
 """
 
 from __future__ import annotations
@@ -85,29 +85,40 @@ def load_scorer(rm_path: str | None, love_path: str | None, *, torch_threads: in
 class _Request:
     future: asyncio.Future
     n: int
+    parts_left: int = 0
     rewards: list = field(default_factory=list)
     p_love: list = field(default_factory=list)
-    parts_left: int = 0
+    has_rewards: bool = False
+    has_p_love: bool = False
 
 
 @dataclass
 class _Part:
-    """At most ``user_share`` candidates of one request: the unit the fair queue hands out."""
+    """Candidates ``lo:lo + len(prompts)`` of one request: the unit the fair queue hands out."""
 
     request: _Request
-    index: int
+    lo: int
     prompts: list[str]
     responses: list[str]
     summaries: list[str | None]
+
+    def split(self, k: int) -> _Part:
+        """Cut off the first ``k`` candidates as a new part; this part keeps the rest."""
+        head = _Part(self.request, self.lo, self.prompts[:k], self.responses[:k], self.summaries[:k])
+        self.lo += k
+        self.prompts, self.responses, self.summaries = self.prompts[k:], self.responses[k:], self.summaries[k:]
+        self.request.parts_left += 1
+        return head
 
 
 class MicroBatcher:
     """Batches concurrent score calls into one model call, fairly across users (see the module docstring).
 
-    Each request is cut into parts of at most ``user_share`` candidates, queued per key (the user id). A model call
-    takes one part from each waiting key, round robin, up to ``max_batch`` candidates; keys served go to the back.
-    So one user's flood of large requests occupies the model ``user_share`` candidates at a time, and another
-    user's request waits for at most the call in progress before it is in the next one.
+    Requests queue per key (the user id). A model call serves every waiting key in round-robin order with an
+    equal share of candidates: the size of the smallest waiting request, at most ``user_share``, up to
+    ``max_batch`` in all; keys served go to the back. So a user alone gets calls of ``user_share`` candidates;
+    when another user's single candidate arrives, the next call holds it and one candidate of each other waiting
+    user, and it waits for at most the call in progress.
     """
 
     def __init__(self, scorer: Scorer, *, enabled: bool = True, max_batch: int = 64, max_wait_ms: float = 5.0,
@@ -140,46 +151,48 @@ class MicroBatcher:
                     key: str = "") -> tuple[list[float] | None, list[float] | None]:
         """Scores of the candidates, once the fair queue reaches them; ``key`` names whose turn it is (a user)."""
         loop = asyncio.get_running_loop()
-        req = _Request(loop.create_future(), len(prompts))
-        k = self.user_share
-        parts = [_Part(req, i, prompts[lo:lo + k], responses[lo:lo + k], summaries[lo:lo + k])
-                 for i, lo in enumerate(range(0, len(prompts), k))]
-        req.parts_left = len(parts)
-        req.rewards, req.p_love = [None] * len(parts), [None] * len(parts)
+        n = len(prompts)
+        req = _Request(loop.create_future(), n, parts_left=1, rewards=[0.0] * n, p_love=[0.0] * n)
         q = self._queues.get(key)
         if q is None:
             q = self._queues[key] = deque()
             self._order.append(key)
-        q.extend(parts)
+        q.append(_Part(req, 0, list(prompts), list(responses), list(summaries)))
         self._wake.set()
         return await req.future
 
     def _take_batch(self) -> list[_Part]:
-        """One part per waiting key, in round-robin order, up to ``max_batch`` candidates (at least one part)."""
-        batch: list[_Part] = []
-        n = 0
-        served = []
+        """One share of candidates per waiting key, in round-robin order, up to ``max_batch`` (at least one)."""
+        active = []
         for key in list(self._order):
             q = self._queues[key]
             while q and q[0].request.future.done():  # the client went away, or an earlier part failed
                 q.popleft()
-            if not q:
-                served.append(key)
-                continue
-            size = len(q[0].prompts)
-            if batch and n + size > self.max_batch:
+            if q:
+                active.append(key)
+            else:
+                self._order.remove(key)
+                del self._queues[key]
+        if not active:
+            return []
+        share = self.user_share if not self.enabled else min(
+            self.user_share, *(len(self._queues[k][0].prompts) for k in active))
+        batch: list[_Part] = []
+        n = 0
+        for key in active:
+            q = self._queues[key]
+            if batch and n + min(share, len(q[0].prompts)) > self.max_batch:
                 break
-            batch.append(q.popleft())
-            n += size
-            served.append(key)
-            if not self.enabled:  # one request's part per model call
-                break
-        for key in served:
+            part = q[0].split(share) if len(q[0].prompts) > share else q.popleft()
+            batch.append(part)
+            n += len(part.prompts)
             self._order.remove(key)
-            if self._queues[key]:
+            if q:
                 self._order.append(key)
             else:
                 del self._queues[key]
+            if not self.enabled:  # one request per model call
+                break
         return batch
 
     async def _loop(self) -> None:
@@ -209,15 +222,15 @@ class MicroBatcher:
             for b in batch:
                 k = len(b.prompts)
                 req = b.request
-                req.rewards[b.index], req.p_love[b.index] = _tolist(r, i, i + k), _tolist(p, i, i + k)
+                if r is not None:
+                    req.rewards[b.lo:b.lo + k], req.has_rewards = _tolist(r, i, i + k), True
+                if p is not None:
+                    req.p_love[b.lo:b.lo + k], req.has_p_love = _tolist(p, i, i + k), True
                 req.parts_left -= 1
                 if req.parts_left == 0 and not req.future.done():
-                    req.future.set_result((_join(req.rewards), _join(req.p_love)))
+                    req.future.set_result((req.rewards if req.has_rewards else None,
+                                           req.p_love if req.has_p_love else None))
                 i += k
-
-
-def _join(parts: list[list[float] | None]) -> list[float] | None:
-    return None if parts[0] is None else [x for part in parts for x in part]
 
 
 def _limit_torch_threads(n: int) -> None:
