@@ -587,9 +587,9 @@ def evaluate_checkpoint(model_dir: str | os.PathLike, data: str | os.PathLike, o
                         batch_size: int = 64) -> list[Result]:
     """Score a saved SummaryConditionedRM on a feedback file (``pluralign eval``); write and return the records.
 
-    Pairwise ``accuracy`` on every user's ``targets``, grouped by ``target.meta["split"]`` (else ``all``); ``auroc``
-    of the reward against binary reactions (value 0/1, kind other than ``vote``), grouped the same way. Each user is
-    conditioned on their summary when ``summaries`` has one. Inputs are all checked before anything is written.
+    Pairwise ``accuracy`` on every user's ``targets`` (CI over users), grouped by ``target.meta["split"]`` (else
+    ``all``); ``auroc`` of the reward against binary reactions (value 0/1, kind other than ``vote``), grouped the
+    same way. Each user is conditioned on their summary when ``summaries`` has one. Inputs are all checked before anything is written.
     """
     from pluralign.data.io import read_users
     from pluralign.evaluation.methods.summary import load_summaries
@@ -600,11 +600,13 @@ def evaluate_checkpoint(model_dir: str | os.PathLike, data: str | os.PathLike, o
     users = read_users(data)
     by_user = (summaries if isinstance(summaries, dict) else load_summaries(summaries)) if summaries else {}
     pairs: dict[str, list[tuple[str | None, Any]]] = {}
+    pair_users: dict[str, list[str]] = {}  # the user of each pair: the accuracy CI resamples users
     reactions: dict[str, list[tuple[str | None, Any]]] = {}
     for u in users:
         s = by_user.get(u.user_id)
         for t in u.targets:
             pairs.setdefault(str(t.meta.get("split") or "all"), []).append((s, t))
+            pair_users.setdefault(str(t.meta.get("split") or "all"), []).append(u.user_id)
         for r in u.reactions:
             if r.kind != "vote" and r.value in (0.0, 1.0):
                 reactions.setdefault(str(r.meta.get("split") or "all"), []).append((s, r))
@@ -623,7 +625,8 @@ def evaluate_checkpoint(model_dir: str | os.PathLike, data: str | os.PathLike, o
         t0 = time.perf_counter()
         margins = score(prompts, [t.chosen for _, t in items], summ) - score(prompts, [t.rejected for _, t in items],
                                                                             summ)
-        results.append(accuracy_result(benchmark, "rm", split, margins, seconds=time.perf_counter() - t0, seed=seed))
+        results.append(accuracy_result(benchmark, "rm", split, margins, seconds=time.perf_counter() - t0, seed=seed,
+                                       user_ids=pair_users[split]))
     for split, items in reactions.items():
         t0 = time.perf_counter()
         rewards = score([r.prompt for _, r in items], [r.response for _, r in items], [s for s, _ in items])
