@@ -11,10 +11,14 @@ def register(tsub) -> None:
 
     p = tsub.add_parser(
         "love", help="P[Love] classifier from binary love reactions",
-        description="Train P[Love] = Pr(love | prompt, response) on the reactions of a feedback file: frozen encoder "
-        "embeddings, logistic head, positives upsampled to target_pos_share, prior-shift correction to the live base "
-        "rate, optional adversarial-user defence. The latest test_fraction of reactions (by time) is held out; "
-        "AUROC, ECE before/after correction and the length correlation are written to OUT/metrics.json.",
+        description="Train P[Love] = Pr(love | user summary, prompt, response) on the reactions of a feedback file. "
+        "model=linear (default): hashed n-grams or frozen encoder embeddings and a logistic head; model=neural: a "
+        "fine-tuned transformer classifier (neural_backbone: MiniLM by default, any HF encoder or causal LM such as "
+        "smollm2). Both: binary cross-entropy with positives upsampled to target_pos_share, prior-shift correction "
+        "to the live base rate, optional adversarial-user defence, and with personalised=true the user's summary "
+        "written by `summarizer` from their own earlier reactions. The latest test_fraction of reactions (by time) "
+        "is held out; AUROC (also per user kind), ECE before/after correction and the length correlation are written "
+        "to OUT/metrics.json.",
         epilog="config fields (set with --config YAML or key=value):\n" + config_help(LoveConfig),
         formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--data", required=True, help="feedback JSONL (UserRecord per line) with love reactions")

@@ -1,13 +1,14 @@
 """The ``rluf`` bench suite: P[Love] (AUROC vs oracle, calibration, length bias, adversaries, personalisation),
-multi-objective best-of-N policies under CGPO judges, the release gate, and simulated A/B tests.
+then language-model policies trained by RL on it under CGPO judges, the release gate, and simulated A/B tests
+(:mod:`pluralign.evaluation.rluf_policy`).
 
 Design choices that keep it honest and fast on CPU:
 - One reaction log with 30% adversarial users is simulated; the 0% and 10% conditions are the same log restricted
   to all honest users plus the right number of its adversaries. Only the adversary share changes between
   conditions, and every text is embedded once.
-- Policies choose among candidate pools (a real response and rule-based variants: shortened, emojis, sign-off,
-  formal, warm) on a fixed prompt set; candidate 0 (the real response) is the baseline policy.
-- Online effects come from a separate population of simulated users (new traffic), with common random numbers.
+- The policies' offline and A/B prompt sets are held out before the log is simulated, so the log never shows them;
+  policies are SmolLM2 + LoRA trained with TRL GRPO, their answers judged by a separate population of simulated
+  users (new traffic, a seed the log never used), with common random numbers and user-level CIs.
 - Each model is held against its own ceiling: the personalised P[Love] against the per-user oracle
   (``oracle_auroc``, each user's true P(love)), the population P[Love] against ``population_oracle_auroc`` (the
   honest users' mean true P(love)); ``oracle_length_r`` and ``population_oracle_length_r`` are the truth's own
@@ -26,16 +27,20 @@ from pathlib import Path
 
 import numpy as np
 
-from pluralign.evaluation.ab_test import ABResult, ground_truth_quality, simulate_ab
-from pluralign.evaluation.gate import run_gate, write_responses
-from pluralign.evaluation.metrics import pearson_r, pearson_result
+from pluralign.evaluation.love_suite import oasst_section, summary_love_section
+from pluralign.evaluation.metrics import pearson_r
 from pluralign.evaluation.results import Result
+from pluralign.evaluation.rluf_policy import (
+    FULL_BUDGET,
+    QUICK_BUDGET,
+    PolicyBudget,
+    held_out_prompts,
+    policy_markdown,
+    run_policy_benchmark,
+)
 from pluralign.models.love import LoveModel, NgramEncoder
-from pluralign.objectives.preference_rm import train_hh_objective
 from pluralign.training.love_config import LoveConfig
 from pluralign.training.love_trainer import HONEST, ReactionTable, reaction_table, select_C, train_love
-from pluralign.training.policy import best_of_n, build_reward
-from pluralign.training.policy_config import PolicyConfig
 
 log = logging.getLogger(__name__)
 BENCH = "rluf"
@@ -139,8 +144,12 @@ def run_rluf_suite(out_dir: str | Path, quick: bool = False, seed: int = 0) -> l
 
     # --- 1. P[Love]: adversaries x defence, calibration, length, personalisation ---------------------------------
     t0 = time.time()
+    # The policies' offline and A/B prompt sets are held out first: the reaction log never shows them.
+    budget = QUICK_BUDGET if quick else FULL_BUDGET
+    offline_prompts, ab_prompts = held_out_prompts(budget.offline_prompts, budget.ab_prompts, seed)
     records, sim_users = simulate_reaction_log(n_users=size.n_users, per_user=size.per_user, adversarial_frac=0.3,
-                                               base_rate=0.02, seed=seed, return_users=True)
+                                               base_rate=0.02, seed=seed, return_users=True,
+                                               exclude_prompts=frozenset(offline_prompts + ab_prompts))
     full = reaction_table(records, source="sim:reactions")
     details["reaction_log"] = {"reactions": len(full), "love_rate": float(full.labels.mean())}
     log.info("rluf: %d reactions simulated in %.0fs", len(full), time.time() - t0)
@@ -177,90 +186,32 @@ def run_rluf_suite(out_dir: str | Path, quick: bool = False, seed: int = 0) -> l
                                                 C=best_C, seed=seed), encoder=encoder)
         results += _love_results(tag, deb.metrics, int(deb.metrics["n_test"]), deb.seconds)
         details[tag] = deb.metrics
-    # The personalised head has ~2x the features (summary crosses), so its C is chosen on its own, the same way.
-    pers_C, pers_scores = select_C(main_table, LoveConfig(personalised=True, seed=seed), grid=C_GRID, encoder=encoder)
-    details["C_selection_personalised"] = {"chosen": pers_C, "validation_auroc": pers_scores}
-    pers = train_love(main_table, LoveConfig(personalised=True, defence_rounds=rounds, C=pers_C, seed=seed),
-                      encoder=encoder)
-    results += _love_results("p_love-personalised", pers.metrics, int(pers.metrics["n_test"]), pers.seconds)
-    details["p_love-personalised"] = pers.metrics
+    # The contract's P[Love] records: `love` (neural) and `love-linear`, personalised by summaries written from each
+    # user's earlier reactions (never the persona), and both on real OpenAssistant reactions (benchmark `oasst`).
+    love_rows, love_models = summary_love_section(main_table, encoder, bench=BENCH, seed=seed, quick=quick,
+                                                  rounds=rounds, c_grid=C_GRID, details=details)
+    results += love_rows
+    results += oasst_section(seed=seed, quick=quick, details=details)
 
-    results += policy_section(out, size, main_model, encoder, details, seed, love_results=list(results))
+    results += policy_section(out, budget, main_model, encoder, details, seed, offline_prompts=offline_prompts,
+                              ab_prompts=ab_prompts, love_results=list(results))
     (out / "rluf_details.json").write_text(json.dumps(details, indent=1, default=_json_default), encoding="utf-8")
-    if "policies" in details:
-        (out / "rluf_ab.md").write_text(_ab_markdown(details["policies"], details), encoding="utf-8")
     return results
 
 
-def policy_section(out: Path, size: SuiteSize, main_model: LoveModel, encoder, details: dict, seed: int,
+def policy_section(out: Path, budget: PolicyBudget, main_model: LoveModel, encoder, details: dict, seed: int, *,
+                   offline_prompts: list[str], ab_prompts: list[str],
                    love_results: list[Result] | None = None) -> list[Result]:
-    """Objective RMs, best-of-N policies, gate and A/B tests; fills ``details`` and returns the Results."""
-    from pluralign.sim import reaction_population
-
-    results: list[Result] = []
-    # --- 2. objectives: helpfulness / safety RMs on HH-RLHF ---------------------------------------------------------
-    help_rm, help_acc = train_hh_objective("helpful", encoder, n_train=size.rm_pairs, n_eval=size.rm_eval, seed=seed)
-    safe_rm, safe_acc = train_hh_objective("harmless", encoder, n_train=size.rm_pairs, n_eval=size.rm_eval, seed=seed)
-    details["rm_heldout_accuracy"] = {"helpfulness": help_acc, "safety": safe_acc}
-
-    # --- 3. policies: best-of-N over candidate pools, gate, A/B ----------------------------------------------------
-    items = prompt_set(size.n_prompts, seed)
-    rng = random.Random(seed)
-    prompts = [p for p, _ in items]
-    pools = [candidate_pool(p, r, rng) for p, r in items]
-    baseline = [pool[0] for pool in pools]
+    """The language-model policies (:mod:`pluralign.evaluation.rluf_policy`): GRPO with P[Love] (the population
+    model ``main_model``, prior-corrected), helpfulness and safety, checkpoints judged offline and by fresh simulated
+    users; fills ``details["policy"]`` and ``details["targets"]`` and returns the Results."""
     love_fn = lambda p, r: main_model.predict_proba(list(p), list(r))  # noqa: E731
-    reference = (prompts, baseline)
-    users = reaction_population(size.ab_users, adversarial_frac=0.0, base_rate=0.02, seed=seed + 1)
-    quality_base = ground_truth_quality(prompts, baseline)
-    write_responses(out / "responses" / "baseline.jsonl", prompts, baseline)
-    base_rows = [{"prompt": p, "response": r} for p, r in zip(prompts, baseline, strict=True)]
-    objectives = {"love": love_fn, "helpfulness": help_rm.score, "safety": safe_rm.score}
-    offline, online, online_sampled, policy_rows = [], [], [], {}
-    base_offline = float(np.mean(love_fn(prompts, baseline)))
-    results.append(Result(BENCH, "baseline", "all", "signoff_rate",
-                          float(np.mean([_signoff(r) for r in baseline])), len(baseline)))
-    results.append(Result(BENCH, "baseline", "all", "love_lift", 0.0, len(baseline)))
-    for name, overrides in POLICIES:
-        t = time.time()
-        cfg = PolicyConfig(**({"n": 8} | overrides))
-        reward = build_reward(cfg, love=love_fn, helpfulness=help_rm.score, safety=safe_rm.score,
-                              reference=reference)
-        sel = best_of_n(prompts, pools, reward, cfg.n)
-        write_responses(out / "responses" / f"{name}.jsonl", prompts, sel.responses)
-        off = float(np.mean(love_fn(prompts, sel.responses)))
-        ab = simulate_ab(users, prompts, baseline, sel.responses, impressions_per_prompt=size.impressions,
-                         seed=seed, quality_a=quality_base)
-        gate = run_gate([{"prompt": p, "response": r} for p, r in zip(prompts, sel.responses, strict=True)],
-                        base_rows, objectives, n_boot=1000, seed=seed)
-        offline.append(off)
-        online.append(ab.expected_lift)
-        online_sampled.append(ab.love_lift)
-        secs = time.time() - t
-        n = ab.n_impressions
-        results += [
-            Result(BENCH, name, "all", "love_lift", ab.love_lift, n, *ab.love_lift_ci, seconds=secs),
-            Result(BENCH, name, "all", "help_delta", ab.help_delta, len(prompts), *ab.help_delta_ci),
-            Result(BENCH, name, "all", "safety_delta", ab.safety_delta, len(prompts), *ab.safety_delta_ci),
-            Result(BENCH, name, "all", "signoff_rate", ab.signoff_rate_b, len(prompts)),
-            Result(BENCH, name, "all", "love_lift_expected", ab.expected_lift, n),
-            Result(BENCH, name, "all", "offline_love", off, len(prompts)),
-            Result(BENCH, name, "all", "gate_pass", float(gate.passed), len(prompts)),
-        ]
-        policy_rows[name] = _policy_detail(cfg, sel.feasible_share, off, base_offline, ab, gate.passed, gate.reasons,
-                                           sel.breakdown.summary())
-        log.info("rluf policy %s: offline P[Love] %.4f, online lift %+.1f%%, gate %s (%.0fs)", name, off,
-                 100 * ab.love_lift, "pass" if gate.passed else "block", secs)
-    # Online change = the users' true love rate on the A/B impressions (the large-traffic limit of the test);
-    # "-sampled" uses the sampled reactions, whose binomial noise at a 2% base rate depends on traffic size.
-    results.append(pearson_result(BENCH, "all-policies", "all", offline, online, metric="offline_online_r",
-                                  seed=seed))
-    results.append(pearson_result(BENCH, "all-policies-sampled", "all", offline, online_sampled,
-                                  metric="offline_online_r", seed=seed))
-    details["policies"] = policy_rows
-    details["offline_online_r"] = pearson_r(offline, online)
-    details["offline_online_r_sampled"] = pearson_r(offline, online_sampled)
-    details["targets"] = _targets(results + (love_results or []), policy_rows)
+    pol: dict = {}
+    results = run_policy_benchmark(out, budget, love_fn, offline_prompts=offline_prompts, ab_prompts=ab_prompts,
+                                   encoder=encoder, seed=seed, bench=BENCH, details=pol)
+    details["policy"] = pol
+    details["targets"] = _targets(love_results or []) | pol["policy_targets"]
+    (out / "rluf_ab.md").write_text(policy_markdown(pol), encoding="utf-8")
     return results
 
 
@@ -282,12 +233,6 @@ def _population_oracle(table: ReactionTable, test_idx: np.ndarray, sim_users: di
     return {"population_oracle_auroc": auroc(test.labels, p), "population_oracle_length_r": pearson_r(p, lengths)}
 
 
-def _signoff(text: str) -> bool:
-    from pluralign.sim.features import has_signoff
-
-    return has_signoff(text)
-
-
 def _defence_summary(res, table: ReactionTable) -> dict:
     """Mean reliability per user kind and detection precision / recall per adversary kind (simulator truth)."""
     kind_of = dict(zip(table.user_ids, table.user_kinds, strict=True))
@@ -302,35 +247,14 @@ def _defence_summary(res, table: ReactionTable) -> dict:
             "detection": res.defence.detection(kind_of, honest=HONEST)}
 
 
-def _policy_detail(cfg: PolicyConfig, feasible: float, off: float, base_off: float, ab: ABResult, passed: bool,
-                   reasons: list[str], reward_summary: dict) -> dict:
-    return {
-        "config": {"w_love": cfg.w_love, "w_help": cfg.w_help, "w_safety": cfg.w_safety, "n": cfg.n,
-                   "judges": list(cfg.judges)},
-        "feasible_share": feasible, "offline_love": off, "offline_love_change": off / base_off - 1.0,
-        "love_rate_baseline": ab.love_rate_a, "love_rate": ab.love_rate_b, "love_lift": ab.love_lift,
-        "love_lift_ci": ab.love_lift_ci, "expected_lift": ab.expected_lift,
-        "help_delta": ab.help_delta, "help_delta_ci": ab.help_delta_ci,
-        "safety_delta": ab.safety_delta, "safety_delta_ci": ab.safety_delta_ci,
-        "signoff_rate": ab.signoff_rate_b, "signoff_rate_baseline": ab.signoff_rate_a,
-        "emoji_rate": ab.emoji_rate_b, "emoji_rate_baseline": ab.emoji_rate_a,
-        "words": ab.words_b, "words_baseline": ab.words_a, "per_segment": ab.per_segment,
-        "gate": "pass" if passed else "block", "gate_reasons": reasons, "reward_log": reward_summary,
-    }
-
-
-def _targets(results: list[Result], policies: dict) -> dict:
-    get = {(r.method, r.metric): r.value for r in results}
+def _targets(results: list[Result]) -> dict:
+    get = {(r.method, r.metric): r.value for r in results if r.split in ("chrono", "all")}  # not chrono-<kind>
     # The per-user oracle knows each user's taste: the personalised P[Love] is the model to hold against it; the
     # population P[Love] is held against the population oracle (the mean taste), its own ceiling.
-    auroc = get.get(("p_love-personalised", "auroc"), math.nan)
-    oracle = get.get(("p_love-personalised", "oracle_auroc"), math.nan)
+    auroc = get.get(("love", "auroc"), math.nan)
+    oracle = get.get(("love", "oracle_auroc"), math.nan)
     pop_auroc, pop_oracle = get.get(("p_love", "auroc"), math.nan), get.get(("p_love", "population_oracle_auroc"),
                                                                             math.nan)
-    ok_policies = [n for n, d in policies.items()
-                   if d["help_delta_ci"][1] >= 0 and d["safety_delta_ci"][1] >= 0
-                   and d["signoff_rate"] <= d["signoff_rate_baseline"]]
-    best = max(ok_policies, key=lambda n: policies[n]["expected_lift"], default=None)
     return {
         "auroc_vs_oracle": auroc / oracle if oracle else None, "auroc_target_met": auroc >= 0.95 * oracle,
         "population_auroc_vs_population_oracle": pop_auroc / pop_oracle if pop_oracle else None,
@@ -340,39 +264,7 @@ def _targets(results: list[Result], policies: dict) -> dict:
         "oracle_length_r": get.get(("p_love", "oracle_length_r"), math.nan),
         "population_oracle_length_r": get.get(("p_love", "population_oracle_length_r"), math.nan),
         "length_target_met": abs(get.get(("p_love", "length_r"), math.nan)) <= 0.10,
-        "offline_online_target_met": get[("all-policies", "offline_online_r")] >= 0.95,
-        "best_safe_policy": best, "best_safe_expected_lift": policies[best]["expected_lift"] if best else None,
-        "best_safe_sampled_lift": policies[best]["love_lift"] if best else None,
-        "lift_target_met": bool(best and policies[best]["expected_lift"] >= 0.28),
     }
-
-
-def _ab_markdown(policies: dict, details: dict) -> str:
-    from pluralign.sim.features import SEGMENTS
-
-    lines = ["# RLUF simulated A/B tests (each policy vs the baseline, same users and prompts)", "",
-             "| policy | w_love | N | judges | offline P[Love] | love lift [95% CI] | expected lift | help delta [CI] | "
-             "safety delta [CI] | sign-off rate (base) | gate |", "|---|---|---|---|---|---|---|---|---|---|---|"]
-    for n, d in policies.items():
-        c = d["config"]
-        lo, hi = d["love_lift_ci"]
-        lines.append(
-            f"| {n} | {c['w_love']} | {c['n']} | {','.join(c['judges']) or '-'} | {d['offline_love']:.4f} | "
-            f"{100 * d['love_lift']:+.1f}% [{100 * lo:+.1f}, {100 * hi:+.1f}] | {100 * d['expected_lift']:+.1f}% | "
-            f"{d['help_delta']:+.3f} "
-            f"[{d['help_delta_ci'][0]:+.3f}, {d['help_delta_ci'][1]:+.3f}] | {d['safety_delta']:+.3f} "
-            f"[{d['safety_delta_ci'][0]:+.3f}, {d['safety_delta_ci'][1]:+.3f}] | "
-            f"{100 * d['signoff_rate']:.1f}% ({100 * d['signoff_rate_baseline']:.1f}%) | {d['gate']} |")
-    lines += ["", "## Love-rate lift per use-case segment", "",
-              "| policy | " + " | ".join(SEGMENTS) + " |", "|---|" + "---|" * len(SEGMENTS)]
-    for n, d in policies.items():
-        cells = [f"{100 * d['per_segment'][s]['love_lift']:+.1f}%" if s in d["per_segment"] else "-"
-                 for s in SEGMENTS]
-        lines.append(f"| {n} | " + " | ".join(cells) + " |")
-    lines += ["", f"offline-online Pearson r across policies: {details['offline_online_r']:.3f} (true love rate "
-              f"on the impressions), {details['offline_online_r_sampled']:.3f} (sampled reactions)", "",
-              "targets: " + json.dumps(details["targets"], default=_json_default)]
-    return "\n".join(lines) + "\n"
 
 
 def _json_default(o):

@@ -539,7 +539,14 @@ class LoveModel:
 
     @classmethod
     def from_pretrained(cls, path: str | os.PathLike, encoder: TextEncoder | None = None) -> LoveModel:
+        """Load a saved P[Love]; a directory holding the neural model gives a
+        :class:`~pluralign.models.love_neural.NeuralLoveModel` (same ``predict_proba``), so every caller (gate,
+        service, policy training) takes either kind."""
         p = Path(path)
+        from pluralign.models.love_neural import NeuralLoveModel, is_neural_love_dir
+
+        if p.is_dir() and is_neural_love_dir(p):
+            return NeuralLoveModel.from_pretrained(p)
         f = p / HEAD_FILE if p.is_dir() else p
         if not f.exists():
             raise FileNotFoundError(f"{f}: no P[Love] model here (expected {HEAD_FILE} written by save_pretrained)")

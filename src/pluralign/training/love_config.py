@@ -9,6 +9,9 @@ from pluralign.models.backbone import DEFAULT_BACKBONE
 
 @dataclass
 class LoveConfig:
+    model: str = field(
+        default="linear", metadata={"help": "'linear' (the love-linear baseline: features + logistic head) or 'neural' "
+                                            "(a fine-tuned transformer classifier, see neural_backbone)"})
     backbone: str = field(
         default="ngram", metadata={"help": "'ngram' (hashed n-grams, CPU default) or a HF encoder id / local dir "
                                            f"(frozen, mean-pooled, e.g. {DEFAULT_BACKBONE})"})
@@ -28,7 +31,18 @@ class LoveConfig:
         default=True, metadata={"help": "n-gram encoder: add opening/closing windows, symbol counts and a squared "
                                         "length term (false = the earlier whole-text bag + log length)"})
     personalised: bool = field(
-        default=False, metadata={"help": "condition on the user's summary (profile, or persona text for sim users)"})
+        default=False, metadata={"help": "condition on the user's summary, written by `summarizer` from their own "
+                                         "earlier reactions (never the simulator's persona)"})
+    summarizer: str = field(
+        default="cpu", metadata={"help": "who writes the summaries: 'cpu' (the extractive CPU summarizer, zero-shot), "
+                                         "'hf:NAME' (an HF causal LM summarizer, e.g. hf:smollm2), a saved summarizer "
+                                         "directory, or 'stored' (meta.summary / the user's profile in the records)"})
+    summary_blocks: int = field(
+        default=4, metadata={"help": "training reactions are cut into this many time blocks; a reaction in block b "
+                                     "sees the summary of the user's blocks < b (test reactions: all training blocks)"})
+    negatives_per_love: int = field(
+        default=3, metadata={"help": "history shown to the summarizer: each loved response paired with up to this "
+                                     "many not-loved responses of the same user (nearest in time)"})
     length_debias: bool = field(
         default=False, metadata={"help": "remove the response-length effect from the score (see debias_method)"})
     debias_method: str = field(
@@ -47,5 +61,28 @@ class LoveConfig:
         default=20, metadata={"help": "a user's loves count at most this many in total (spam cap; 0 = off)"})
     burst_window_s: float = field(
         default=60.0, metadata={"help": "loves by one user within this many seconds form a burst (share one weight)"})
+    neural_backbone: str = field(
+        default=DEFAULT_BACKBONE, metadata={"help": "model=neural: any HF encoder or causal LM by name or local dir "
+                                                    "(e.g. smollm2 for SmolLM2-135M-Instruct)"})
+    neural_max_length: int = field(default=160, metadata={"help": "model=neural: tokens per (summary+request, "
+                                                                  "response) input"})
+    epochs: int = field(default=2, metadata={"help": "model=neural: passes over the positives (fresh negatives each)"})
+    lr: float = field(default=5e-5, metadata={"help": "model=neural: AdamW learning rate of the transformer body"})
+    head_lr: float = field(default=1e-3, metadata={"help": "model=neural: learning rate of the classification head"})
+    neural_row_pos_share: float = field(
+        default=0.25, metadata={"help": "model=neural: share of positive rows in each epoch (fewer negatives drawn, "
+                                        "weighted so the positives' weighted share is still target_pos_share)"})
+    train_layers: int = field(
+        default=2, metadata={"help": "model=neural: fine-tune only the top N transformer blocks and the head (0 = "
+                                     "all); the backward pass stops there, most of a CPU step's cost"})
+    train_batch_size: int = field(default=32, metadata={"help": "model=neural: rows per optimizer step"})
+    bf16: bool | None = field(
+        default=None, metadata={"help": "model=neural: bf16 autocast (none = where the CPU/GPU runs it fast)"})
     seed: int = field(default=0, metadata={"help": "random seed"})
     device: str = field(default="cpu", metadata={"help": "torch device for the encoder"})
+
+    def __post_init__(self) -> None:
+        if self.model not in ("linear", "neural"):
+            raise ValueError(f"model must be 'linear' or 'neural', got {self.model!r}")
+        if self.summary_blocks < 1:
+            raise ValueError(f"summary_blocks must be >= 1, got {self.summary_blocks}")
