@@ -24,8 +24,8 @@ def trained(tmp_path_factory, encoder):
     from pluralign.summarizers.cpu import CpuSummarizer, CpuSummarizerConfig
 
     out = tmp_path_factory.mktemp("plus")
-    cfg = PlusConfig(epochs=2, rollout_batch_size=8, group_size=4, rm_max_length=128, rm_lr=1e-4, rm_batch_size=8,
-                     warm_start_rm_epochs=8, rm_passes=3.0, word_budget=14, output_dir=str(out), seed=0)
+    cfg = PlusConfig(backend="cpu", kl_coef=0.0, reward_pairs=1, epochs=2, rollout_batch_size=8, group_size=4,
+                     rm_max_length=128, rm_lr=1e-4, rm_batch_size=8, warm_start_rm_epochs=8, rm_passes=3.0, word_budget=14, output_dir=str(out), seed=0)
     summarizer = CpuSummarizer(CpuSummarizerConfig(word_budget=14), encoder=encoder, seed=0)
     trainer = PlusTrainer(cfg, _rows(make_users(8, 6, seed=1)), summarizer=summarizer)
     trainer.train()

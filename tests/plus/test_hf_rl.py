@@ -1,5 +1,6 @@
 """The hf RL plumbing end to end: a tiny random causal-LM summarizer, trained by the PLUS loop on CPU against a
-fixed reward that pays for mentioning the attribute ("dog") the user prefers, measurably raises its reward."""
+fixed reward that pays for the letter "o" (as in "dog", the attribute the user prefers) in the summary, measurably
+raises its reward."""
 
 from __future__ import annotations
 
@@ -14,11 +15,12 @@ from pluralign.training.plus_trainer import PlusRow, PlusTrainer
 
 
 class AttributeScorer:
-    """A fixed reward model: r(x, y | z) = (# of "dog" in z) * (+1 if y is about dogs else -1)."""
+    """A fixed reward model: r(x, y | z) = (# of "o" in z) / 2 * (+1 if y is about dogs else -1). A random tiny
+    model rarely spells a whole word, so the reward pays for a letter of it."""
 
     def score(self, prompts, responses, summaries=None, dtype="fp32"):
         summaries = summaries or [""] * len(prompts)
-        return np.array([z.lower().count("dog") * (1.0 if "dog" in y.lower() else -1.0)
+        return np.array([(z or "").lower().count("o") / 2 * (1.0 if "dog" in y.lower() else -1.0)
                          for y, z in zip(responses, summaries, strict=True)], dtype=np.float32)
 
 
@@ -35,7 +37,7 @@ def _train(tmp_path, **kw) -> list[dict]:
 
 
 def test_grpo_raises_reward_of_tiny_hf_summarizer(tmp_path):
-    hist = _train(tmp_path, algo="grpo", group_size=4, summarizer_lr=1e-2, epochs=14)
+    hist = _train(tmp_path, algo="grpo", group_size=4, summarizer_lr=1e-2, epochs=14, lora_r=0)
     r = [h["reward"] for h in hist]
     assert np.mean(r[-3:]) > np.mean(r[:3]) + 0.1, r
     assert all(k in hist[-1] for k in ("reward", "rm_accuracy", "summary_words", "kl"))
@@ -44,7 +46,7 @@ def test_grpo_raises_reward_of_tiny_hf_summarizer(tmp_path):
 
 def test_ppo_raises_reward_and_checkpoint_resumes(tmp_path):
     hist = _train(tmp_path, algo="ppo", summarizer_lr=1e-2, critic_lr=1e-3, ppo_epochs=2,
-                  epochs=16, save_steps=8)
+                  epochs=16, save_steps=8, lora_r=0)
     r = [h["reward"] for h in hist]
     assert np.mean(r[-4:]) > np.mean(r[:4]) + 0.05, r
     run = tmp_path / "run"
@@ -54,7 +56,7 @@ def test_ppo_raises_reward_and_checkpoint_resumes(tmp_path):
     assert json.loads(lines[-1])["step"] == 16
     # resume with two more epochs: starts at step 16, not from scratch
     cfg = PlusConfig(backend="hf", summarizer="tiny", max_new_tokens=10, train_rm=False, warm_start_rm_epochs=0,
-                     rollout_batch_size=8, algo="ppo", epochs=18, output_dir=str(run), resume=True)
+                     rollout_batch_size=8, algo="ppo", epochs=18, output_dir=str(run), resume=True, lora_r=0)
     trainer = PlusTrainer(cfg, _rows(), rm=AttributeScorer())
     more = trainer.train()
     assert [h["step"] for h in more] == [17, 18]
@@ -65,3 +67,20 @@ def test_ppo_raises_reward_and_checkpoint_resumes(tmp_path):
 def test_bad_config_is_a_clear_error(bad):
     with pytest.raises(ValueError, match="PlusConfig"):
         PlusConfig(**bad)
+
+
+def test_lora_on_top_layers_only_trains_those_layers_and_keeps_the_initial_model():
+    from pluralign.models.tiny import tiny_causal_lm
+    from pluralign.summarizers.hf import HFSummarizer, add_lora
+
+    model, tok = tiny_causal_lm(layers=3, seed=0)
+    s = HFSummarizer(add_lora(model, r=4, layers=1), tok, max_new_tokens=6)
+    trainable = {n.split(".layers.")[1].split(".")[0] for n, p in s.model.named_parameters() if p.requires_grad}
+    assert trainable == {"2"}
+    users = [r.context for r in _rows(2)]
+    before = s.summarize(users, initial=True)
+    for p in s.model.parameters():
+        if p.requires_grad:
+            p.data.normal_(0, 0.5)  # a trained adapter
+    assert s.summarize(users, initial=True) == before  # the adapter switched off: the zero-shot summarizer
+    assert s.summarize(users) != before

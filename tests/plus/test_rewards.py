@@ -66,15 +66,59 @@ def test_rm_trains_on_greedy_or_sampled_summaries(encoder):
     rows = [PlusRow(u.user_id, u.model_copy(update={"pairs": u.pairs[:3]}), u.pairs[3:]) for u in users]
     seen = {}
     for mode in ("sampled", "greedy"):
-        cfg = PlusConfig(epochs=1, rollout_batch_size=4, group_size=4, word_budget=10, train_rm=False,
+        cfg = PlusConfig(backend="cpu", kl_coef=0.0, reward_pairs=1, epochs=1, rollout_batch_size=4, group_size=4,
+                         word_budget=10, train_rm=False,
                          warm_start_rm_epochs=0, rm_summaries=mode, seed=0)
         s = CpuSummarizer(CpuSummarizerConfig(word_budget=10, temperature=5.0), encoder=encoder, seed=0)
         trainer = PlusTrainer(cfg, rows, summarizer=s, rm=CountingScorer())
         got: list[list[str]] = []
         trainer._train_rm = lambda pairs, summ, passes, progress=None, got=got: got.append(list(summ)) or 0.0
         trainer.train()
-        per_row = got[0][:: len(rows[0].pairs)]
+        per_row = got[0][:: len(rows[0].pairs) - 1]  # one pair of each context went to the reward
         greedy = {r.user_id: z for r, z in zip(rows, s.summarize([r.context for r in rows]), strict=True)}
         seen[mode] = sum(z == greedy[r.user_id] for r, z in zip(trainer._batches(0)[0], per_row, strict=True))
     assert seen["greedy"] == len(rows)
     assert seen["sampled"] < len(rows)  # hot sampling rarely reproduces the greedy summary of every user
+
+
+def test_reward_pairs_are_never_the_pairs_the_rm_trains_on_in_the_same_step(monkeypatch, encoder):
+    """Each step draws a context's reward pairs afresh; the RM trains on the others, and across steps every pair
+    serves both roles."""
+    from pluralign.summarizers.cpu import CpuSummarizer, CpuSummarizerConfig
+    from pluralign.training import plus_trainer
+
+    users = make_users(4, 7, seed=4)
+    rows = [PlusRow(u.user_id, u.model_copy(update={"pairs": u.pairs[:3]}), u.pairs[3:]) for u in users]
+    cfg = PlusConfig(backend="cpu", kl_coef=0.0, reward_pairs=2, epochs=3, rollout_batch_size=4, group_size=2,
+                     word_budget=10, train_rm=False, warm_start_rm_epochs=0, seed=0)
+    s = CpuSummarizer(CpuSummarizerConfig(word_budget=10), encoder=encoder, seed=0)
+    trainer = PlusTrainer(cfg, rows, summarizer=s, rm=CountingScorer())
+    rewarded: list[set[str]] = []
+    trained: list[set[str]] = []
+    real = plus_trainer.plus_rewards
+
+    def spy_rewards(rm, reward_rows, *a, **kw):
+        rewarded.append({p.pair_id for r in reward_rows for p in r.pairs})
+        assert all(len(r.pairs) == 2 for r in reward_rows)
+        return real(rm, reward_rows, *a, **kw)
+
+    monkeypatch.setattr(plus_trainer, "plus_rewards", spy_rewards)
+    trainer._train_rm = lambda pairs, summ, passes, progress=None: trained.append({p.pair_id for p in pairs}) or 0.0
+    trainer.train()
+    assert len(rewarded) == len(trained) == 3
+    for r, t in zip(rewarded, trained, strict=True):
+        assert r and t and not r & t
+        assert len(r) + len(t) == 4 * 4
+    assert len(set().union(*rewarded) & set().union(*trained)) > 0  # roles change from step to step
+    assert len({frozenset(r) for r in rewarded}) > 1
+
+
+def test_split_pairs_keeps_one_pair_for_the_rm_and_gives_a_lone_pair_to_the_reward():
+    from pluralign.training.plus_trainer import split_pairs
+
+    a, b = _pairs()
+    user = make_users(1, 2)[0]
+    reward, train = split_pairs(PlusRow("u", user, [a, b]), 5, seed=0, step=0)
+    assert len(reward.pairs) == 1 and len(train) == 1 and {reward.pairs[0].pair_id, train[0].pair_id} == {"a", "b"}
+    reward, train = split_pairs(PlusRow("u", user, [a]), 2, seed=0, step=0)
+    assert [p.pair_id for p in reward.pairs] == ["a"] and train == []

@@ -1,8 +1,10 @@
-"""The ``hf`` summarizer: any HF causal LM with a chat template (Qwen2.5-3B-Instruct in the paper).
+"""The ``hf`` summarizer: any HF causal LM with a chat template (Qwen2.5-3B-Instruct in the paper; on CPU the
+embedded default, SmolLM2-135M-Instruct, when no model is named).
 
 The PLUS prompt goes in as the first user turn; the assistant turn is pre-filled with "##Summary" (the format the
 prompt asks for, so even an untrained or tiny model produces a parseable summary) and a summary is sampled up to
-``max_new_tokens``. :meth:`HFSummarizer.rollout` keeps the token ids and masks that PPO / GRPO updates need
+``max_new_tokens`` with :mod:`pluralign.models.generation` (shared pre-fill of a user's group, static KV cache).
+:meth:`HFSummarizer.rollout` keeps the token ids and masks that PPO / GRPO updates need
 (:mod:`pluralign.training.ppo`, :mod:`pluralign.training.group_rl`); LoRA comes from peft.
 """
 
@@ -57,7 +59,7 @@ class HFSummarizer:
     backend = "hf"
 
     def __init__(self, model, tokenizer, *, max_new_tokens: int = 256, temperature: float = 1.0, top_p: float = 1.0,
-                 words: int = 50, name: str = "hf", seed: int = 0):
+                 words: int = 50, name: str = "hf", seed: int = 0, bf16: bool = False, batch_size: int = 16):
         self.model = model
         self.tokenizer = tokenizer
         self.tokenizer.padding_side = "left"
@@ -70,24 +72,44 @@ class HFSummarizer:
         self.name = name
         self.step = 0
         self.seed = seed
+        self.bf16 = bf16
+        self.batch_size = batch_size  # sequences per sampling batch
         self._ref = None
 
+    def autocast(self):
+        """bf16 autocast around rollouts, log-probs and updates when ``bf16`` (weights stay in their dtype)."""
+        return torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.bf16)
+
+    def initial_model(self):
+        """A context in which ``self.model`` is the frozen initial summarizer (the LoRA adapter switched off)."""
+        import contextlib
+
+        if hasattr(self.model, "disable_adapter"):
+            return self.model.disable_adapter()
+        if self.step == 0:
+            return contextlib.nullcontext()
+        raise RuntimeError("the initial summarizer is only kept under LoRA (the adapter is switched off); "
+                           "a fully fine-tuned model no longer has it")
+
     @classmethod
-    def from_pretrained(cls, name_or_path: str, *, lora_r: int = 0, lora_alpha: int = 16,
+    def from_pretrained(cls, name_or_path: str | None = None, *, lora_r: int = 0, lora_alpha: int = 16,
                         dtype: str | None = None, **kwargs) -> HFSummarizer:
-        """Load a model directory / cached HF id, or a directory written by :meth:`save_pretrained` (LoRA adapters
-        included); ``lora_r > 0`` wraps a plain model with a fresh peft LoRA adapter."""
+        """Load a model directory / cached HF id / ``.gguf`` file (default: the embedded SmolLM2-135M-Instruct), or a
+        directory written by :meth:`save_pretrained` (LoRA adapters included); ``lora_r > 0`` wraps a plain model
+        with a fresh peft LoRA adapter. ``dtype``: a torch dtype name or ``auto`` (bf16 where the CPU multiplies it
+        natively); default fp32."""
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
-        from pluralign.models.backbone import resolve_backbone
+        from pluralign.models.llm import DEFAULT_LLM, resolve_dtype, resolve_llm
 
-        path = Path(resolve_backbone(name_or_path)) if not Path(name_or_path).is_dir() else Path(name_or_path)
+        name_or_path = name_or_path or DEFAULT_LLM
+        path = Path(name_or_path) if Path(name_or_path).is_dir() else Path(resolve_llm(name_or_path))
         meta = json.loads((path / META).read_text()) if (path / META).exists() else {}
-        torch_dtype = getattr(torch, dtype) if dtype else None
+        torch_dtype = resolve_dtype(dtype) if dtype else None
         if (path / "adapter_config.json").exists():
             from peft import PeftModel
 
-            base = path / "base" if (path / "base").exists() else resolve_backbone(meta["base"])
+            base = path / "base" if (path / "base").exists() else resolve_llm(meta["base"])
             model = AutoModelForCausalLM.from_pretrained(base, dtype=torch_dtype)
             model = PeftModel.from_pretrained(model, str(path), is_trainable=True)
         else:
@@ -124,7 +146,7 @@ class HFSummarizer:
     def reference_logprobs(self, rollout: TokenRollout) -> torch.Tensor:
         """Log-probs under the frozen initial summarizer: the adapter switched off under LoRA, else a frozen copy."""
         args = (rollout.query_ids, rollout.query_mask, rollout.response_ids, rollout.response_mask)
-        with torch.no_grad():
+        with torch.no_grad(), self.autocast():
             if hasattr(self.model, "disable_adapter"):
                 with self.model.disable_adapter():
                     return sequence_logprobs(self.model, *args, temperature=self.temperature)
@@ -140,38 +162,51 @@ class HFSummarizer:
             out.append(text + SUMMARY_MARKER + "\n")
         return out
 
-    @torch.no_grad()
-    def _generate(self, queries: list[str], sample: bool):
-        enc = self.tokenizer(queries, return_tensors="pt", padding=True, add_special_tokens=False).to(self.device)
-        was_training = self.model.training
-        self.model.eval()
-        gen_kwargs = dict(max_new_tokens=self.max_new_tokens, pad_token_id=self.tokenizer.pad_token_id,
-                          eos_token_id=self.tokenizer.eos_token_id)
-        if sample:
-            gen_kwargs.update(do_sample=True, temperature=self.temperature, top_p=self.top_p, top_k=0)
-        else:
-            gen_kwargs.update(do_sample=False)
-        out = self.model.generate(**enc, **gen_kwargs)
-        self.model.train(was_training)
-        response = out[:, enc["input_ids"].shape[1]:]
-        is_eos = response == self.tokenizer.eos_token_id
-        after_eos = (is_eos.cumsum(1) - is_eos.long()) > 0  # keep the EOS itself, drop what follows
-        mask = (~after_eos).long()
-        texts = self.tokenizer.batch_decode(response * mask + self.tokenizer.pad_token_id * (1 - mask),
-                                            skip_special_tokens=True)
-        summaries = [extract_summary(SUMMARY_MARKER + "\n" + t) for t in texts]
-        return enc["input_ids"], enc["attention_mask"], response, mask, summaries
+    def _generate(self, queries: list[str], sample: bool, n: int = 1):
+        """Sample ``n`` summaries per query (the group shares the query's pre-fill)."""
+        from pluralign.models.generation import eos_ids, sample_tokens
 
-    def summarize(self, contexts: Sequence[UserRecord], *, sample: bool = False, batch_size: int = 8) -> list[str]:
+        prompt_ids = self.tokenizer(queries, add_special_tokens=False)["input_ids"]
+        pad = self.tokenizer.pad_token_id
+        eos = eos_ids(self.model, self.tokenizer)
+        if self.tokenizer.eos_token_id not in eos:
+            eos.append(self.tokenizer.eos_token_id)
+        seed = int(torch.randint(0, 1 << 62, (1,)).item())  # from the global generator: torch.manual_seed repeats it
+        with self.autocast():
+            out = sample_tokens(self.model, prompt_ids, n=n, max_new_tokens=self.max_new_tokens,
+                                temperature=self.temperature if sample else 0.0, top_p=self.top_p if sample else 1.0,
+                                seed=seed, batch_size=max(self.batch_size, n), eos_token_id=eos, pad_token_id=pad)
+        responses = [r for rs in out for r in rs]
+        queries_ids = [q for q in prompt_ids for _ in range(n)]
+        width, length = max(map(len, queries_ids)), max(1, max(map(len, responses)))
+        q_ids = torch.full((len(responses), width), pad, dtype=torch.long)
+        q_mask = torch.zeros_like(q_ids)
+        r_ids = torch.full((len(responses), length), pad, dtype=torch.long)
+        r_mask = torch.zeros_like(r_ids)
+        for i, (q, r) in enumerate(zip(queries_ids, responses, strict=True)):
+            q_ids[i, width - len(q):], q_mask[i, width - len(q):] = torch.tensor(q), 1  # left-padded queries
+            if r:
+                r_ids[i, :len(r)], r_mask[i, :len(r)] = torch.tensor(r), 1  # right-padded, the EOS included
+        texts = self.tokenizer.batch_decode(responses, skip_special_tokens=True)
+        summaries = [extract_summary(SUMMARY_MARKER + "\n" + t) for t in texts]
+        device = self.device
+        return q_ids.to(device), q_mask.to(device), r_ids.to(device), r_mask.to(device), summaries
+
+    def summarize(self, contexts: Sequence[UserRecord], *, sample: bool = False, batch_size: int = 64,
+                  initial: bool = False) -> list[str]:
+        """One summary per context (greedy unless ``sample``); ``initial`` asks the frozen initial summarizer (the
+        zero-shot summaries the RL-trained ones are compared with)."""
+        import contextlib
+
         out: list[str] = []
-        for i in range(0, len(contexts), batch_size):
-            out += self._generate(self._queries(contexts[i:i + batch_size]), sample)[4]
+        with self.initial_model() if initial else contextlib.nullcontext():
+            for i in range(0, len(contexts), batch_size):
+                out += self._generate(self._queries(contexts[i:i + batch_size]), sample)[4]
         return out
 
     def rollout(self, contexts: Sequence[UserRecord], group_size: int = 1) -> TokenRollout:
         """``group_size`` sampled summaries per context, context-major."""
-        queries = [q for q in self._queries(contexts) for _ in range(group_size)]
-        q_ids, q_mask, r_ids, r_mask, summaries = self._generate(queries, sample=True)
+        q_ids, q_mask, r_ids, r_mask, summaries = self._generate(self._queries(contexts), True, n=group_size)
         return TokenRollout(list(contexts), group_size, summaries, q_ids, q_mask, r_ids, r_mask)
 
     def save_pretrained(self, out_dir: str | Path) -> None:
@@ -181,10 +216,11 @@ class HFSummarizer:
         self.model.save_pretrained(out)
         self.tokenizer.save_pretrained(out)
         if hasattr(self.model, "peft_config"):
-            from pluralign.models.backbone import BackboneNotFoundError, resolve_backbone
+            from pluralign.models.backbone import BackboneNotFoundError
+            from pluralign.models.llm import resolve_llm
 
             try:
-                resolve_backbone(self.name)
+                resolve_llm(self.name)
             except BackboneNotFoundError:
                 self.model.get_base_model().save_pretrained(out / "base")
         meta = {"backend": "hf", "base": self.name, "step": self.step, "max_new_tokens": self.max_new_tokens,
@@ -192,9 +228,19 @@ class HFSummarizer:
         (out / META).write_text(json.dumps(meta, indent=1))
 
 
-def add_lora(model, *, r: int = 16, alpha: int = 32, dropout: float = 0.0):
-    """Wrap a causal LM with a LoRA adapter on all linear projections (peft)."""
+def add_lora(model, *, r: int = 16, alpha: int = 32, dropout: float = 0.0, layers: int = 0):
+    """Wrap a causal LM with a LoRA adapter on all linear projections (peft); ``layers > 0`` puts it only on the top
+    ``layers`` transformer blocks, so the backward pass stops there (the cheap setting on CPU)."""
     from peft import LoraConfig, get_peft_model
 
-    cfg = LoraConfig(r=r, lora_alpha=alpha, lora_dropout=dropout, target_modules="all-linear", task_type="CAUSAL_LM")
+    targets: str | list[str] = "all-linear"
+    extra = {}
+    n = int(model.config.get_text_config().num_hidden_layers)
+    if 0 < layers < n:
+        # peft takes a layer subset only with named modules: every linear projection inside the blocks.
+        targets = sorted({name.rsplit(".", 1)[-1] for name, m in model.named_modules()
+                          if isinstance(m, torch.nn.Linear) and ".layers." in name})
+        extra = {"layers_to_transform": list(range(n - layers, n)), "layers_pattern": "layers"}
+    cfg = LoraConfig(r=r, lora_alpha=alpha, lora_dropout=dropout, target_modules=targets, task_type="CAUSAL_LM",
+                     **extra)
     return get_peft_model(model, cfg)

@@ -73,9 +73,9 @@ class TokenGroupUpdater:
         dev = self.s.device
         args = [t.to(dev) for t in (rollout.query_ids, rollout.query_mask, rollout.response_ids, rollout.response_mask)]
         adv = group_advantages(scores, rollout.group_size, mode=self.mode).to(dev)
-        with torch.no_grad():
+        with torch.no_grad(), self.s.autocast():
             old_logp = sequence_logprobs(self.s.model, *args, temperature=self.s.temperature)
-            ref_logp = self.s.reference_logprobs(rollout).to(dev)
+        ref_logp = self.s.reference_logprobs(rollout).to(dev)
         stats = {"kl": 0.0, "policy_loss": 0.0, "clip_frac": 0.0}
         n, k = len(adv), 0
         self.s.model.train()
@@ -84,7 +84,8 @@ class TokenGroupUpdater:
             for i in range(0, n, self.minibatch_size):
                 idx = perm[i:i + self.minibatch_size].to(dev)
                 mb = [a[idx] for a in args]
-                logp = sequence_logprobs(self.s.model, *mb, temperature=self.s.temperature)
+                with self.s.autocast():
+                    logp = sequence_logprobs(self.s.model, *mb, temperature=self.s.temperature)
                 loss, st = grpo_loss(logp, old_logp[idx], ref_logp[idx], mb[3].float(), adv[idx],
                                      clip=self.clip, kl_coef=self.kl_coef)
                 self.optimizer.zero_grad()

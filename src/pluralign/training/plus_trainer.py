@@ -2,15 +2,20 @@
 the same summaries.
 
 Per rollout batch: sample summaries of each context -> reward R(z) = clip(log sigma(r(x, y_c | z) - r(x, y_r | z)))
-from the *current* RM on the user's pairs -> summarizer update (PPO or GRPO/RLOO) -> Bradley-Terry update of the RM on
-the user's pairs conditioned on the same summarizer's summaries (by default its greedy summary, the one inference
-writes; ``rm_summaries=sampled`` uses a rollout sample as the paper does) -> repeat. Why our own loop and not a TRL
+from the *current* RM on the context's *reward pairs* -> summarizer update (PPO or GRPO/RLOO) -> Bradley-Terry update
+of the RM on the context's *other* pairs conditioned on the same summarizer's summaries (by default its greedy
+summary, the one inference writes; ``rm_summaries=sampled`` uses a rollout sample as the paper does) -> repeat.
+Reward pairs and RM pairs are kept apart as the paper's ``reward_*`` / ``train_*`` columns are: every step each
+context's training pairs are shuffled afresh (seeded by seed, step and user) and ``reward_pairs`` of them go to the
+reward, the rest to the RM (:func:`split_pairs`), so the summarizer is never paid on a pair the RM is fitting in that
+step. Held-out (``eval_*``) pairs belong to users the loop never sees. Why our own loop and not a TRL
 trainer: both models move inside one step and the reward is computed by a model that is itself being trained, which
 no TRL trainer expresses. The RM step here is the plain BT loss on a few mini-batches with a persistent optimiser
 (a full ``rm_trainer`` run per rollout would restart its schedule every time).
 
 Stabilisers from the paper: warm-start the RM on untrained summaries; freeze the summarizer after N epochs.
-Logs per step (mean reward, RM accuracy, summary length, KL) go to ``log.jsonl`` (and tensorboard if asked);
+Logs per step (mean reward, RM accuracy, summary words and tokens, KL, copy rate, seconds per phase) go to
+``log.jsonl`` (and tensorboard if asked);
 checkpoints hold both models and the loop state, and ``resume`` continues from the newest.
 
 Under ``accelerate launch`` with several processes each process rolls out, rewards and trains on its own shard of
@@ -70,6 +75,7 @@ def build_summarizer(cfg: PlusConfig, device: torch.device | None = None):
         return CpuSummarizer(CpuSummarizerConfig(word_budget=cfg.word_budget, temperature=cfg.temperature,
                                                  style_statements=cfg.style_statements), seed=cfg.seed)
     from pluralign.summarizers.hf import HFSummarizer, add_lora
+    from pluralign.training.rm_trainer import use_bf16
 
     kw = dict(max_new_tokens=cfg.max_new_tokens, temperature=cfg.temperature, words=cfg.word_budget, seed=cfg.seed)
     if cfg.summarizer == "tiny":
@@ -77,12 +83,14 @@ def build_summarizer(cfg: PlusConfig, device: torch.device | None = None):
 
         model, tok = tiny_causal_lm(seed=cfg.seed)
         if cfg.lora_r:
-            model = add_lora(model, r=cfg.lora_r)
+            model = add_lora(model, r=cfg.lora_r, layers=cfg.lora_layers)
         s = HFSummarizer(model, tok, name="tiny", **kw)
     else:
-        s = HFSummarizer.from_pretrained(cfg.summarizer, lora_r=cfg.lora_r, dtype=cfg.summarizer_dtype, **kw)
+        s = HFSummarizer.from_pretrained(cfg.summarizer, lora_r=cfg.lora_r, lora_layers=cfg.lora_layers,
+                                         dtype=cfg.summarizer_dtype, **kw)
     if device is not None:
         s.model.to(device)
+    s.bf16 = use_bf16(cfg.summarizer_bf16, s.device)
     return s
 
 
@@ -143,6 +151,18 @@ def reward_items(rows: Sequence[PlusRow], summaries: Sequence[str], group_size: 
             summ.append(z)
             owner.append(j)
     return pairs, summ, owner
+
+
+def split_pairs(row: PlusRow, n_reward: int, *, seed: int, step: int) -> tuple[PlusRow, list[PreferencePair]]:
+    """This step's reward pairs (a row holding them) and RM training pairs of one context: a fresh shuffle per
+    (seed, step, user) puts ``n_reward`` pairs on the reward side (at most all but one) and the rest on the RM side,
+    so the summarizer is never rewarded on a pair the RM is fitting in the same step, and every pair serves both
+    roles across steps. A context with a single pair gives it to the reward and trains the RM on nothing."""
+    order = list(range(len(row.pairs)))
+    random.Random(f"{seed}:{step}:{row.user_id}").shuffle(order)
+    k = 1 if len(order) <= 1 else min(n_reward, len(order) - 1)
+    reward = PlusRow(row.user_id, row.context, [row.pairs[i] for i in order[:k]])
+    return reward, [row.pairs[i] for i in order[k:]]
 
 
 def plus_rewards(rm, rows: Sequence[PlusRow], summaries: Sequence[str], group_size: int, *, clip: float = 10.0,
@@ -343,21 +363,34 @@ class PlusTrainer:
         return self.history
 
     def _step(self, rows: list[PlusRow], epoch: int) -> dict:
+        """One co-adaptation step; ``*_seconds`` in the record say where its time went (rollout, reward, update of
+        the summarizer, RM summaries, RM update)."""
+        from pluralign.summarizers.copying import mean_copy_rate
+
         cfg = self.cfg
         t0 = time.time()
         rows = dp.shard(rows, self.rank, self.world)
         contexts = [r.context for r in rows]
+        split = [split_pairs(r, cfg.reward_pairs, seed=cfg.seed, step=self.state["step"]) for r in rows]
+        reward_rows = [rw for rw, _ in split]
         frozen = not cfg.train_summarizer or (0 < cfg.freeze_summarizer_after <= epoch)
         group = 1 if (frozen or cfg.algo == "ppo") else cfg.group_size
         rec: dict = {"epoch": epoch, "summarizer_frozen": frozen}
+        tokens = None
         if frozen:
             summaries = self.summarizer.summarize(contexts, sample=False)
-            rewards = None
-            rec["kl"] = 0.0
+            rewards = plus_rewards(self.rm, reward_rows, summaries, 1, clip=cfg.reward_clip,
+                                   max_pairs=cfg.reward_pairs, dtype=self.score_dtype)
+            rec.update(kl=0.0, rollout_seconds=round(time.time() - t0, 2))
         else:
             rollout = self.summarizer.rollout(contexts, group)
             summaries = rollout.summaries
-            rewards = plus_rewards(self.rm, rows, summaries, group, clip=cfg.reward_clip, dtype=self.score_dtype)
+            t1 = time.time()
+            rec["rollout_seconds"] = round(t1 - t0, 2)
+            if hasattr(rollout, "response_mask"):
+                tokens = float(rollout.response_mask.sum(1).float().mean())
+            rewards = plus_rewards(self.rm, reward_rows, summaries, group, clip=cfg.reward_clip,
+                                   max_pairs=cfg.reward_pairs, dtype=self.score_dtype)
             shaped = rewards
             if cfg.length_coef:
                 from pluralign.training.group_rl import length_bonus
@@ -365,23 +398,32 @@ class PlusTrainer:
                 lengths = torch.tensor([word_count(z) for z in summaries], dtype=torch.float)
                 shaped = rewards + length_bonus(lengths, self._length_ref or float(lengths.mean()),
                                                 coef=cfg.length_coef)
+            t2 = time.time()
             rec.update(self.updater.step(rollout, shaped))
-        # The RM trains on the user's pairs conditioned on the same summaries (the first sample of each group), or on
-        # the greedy summary inference will write (``rm_summaries=greedy``: the RM then learns the summaries it is
-        # scored with, not random subsets that may omit the cue a pair turns on).
+            rec.update(reward_seconds=round(t2 - t1, 2), update_seconds=round(time.time() - t2, 2))
+        # The RM trains on the context's other pairs (never this step's reward pairs) conditioned on the same
+        # summaries: the first sample of each group, or the greedy summary inference will write
+        # (``rm_summaries=greedy``: the RM then learns the summaries it is scored with).
+        t3 = time.time()
         first = summaries[::group]
         if cfg.rm_summaries == "greedy" and not frozen:
             first = self.summarizer.summarize(contexts, sample=False)
-        pairs = [p for r in rows for p in r.pairs]
-        summ = [z for r, z in zip(rows, first, strict=True) for _ in r.pairs]
-        margins = pair_margins(self.rm, pairs, summ, dtype=self.score_dtype)
-        acc = float((margins > 0).mean())
-        if rewards is None:  # frozen summarizer: the reward of its summaries, for the log only
-            rewards = F.logsigmoid(torch.from_numpy(margins).float()).clamp(-cfg.reward_clip, cfg.reward_clip)
-        rm_loss = self._train_rm(pairs, summ, passes=cfg.rm_passes)
-        rec.update(dp.global_mean({"reward": float(rewards.mean()), "rm_accuracy": acc, "rm_loss": rm_loss,
-                                   "summary_words": float(np.mean([word_count(z) for z in summaries]))},
-                                  self.world))
+        pairs = [p for _, train_pairs in split for p in train_pairs]
+        summ = [z for (_, train_pairs), z in zip(split, first, strict=True) for _ in train_pairs]
+        rec["rm_summary_seconds"] = round(time.time() - t3, 2)
+        t4 = time.time()
+        acc = float("nan")
+        if pairs:
+            margins = pair_margins(self.rm, pairs, summ, dtype=self.score_dtype)
+            acc = float((margins > 0).mean())
+        rm_loss = self._train_rm(pairs, summ, passes=cfg.rm_passes) if pairs else float("nan")
+        rec["rm_seconds"] = round(time.time() - t4, 2)
+        stats = {"reward": float(rewards.mean()), "rm_accuracy": acc, "rm_loss": rm_loss,
+                 "summary_words": float(np.mean([word_count(z) for z in summaries])),
+                 "copy_rate": mean_copy_rate(summaries, [r.context for r in rows for _ in range(group)])}
+        if tokens is not None:
+            stats["summary_tokens"] = tokens
+        rec.update(dp.global_mean(stats, self.world))
         rec.update(seconds=round(time.time() - t0, 2), contexts_per_process=len(rows))
         return rec
 

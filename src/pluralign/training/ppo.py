@@ -75,7 +75,9 @@ class PPOUpdater:
         args = [t.to(dev) for t in (rollout.query_ids, rollout.query_mask, rollout.response_ids, rollout.response_mask)]
         mask = args[3].float()
         with torch.no_grad():
-            old_logp, hidden = sequence_logprobs(model, *args, temperature=self.s.temperature, return_hidden=True)
+            with self.s.autocast():
+                old_logp, hidden = sequence_logprobs(model, *args, temperature=self.s.temperature,
+                                                     return_hidden=True)
             old_values = self._values(hidden) * mask
             ref_logp = self.s.reference_logprobs(rollout).to(dev)
             kl = (old_logp - ref_logp) * mask
@@ -94,7 +96,8 @@ class PPOUpdater:
                 idx = perm[i:i + st.minibatch_size].to(dev)
                 mb = [a[idx] for a in args]
                 m = mask[idx]
-                logp, hid = sequence_logprobs(model, *mb, temperature=self.s.temperature, return_hidden=True)
+                with self.s.autocast():
+                    logp, hid = sequence_logprobs(model, *mb, temperature=self.s.temperature, return_hidden=True)
                 ratio = torch.exp(logp - old_logp[idx])
                 pg = torch.max(-adv[idx] * ratio, -adv[idx] * ratio.clamp(1 - st.clip, 1 + st.clip))
                 pg_loss = (pg * m).sum() / m.sum().clamp(min=1)

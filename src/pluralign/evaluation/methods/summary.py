@@ -94,3 +94,11 @@ class SummaryMethod(ConditionedRMMethod):
             texts = [self.summarizer(c) for c in contexts]
         by_ctx = dict(zip(unique, texts, strict=True))
         return [by_ctx[id(e.context)] for e in examples]
+
+    def extra_metrics(self, examples: Sequence[Example]) -> dict[str, float]:
+        """``copy_rate``, ``summary_words`` and compression, as for the plus methods."""
+        from pluralign.evaluation.methods.plus import summary_metrics
+
+        if not examples or self.model is None:
+            return {}
+        return summary_metrics(examples, self._conditionings(examples), self.model.tokenizer)
