@@ -93,10 +93,10 @@ class HFSummarizer:
 
     @classmethod
     def from_pretrained(cls, name_or_path: str | None = None, *, lora_r: int = 0, lora_alpha: int = 16,
-                        dtype: str | None = None, **kwargs) -> HFSummarizer:
+                        lora_layers: int = 0, dtype: str | None = None, **kwargs) -> HFSummarizer:
         """Load a model directory / cached HF id / ``.gguf`` file (default: the embedded SmolLM2-135M-Instruct), or a
         directory written by :meth:`save_pretrained` (LoRA adapters included); ``lora_r > 0`` wraps a plain model
-        with a fresh peft LoRA adapter. ``dtype``: a torch dtype name or ``auto`` (bf16 where the CPU multiplies it
+        with a fresh peft LoRA adapter (on the top ``lora_layers`` blocks when > 0). ``dtype``: a torch dtype name or ``auto`` (bf16 where the CPU multiplies it
         natively); default fp32."""
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -115,7 +115,7 @@ class HFSummarizer:
         else:
             model = AutoModelForCausalLM.from_pretrained(path, dtype=torch_dtype)
             if lora_r > 0:
-                model = add_lora(model, r=lora_r, alpha=lora_alpha)
+                model = add_lora(model, r=lora_r, alpha=lora_alpha, layers=lora_layers)
         tok = AutoTokenizer.from_pretrained(path)
         settings = {k: meta[k] for k in ("max_new_tokens", "temperature", "top_p", "words") if k in meta}
         self = cls(model, tok, name=meta.get("base", str(name_or_path)), **{**settings, **kwargs})
