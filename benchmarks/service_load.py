@@ -215,9 +215,10 @@ def run_fair(args) -> list[dict]:
     configs = {"defaults": ("defaults (fair queue, per-user limits)", []),
                "fair": ("fair queue only (limits off)", ["--set", "score_rate_per_s=0",
                                                          "--set", "score_user_concurrency=0"]),
-               "share4": ("share 4, per-user limits", ["--set", "score_user_share=4"]),
                "coarse": ("coarse: share 64, limits off", ["--set", "score_user_share=64", "--set",
                                                            "score_rate_per_s=0", "--set", "score_user_concurrency=0"])}
+    for n in (1, 2, 4, 8, 16):
+        configs[f"share{n}"] = (f"share {n}, per-user limits", ["--set", f"score_user_share={n}"])
     configs = [configs[c] for c in args.fair_configs.split(",")]
     try:
         for name, extra in configs:
@@ -329,7 +330,8 @@ def main() -> int:
     p.add_argument("--rm", default=None, help="score, fair: reward-model directory (default: MiniLM, untrained head)")
     p.add_argument("--flooders", type=int, default=4, help="fair: concurrent 64-candidate requests of the flooder")
     p.add_argument("--fair-configs", default="defaults,fair,coarse",
-                   help="fair: server settings to compare (defaults, fair = limits off, share4, coarse = share 64, limits off)")
+                   help="fair: server settings to compare: defaults, fair (limits off), shareN (N = 1, 2, 4, 8, 16) or coarse "
+                   "(share 64, limits off)")
     p.add_argument("--victim-requests", type=int, default=100, help="fair: victim requests per measurement")
     p.add_argument("--server-arg", dest="server_args", action="append", default=[],
                    help="extra argument for 'pluralign serve' (repeatable)")

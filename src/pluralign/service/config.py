@@ -40,9 +40,10 @@ class ServiceConfig:
     score_max_batch: int = field(default=64, metadata={"help": "most candidate responses in one batched model call"})
     score_max_wait_ms: float = field(default=5.0, metadata={
         "help": "how long the score batcher waits for more requests before running a batch"})
-    score_user_share: int = field(default=8, metadata={
+    score_user_share: int = field(default=1, metadata={
         "help": "fair scoring: one model call takes at most this many candidates of any one user, round robin "
-        "across waiting users, so one user's large requests cannot hold the model for long"})
+        "across waiting users. Another user waits for at most the call in progress, so 1 keeps their latency "
+        "closest to unloaded; larger values give one user's large requests more throughput (BENCHMARKS.md)"})
     score_user_concurrency: int = field(default=4, metadata={
         "help": "most /v1/score requests of one user in flight at once; more get 429 (0 = no limit)"})
     score_rate_per_s: float = field(default=100.0, metadata={

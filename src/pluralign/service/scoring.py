@@ -122,7 +122,7 @@ class MicroBatcher:
     """
 
     def __init__(self, scorer: Scorer, *, enabled: bool = True, max_batch: int = 64, max_wait_ms: float = 5.0,
-                 torch_threads: int = 0, user_share: int = 8):
+                 torch_threads: int = 0, user_share: int = 1):
         self.scorer, self.enabled = scorer, enabled
         self.max_batch, self.max_wait = max_batch, max_wait_ms / 1000.0
         self.user_share = max(1, min(user_share, max_batch)) if enabled else 10**9
