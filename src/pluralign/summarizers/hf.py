@@ -172,10 +172,11 @@ class HFSummarizer:
         if self.tokenizer.eos_token_id not in eos:
             eos.append(self.tokenizer.eos_token_id)
         seed = int(torch.randint(0, 1 << 62, (1,)).item())  # from the global generator: torch.manual_seed repeats it
-        with self.autocast():
-            out = sample_tokens(self.model, prompt_ids, n=n, max_new_tokens=self.max_new_tokens,
-                                temperature=self.temperature if sample else 0.0, top_p=self.top_p if sample else 1.0,
-                                seed=seed, batch_size=max(self.batch_size, n), eos_token_id=eos, pad_token_id=pad)
+        # No bf16 autocast here: under autocast Llama's rotary step turns the keys back to fp32 while the values
+        # stay bf16, and the static KV cache of the sampler needs one dtype. Log-probs and updates do autocast.
+        out = sample_tokens(self.model, prompt_ids, n=n, max_new_tokens=self.max_new_tokens,
+                            temperature=self.temperature if sample else 0.0, top_p=self.top_p if sample else 1.0,
+                            seed=seed, batch_size=max(self.batch_size, n), eos_token_id=eos, pad_token_id=pad)
         responses = [r for rs in out for r in rs]
         queries_ids = [q for q in prompt_ids for _ in range(n)]
         width, length = max(map(len, queries_ids)), max(1, max(map(len, responses)))
