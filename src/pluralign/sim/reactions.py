@@ -163,8 +163,9 @@ def _calibrate(users: Sequence[SimulatedUser], shown: dict[str, list[Shown]], ba
 def _shown_for(users: Sequence[SimulatedUser], rng: random.Random, per_user: int, signoff_share: float,
                days: float, exclude_prompts: frozenset[str] = frozenset()) -> dict[str, list[Shown]]:
     by_seg = _items_by_segment()
-    if exclude_prompts:  # held-out prompts (matched on the last user turn) never appear in the log
-        by_seg = {s: [it for it in v if last_user_turn(it.prompt) not in exclude_prompts] for s, v in by_seg.items()}
+    if exclude_prompts:  # held-out prompts (matched on the last user turn, whitespace collapsed) never appear
+        by_seg = {s: [it for it in v if " ".join(last_user_turn(it.prompt).split()) not in exclude_prompts]
+                  for s, v in by_seg.items()}
         if not all(by_seg.values()):
             raise ValueError(f"exclude_prompts leaves segment(s) {[s for s, v in by_seg.items() if not v]} empty")
     out = {}

@@ -114,6 +114,9 @@ def train_grpo_policy(prompts: Sequence[str], reward: MultiObjectiveReward, cfg:
     trainer = GRPOTrainer(model=model, reward_funcs=funcs, args=args, train_dataset=Dataset.from_dict({"prompt": rows}),
                           processing_class=tokenizer,
                           peft_config=lora_config(cfg, model.config.num_hidden_layers))
+    from transformers import PrinterCallback
+
+    trainer.remove_callback(PrinterCallback)  # per-step dicts on stdout; the log history is kept and returned
     t0 = time.time()
     trainer.train()
     seconds = time.time() - t0
