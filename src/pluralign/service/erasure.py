@@ -52,8 +52,12 @@ def lock_users(conn: Connection | Session, user_ids: Iterable[str], *, exclusive
                  {"keys": ["pluralign-user:" + k for k in keys]})
 
 
-def refusals(conn: Connection | Session, writers: Sequence[tuple[str, Principal | None]]) -> dict[int, ApiError]:
-    """Which of the ``(user_id, principal)`` writes must not happen (index -> the error to answer with)."""
+def refusals(conn: Connection | Session, writers: Sequence[tuple[str, Principal | None]],
+             erased_users: set[str] | None = None) -> dict[int, ApiError]:
+    """Which of the ``(user_id, principal)`` writes must not happen (index -> the error to answer with).
+
+    ``erased_users``, if given, receives the ids among ``writers`` that were ever erased (their user row may need
+    re-creating by a write that is allowed)."""
     checked = [(i, u, w) for i, (u, w) in enumerate(writers) if w is not None]
     if not checked:
         return {}
@@ -64,6 +68,8 @@ def refusals(conn: Connection | Session, writers: Sequence[tuple[str, Principal 
     live = set(conn.execute(sa.select(UserToken.token_hash).where(UserToken.token_hash.in_(hashes))).scalars()
                ) if hashes else set()
     out: dict[int, ApiError] = {}
+    if erased_users is not None and erased:
+        erased_users.update(u for _, u, _ in checked if user_key(u) in erased)
     for i, u, w in checked:
         if w.token_hash is not None and w.token_hash not in live:
             out[i] = ApiError(401, "unauthorized", "this token was revoked (or its user erased) before the write "

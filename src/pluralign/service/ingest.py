@@ -190,11 +190,14 @@ class WriteQueue:
         writers = [(job.events[0].user_id if job.events else "", job.who) for job in batch]
         with self.engine.begin() as conn:
             lock_users(conn, {u for u, _ in writers})
-            refused = refusals(conn, writers)
+            erased: set[str] = set()
+            refused = refusals(conn, writers, erased)
+            # Another server process (PostgreSQL) may have erased a user this one has cached as known: a user with
+            # a tombstone gets the users upsert again.
+            self._known_users -= erased
             events = [e for i, job in enumerate(batch) if i not in refused for e in job.events]
             stored, new_users = self._insert_events(conn, events) if events else ([], set())
-        if self.engine.dialect.name == "sqlite":  # on PostgreSQL another server process may erase users
-            self._known_users |= new_users
+        self._known_users |= new_users
         self.commits += 1
         out: list[list[StoredEvent] | ApiError] = []
         i = 0
