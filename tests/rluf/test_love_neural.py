@@ -104,7 +104,7 @@ class _HistoryEcho:
 def test_summaries_come_only_from_earlier_reactions():
     table = reaction_table(_toy_table())
     train_idx, test_idx = chrono_split(table, 0.2)
-    out = attach_summaries(table, train_idx, _HistoryEcho(), blocks=4)
+    out = attach_summaries(table, train_idx, _HistoryEcho(), blocks=4, max_loves=1000)
     t = np.array(out.timestamps)
     for i in range(len(out)):
         seen = [int(x) for x in (out.summaries[i] or "").split()]
@@ -114,6 +114,8 @@ def test_summaries_come_only_from_earlier_reactions():
     i = int(test_idx[0])
     loves = {j for j in train_idx if out.labels[j] == 1 and out.user_ids[j] == out.user_ids[i]}
     assert {int(x) for x in (out.summaries[i] or "").split()} == loves
+    latest = attach_summaries(table, train_idx, _HistoryEcho(), blocks=4, max_loves=2)  # the default keeps 4
+    assert {int(x) for x in (latest.summaries[i] or "").split()} == set(sorted(loves, key=lambda j: t[j])[-2:])
 
 
 def test_no_persona_reaches_p_love(reaction_log):
@@ -205,3 +207,19 @@ def test_oasst_auroc_path_on_a_small_fixture(tmp_path, tiny_encoder_dir):
     assert sorted(np.concatenate(folds).tolist()) == list(range(len(table)))
     trees = [{table.user_ids[i] for i in f} for f in folds]
     assert not (trees[0] & trees[1]) and not (trees[0] & trees[2]) and not (trees[1] & trees[2])
+
+
+def test_a_causal_lm_backbone_pools_its_last_real_token(tmp_path):
+    """Any HF backbone by name: a (tiny) Llama-architecture causal LM, as SmolLM2 is, trains and scores."""
+    from pluralign.models.tiny import tiny_causal_lm
+
+    model, tok = tiny_causal_lm(arch="llama", seed=1)
+    model.save_pretrained(tmp_path / "lm")
+    tok.save_pretrained(tmp_path / "lm")
+    table = reaction_table(_toy_table(n=120))
+    m = fit_neural_love(table, np.ones(len(table)), _neural_cfg(str(tmp_path / "lm"), epochs=1, train_layers=1))
+    assert m.pooling == "last"
+    short = m.predict_proba(["q"], ["yes"])
+    m.clear_cache()  # score again, now in a padded batch
+    padded = m.predict_proba(["q", "q"], ["yes", WARM + " " + " ".join(["long"] * 30)])
+    assert short[0] == pytest.approx(padded[0], rel=1e-4)  # right padding never reaches the pooled token

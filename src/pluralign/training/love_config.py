@@ -41,8 +41,11 @@ class LoveConfig:
         default=4, metadata={"help": "training reactions are cut into this many time blocks; a reaction in block b "
                                      "sees the summary of the user's blocks < b (test reactions: all training blocks)"})
     negatives_per_love: int = field(
-        default=3, metadata={"help": "history shown to the summarizer: each loved response paired with up to this "
+        default=1, metadata={"help": "history shown to the summarizer: each loved response paired with up to this "
                                      "many not-loved responses of the same user (nearest in time)"})
+    history_loves: int = field(
+        default=4, metadata={"help": "history shown to the summarizer: the user's latest N loves (a spammer's burst "
+                                     "would otherwise fill it, and every sentence costs an encoder pass)"})
     length_debias: bool = field(
         default=False, metadata={"help": "remove the response-length effect from the score (see debias_method)"})
     debias_method: str = field(
@@ -64,13 +67,13 @@ class LoveConfig:
     neural_backbone: str = field(
         default=DEFAULT_BACKBONE, metadata={"help": "model=neural: any HF encoder or causal LM by name or local dir "
                                                     "(e.g. smollm2 for SmolLM2-135M-Instruct)"})
-    neural_max_length: int = field(default=160, metadata={"help": "model=neural: tokens per (summary+request, "
+    neural_max_length: int = field(default=128, metadata={"help": "model=neural: tokens per (summary+request, "
                                                                   "response) input"})
     epochs: int = field(default=2, metadata={"help": "model=neural: passes over the positives (fresh negatives each)"})
     lr: float = field(default=5e-5, metadata={"help": "model=neural: AdamW learning rate of the transformer body"})
     head_lr: float = field(default=1e-3, metadata={"help": "model=neural: learning rate of the classification head"})
     neural_row_pos_share: float = field(
-        default=0.25, metadata={"help": "model=neural: share of positive rows in each epoch (fewer negatives drawn, "
+        default=0.33, metadata={"help": "model=neural: share of positive rows in each epoch (fewer negatives drawn, "
                                         "weighted so the positives' weighted share is still target_pos_share)"})
     train_layers: int = field(
         default=2, metadata={"help": "model=neural: fine-tune only the top N transformer blocks and the head (0 = "

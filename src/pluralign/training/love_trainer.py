@@ -117,12 +117,13 @@ def with_summaries(table: ReactionTable, summaries: Sequence[str | None]) -> Rea
     return dataclasses.replace(table, summaries=list(summaries))
 
 
-def history_context(user_id: str, table: ReactionTable, rows: Sequence[int], negatives_per_love: int = 3) -> UserRecord:
-    """What a summarizer reads of one user: their own reactions in ``rows`` as preference pairs (each loved response
-    over up to ``negatives_per_love`` responses they saw nearest in time and did not love). A user without a love in
-    ``rows`` has an empty history (and gets an empty summary)."""
+def history_context(user_id: str, table: ReactionTable, rows: Sequence[int], negatives_per_love: int = 1,
+                    max_loves: int = 4) -> UserRecord:
+    """What a summarizer reads of one user: their own reactions in ``rows`` as preference pairs (each of their latest
+    ``max_loves`` loved responses over up to ``negatives_per_love`` responses they saw nearest in time and did not
+    love). A user without a love in ``rows`` has an empty history (and gets an empty summary)."""
     rows = sorted(rows, key=lambda i: (table.timestamps[i] is None, table.timestamps[i] or 0.0, i))
-    loved = [i for i in rows if table.labels[i] == 1.0]
+    loved = [i for i in rows if table.labels[i] == 1.0][-max_loves:] if max_loves > 0 else []
     others = [i for i in rows if table.labels[i] == 0.0]
     pairs = []
     for i in loved:
@@ -153,7 +154,7 @@ def make_summarizer(spec: str, seed: int = 0):
 
 
 def attach_summaries(table: ReactionTable, train_idx: np.ndarray, summarizer, *, blocks: int = 4,
-                     negatives_per_love: int = 3) -> ReactionTable:
+                     negatives_per_love: int = 1, max_loves: int = 4) -> ReactionTable:
     """Summaries written by ``summarizer`` from each user's *earlier* reactions, never from the one being predicted.
 
     The training reactions are cut into ``blocks`` time blocks (equal counts); a training reaction in block b gets
@@ -175,8 +176,8 @@ def attach_summaries(table: ReactionTable, train_idx: np.ndarray, summarizer, *,
     for i in train_idx:
         by_user.setdefault(table.user_ids[i], []).append(int(i))
     needed = sorted({(table.user_ids[i], int(block_of[i])) for i in range(len(table)) if block_of[i] > 0})
-    contexts = [history_context(u, table, [i for i in by_user.get(u, []) if block_of[i] < b], negatives_per_love)
-                for u, b in needed]
+    contexts = [history_context(u, table, [i for i in by_user.get(u, []) if block_of[i] < b], negatives_per_love,
+                                max_loves) for u, b in needed]
     text: dict[tuple[str, int], str] = {}
     has_history = [k for k, c in zip(needed, contexts, strict=True) if c.pairs]
     todo = [c for c in contexts if c.pairs]
@@ -294,7 +295,7 @@ def select_C(users: Sequence[UserRecord] | ReactionTable, cfg: LoveConfig, grid:
     if cfg.personalised:
         summarizer = summarizer if summarizer is not None else make_summarizer(cfg.summarizer, cfg.seed)
         table = attach_summaries(table, train_idx, summarizer, blocks=cfg.summary_blocks,
-                                 negatives_per_love=cfg.negatives_per_love)
+                                 negatives_per_love=cfg.negatives_per_love, max_loves=cfg.history_loves)
     tr = table.take(train_idx)
     fit_ix, val_ix = chrono_split(tr, cfg.test_fraction)
     if tr.labels[fit_ix].sum() == 0 or tr.labels[val_ix].sum() == 0 or tr.labels[val_ix].sum() == len(val_ix):
@@ -442,7 +443,7 @@ def train_love(users: Sequence[UserRecord] | ReactionTable, cfg: LoveConfig | No
         if summarizer is None:
             summarizer = make_summarizer(cfg.summarizer, cfg.seed)
         table = attach_summaries(table, train_idx, summarizer, blocks=cfg.summary_blocks,
-                                 negatives_per_love=cfg.negatives_per_love)
+                                 negatives_per_love=cfg.negatives_per_love, max_loves=cfg.history_loves)
     tr = table.take(train_idx)
     if tr.labels.sum() == 0:
         raise ValueError(f"{source}: the chrono train split has no {cfg.reaction_kind} reactions with value 1")
