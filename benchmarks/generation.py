@@ -118,6 +118,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--prompt-tokens", type=int, default=280, help="approximate prompt length")
     ap.add_argument("--group", type=int, default=4, help="completions per prompt in the 'grouped' setting")
     ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
     ap.add_argument("--skip-first-load", action="store_true", help="do not time the GGUF conversion")
     args = ap.parse_args(argv)
 
@@ -127,6 +128,8 @@ def main(argv: list[str] | None = None) -> int:
     from pluralign.models.llm import load_causal_lm, resolve_dtype
 
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    if args.threads:
+        torch.set_num_threads(args.threads)
     records: list[Result] = []
     details: dict = {"machine": {"cpu": platform.processor() or platform.machine(), "threads": torch.get_num_threads(),
                                  "torch": torch.__version__, "fast_bf16": str(resolve_dtype("auto"))},
