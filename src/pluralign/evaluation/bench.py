@@ -554,6 +554,12 @@ def _run_seed(name: str, kind: str, out: Path, seed: int, *, quick: bool, method
             method_items: dict[str, dict] = {}
             recs = run_method(name, method, split, eval_sets, seed=seed, items=method_items,
                               progress=(lambda msg: bar.set_postfix_str(msg)) if echo else None)
+            if method.name == "plus" and kind == "simulated" and eval_sets.get("new-users") \
+                    and hasattr(method.summarizer, "initial_model"):
+                from pluralign.evaluation.transfer import bench_transfer  # the LLM summarizer's chat transfer
+
+                recs += bench_transfer(name, method, split, eval_sets["new-users"], seed=seed, quick=quick,
+                                       rm_config=replace(cfg))
             _save_method(out, method.name, seed, fingerprint, recs, method_items)
         else:
             recs, method_items = done
