@@ -155,8 +155,8 @@ def _method_options(cfg: DemoConfig, name: str) -> dict:
         if cfg.plus_config:
             opts["plus_config"] = load_config(PlusConfig, cfg.plus_config)
         elif cfg.size == "tiny":
-            opts["plus_config"] = default_plus_config(True, rm_cfg, epochs=1, rollout_batch_size=8,
-                                                      warm_start_rm_epochs=1, rm_passes=1.0)
+            opts["plus_config"] = default_plus_config(True, rm_cfg, epochs=1, rollout_batch_size=8, group_size=2,
+                                                      max_new_tokens=32, warm_start_rm_epochs=1, rm_passes=1.0)
     return opts
 
 
@@ -167,6 +167,12 @@ def run_method_stage(cfg: DemoConfig, name: str, split, eval_sets: dict, out: Pa
     benchmark = "polis" if cfg.polis_dir else cfg.suite
     method = make_method(name, **_method_options(cfg, name))
     results = run_method(benchmark, method, split, eval_sets, seed=cfg.seed)
+    if name == "plus" and not cfg.polis_dir and eval_sets.get("new-users") \
+            and hasattr(getattr(method, "summarizer", None), "initial_model"):
+        from pluralign.evaluation.transfer import bench_transfer  # the LLM summaries in a chat model's prompt
+
+        results += bench_transfer(benchmark, method, split, eval_sets["new-users"], seed=cfg.seed, quick=cfg.quick,
+                                  rm_config=_method_options(cfg, "bt")["rm_config"])
     detail: dict[str, Any] = {"results": _rows(results)}
     # Per-example margins and conditioning texts feed the example-users table and the win-rate stage.
     margins = {}
@@ -369,12 +375,23 @@ def build_report(out: Path, cfg: DemoConfig, rows: list[dict], stages: dict[str,
 
     plus_log = stages.get("method-plus", {}).get("training_log")
     if plus_log:
-        keys = [k for k in ("reward", "mean_reward", "rm_accuracy", "summary_words", "kl")
-                if any(k in r for r in plus_log)][:3]
+        keys = [k for k in ("reward", "mean_reward", "rm_accuracy", "copy_rate", "summary_words", "kl")
+                if any(k in r for r in plus_log)][:4]
         if keys and all("step" in r for r in plus_log):
             rep.h2("PLUS co-adaptation: reward and RM accuracy over steps")
             plot_curves(plus_log, keys, fig / "plus_curves.png", "PLUS co-adaptation")
-            rep.image("figures/plus_curves.png", "Summarizer reward and RM accuracy during co-adaptation")
+            rep.image("figures/plus_curves.png", "Summarizer reward, RM accuracy and copy rate during co-adaptation")
+    transfer = [r for r in rows if r["method"] == "plus" and r["metric"].startswith(("transfer_win_rate",
+                                                                                      "best_of_n_win_rate"))
+                and not r["metric"].endswith("_ties")]
+    if transfer:
+        rep.h2("Transfer: SmolLM2 answers with the user's summary in its system prompt (new users)")
+        rep.p("Win rate = wins / (wins + losses) judged by the simulated user's ground truth, 95% CI over users: "
+              "RL-trained summary vs no summary, vs the zero-shot summary, and best-of-8 picked by the "
+              "summary-conditioned RM vs the user-blind RM.")
+        rep.table(["comparison", "win rate", "95% CI", "decided answers"],
+                  [[r["metric"], _pct(r["value"]), f"{_pct(r.get('ci_low'))} to {_pct(r.get('ci_high'))}", str(r["n"])]
+                   for r in transfer])
 
     wr = stages.get("winrate", {})
     if wr.get("results"):
