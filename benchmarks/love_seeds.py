@@ -26,7 +26,7 @@ def run_seed(seed: int, quick: bool, out: Path, oasst: bool) -> list[dict]:
     from pluralign.evaluation.rluf_suite import BENCH, C_GRID, FULL, QUICK, _subset
     from pluralign.models.love import NgramEncoder
     from pluralign.sim import simulate_reaction_log
-    from pluralign.training.love_trainer import reaction_table
+    from pluralign.training.love_trainer import make_summarizer, reaction_table
 
     size = QUICK if quick else FULL
     t0 = time.time()
@@ -34,14 +34,32 @@ def run_seed(seed: int, quick: bool, out: Path, oasst: bool) -> list[dict]:
                                     base_rate=0.02, seed=seed)
     table = _subset(reaction_table(records, source="sim:reactions"), 0.1, seed)
     details: dict = {"seed": seed, "quick": quick, "reactions": len(table)}
-    results, _ = summary_love_section(table, NgramEncoder(), bench=BENCH, seed=seed, quick=quick,
-                                      rounds=1 if quick else 2, c_grid=C_GRID, details=details)
-    if oasst:
-        results += oasst_section(seed=seed, quick=quick, details=details)
-    details["seconds"] = time.time() - t0
     d = out / f"seed{seed}"
-    write_results(d, results, title=f"P[Love], seed {seed}")
-    (d / "details.json").write_text(json.dumps(details, indent=1, default=float), encoding="utf-8")
+    done: list = []
+
+    def save(rows: list) -> None:  # after every method: a long run keeps what it finished
+        details["seconds"] = time.time() - t0
+        write_results(d, done + rows, title=f"P[Love], seed {seed}")
+        (d / "details.json").write_text(json.dumps(details, indent=1, default=float), encoding="utf-8")
+
+    # cheap records first (linear, OASST linear), then the neural ones
+    done += oasst_section(seed=seed, quick=quick, details=details, methods=("love-linear",)) if oasst else []
+    if "oasst" in details:
+        details["oasst_linear"] = details.pop("oasst")
+    save([])
+    summarizer = make_summarizer("cpu", seed)
+    kw = dict(bench=BENCH, seed=seed, quick=quick, rounds=1 if quick else 2, c_grid=C_GRID, summarizer=summarizer)
+    details_lin: dict = {}
+    lin, _ = summary_love_section(table, NgramEncoder(), details=details_lin, methods=("love-linear",),
+                                  on_result=save, **kw)
+    done += lin
+    details.update(details_lin)
+    neural, _ = summary_love_section(table, NgramEncoder(), details=details, methods=("love",), on_result=save, **kw)
+    done += neural
+    if oasst:
+        done += [r for r in oasst_section(seed=seed, quick=quick, details=details, methods=("love",))
+                 if r.metric == "auroc"]
+    save([])
     return json.loads((d / "results.json").read_text(encoding="utf-8"))
 
 

@@ -33,7 +33,7 @@ def test_p_love_learns_and_prior_correction_calibrates(honest_log):
 
 
 def test_save_load_round_trip(tmp_path, reaction_log):
-    res = train_love(reaction_log, LoveConfig(defence=False, personalised=True))
+    res = train_love(reaction_log, LoveConfig(defence=False, personalised=True, summarizer="stored"))
     table = reaction_table(reaction_log[:3])
     res.model.save_pretrained(tmp_path / "m")
     again = LoveModel.from_pretrained(tmp_path / "m")

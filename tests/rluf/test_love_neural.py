@@ -20,6 +20,7 @@ from pluralign.training.love_trainer import (
     chrono_split,
     epoch_plan,
     fit_neural_love,
+    make_summarizer,
     reaction_table,
     train_love,
 )
@@ -124,8 +125,9 @@ def test_no_persona_reaches_p_love(reaction_log):
     assert not any(table.summaries)  # a simulated log carries no summary, and the persona is not one
     other = [u.model_copy(update={"persona": "I adore sign-offs and emojis and long answers"}) for u in reaction_log]
     cfg = LoveConfig(personalised=True, defence=False, summarizer="cpu")
-    a = train_love(reaction_log, cfg)
-    b = train_love(other, cfg)
+    summarizer = make_summarizer(cfg.summarizer)  # one summarizer: its sentence cache serves both runs
+    a = train_love(reaction_log, cfg, summarizer=summarizer)
+    b = train_love(other, cfg, summarizer=summarizer)
     assert a.table.summaries == b.table.summaries
     assert any(a.table.summaries)  # the summarizer did write summaries from the users' own reactions
     assert not any("adore" in (z or "") for z in b.table.summaries)

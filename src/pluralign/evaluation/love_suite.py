@@ -64,27 +64,30 @@ def love_records(bench: str, method: str, m: dict[str, float], seconds: float) -
 
 
 def summary_love_section(table: ReactionTable, encoder, *, bench: str, seed: int, quick: bool, rounds: int,
-                         c_grid, details: dict) -> tuple[list[Result], dict[str, LoveTrainResult]]:
+                         c_grid, details: dict, methods=("love-linear", "love"), on_result=None,
+                         summarizer=None) -> tuple[list[Result], dict[str, LoveTrainResult]]:
     """Train ``love-linear`` and ``love`` on ``table`` (the main condition: 10% adversaries), both personalised by
-    the CPU summarizer's summaries of each user's earlier reactions; the defence weights users in both."""
+    the CPU summarizer's summaries of each user's earlier reactions; the defence weights users in both.
+    ``on_result(records)`` is called after each method (a long run keeps what it finished)."""
     size = QUICK_LOVE if quick else FULL_LOVE
-    summarizer = make_summarizer("cpu", seed)
+    summarizer = summarizer if summarizer is not None else make_summarizer("cpu", seed)
     base = LoveConfig(personalised=True, defence_rounds=rounds, seed=seed)
     C, scores = select_C(table, base, grid=c_grid, encoder=encoder, summarizer=summarizer)
     details["C_selection_love_linear"] = {"chosen": C, "validation_auroc": scores}
-    trained = {
-        "love-linear": train_love(table, replace(base, C=C), encoder=encoder, summarizer=summarizer, ci=True),
-        "love": train_love(table, replace(base, C=C, model="neural", epochs=size.epochs), encoder=encoder,
-                           summarizer=summarizer, ci=True),
-    }
+    configs = {"love-linear": replace(base, C=C), "love": replace(base, C=C, model="neural", epochs=size.epochs)}
+    trained: dict[str, LoveTrainResult] = {}
     results: list[Result] = []
-    for method, res in trained.items():
+    for method in methods:
+        res = trained[method] = train_love(table, configs[method], encoder=encoder, summarizer=summarizer, ci=True)
         results += love_records(bench, method, res.metrics, res.seconds)
+        if on_result is not None:
+            on_result(list(results))
         details[method] = res.metrics | {"seconds": res.seconds}
         log.info("rluf %s: AUROC %.3f of oracle %.3f, ECE %.4f, length r %+.3f (%.0fs)", method, res.metrics["auroc"],
                  res.metrics["oracle_auroc"], res.metrics["ece"], res.metrics["length_r"], res.seconds)
-    summaries = trained["love"].table.summaries if trained["love"].table is not None else []
-    test = set(trained["love"].test_idx.tolist())
+    last = trained[methods[-1]]
+    summaries = last.table.summaries if last.table is not None else []
+    test = set(last.test_idx.tolist())
     written = [z for i, z in enumerate(summaries) if i in test and z]
     details["summaries"] = {"test_rows_with_summary": len(written) / max(1, len(test)),
                             "mean_words": sum(len(z.split()) for z in written) / max(1, len(written)),
@@ -92,7 +95,8 @@ def summary_love_section(table: ReactionTable, encoder, *, bench: str, seed: int
     return results, trained
 
 
-def oasst_section(*, seed: int, quick: bool, details: dict, data_dir: str | Path | None = None) -> list[Result]:
+def oasst_section(*, seed: int, quick: bool, details: dict, data_dir: str | Path | None = None,
+                  methods=("love-linear", "love")) -> list[Result]:
     """Linear and neural P[Love] on the OpenAssistant reactions (split by tree); nothing when the data is absent
     (logged, and recorded in ``details``)."""
     from pluralign.evaluation.love_oasst import load_oasst_users, run_oasst_love
@@ -105,7 +109,8 @@ def oasst_section(*, seed: int, quick: bool, details: dict, data_dir: str | Path
         details["oasst"] = {"skipped": f"{path} not found"}
         return []
     cfg = LoveConfig(model="neural", seed=seed, epochs=size.oasst_epochs)
-    results, info = run_oasst_love(load_oasst_users(path), folds=size.oasst_folds, seed=seed, neural=cfg)
+    results, info = run_oasst_love(load_oasst_users(path), folds=size.oasst_folds, seed=seed, neural=cfg,
+                                   methods=methods)
     details["oasst"] = info
     return results
 
