@@ -7,7 +7,8 @@ Stages, each cached under ``OUT/stages`` so an interrupted run resumes where it 
 2. ``winrate``: best-of-N answers chosen with the user's PLUS summary vs the population RM, judged by each
    simulated user's ground truth (seen and new users).
 3. ``love``: P[Love] on a simulated reaction log (2% base rate, 10% adversarial users, defence on).
-4. ``ab``: multi-objective best-of-N policies, a simulated A/B test per policy and the release gate.
+4. ``ab``: a language-model policy (SmolLM2 + LoRA) trained by GRPO on P[Love], helpfulness and safety under CGPO
+   judges (baseline, moderate and love-only settings), A/B-tested against fresh simulated users, and gated.
 
 Everything the report shows comes from ``OUT/results.json`` (plus per-stage detail files), so the numbers agree.
 """
@@ -52,9 +53,15 @@ class DemoConfig:
     love_per_user: int = field(default=30, metadata={"help": "reactions per user"})
     base_rate: float = field(default=0.02, metadata={"help": "live love base rate of the simulated users"})
     adversarial_frac: float = field(default=0.1, metadata={"help": "share of adversarial reactors"})
-    ab_prompts: int = field(default=150, metadata={"help": "prompts in the fixed A/B prompt set"})
+    ab_prompts: int = field(default=30, metadata={"help": "prompts in the fixed A/B prompt set"})
     ab_users: int = field(default=200, metadata={"help": "simulated users reacting in the A/B test"})
-    impressions: int = field(default=40, metadata={"help": "impressions per prompt and arm"})
+    impressions: int = field(default=300, metadata={"help": "impressions per prompt and arm"})
+    policy_model: str | None = field(default=None, metadata={"help": "policy LLM (None = SmolLM2-135M-Instruct; "
+                                                                     "'tiny' = a tiny random decoder, for CI)"})
+    policy_steps: int = field(default=4, metadata={"help": "GRPO steps per policy"})
+    policy_tokens: int = field(default=32, metadata={"help": "new tokens per policy answer"})
+    policy_train_prompts: int = field(default=8, metadata={"help": "GRPO training prompts"})
+    policy_offline_prompts: int = field(default=15, metadata={"help": "prompts P[Love] and the gate score offline"})
     winrate_candidates: int = field(default=4, metadata={"help": "N of best-of-N in the win-rate test"})
     winrate_prompts: int = field(default=3, metadata={"help": "prompts per user in the win-rate test"})
     seed: int = field(default=0, metadata={"help": "seed for everything"})
@@ -64,7 +71,9 @@ class DemoConfig:
         return self.size in ("tiny", "small")
 
 
-TINY = {"love_users": 60, "love_per_user": 20, "ab_prompts": 40, "ab_users": 60, "impressions": 10,
+TINY = {"love_users": 60, "love_per_user": 20, "ab_prompts": 10, "ab_users": 60, "impressions": 100,
+        "policy_model": "tiny", "policy_steps": 2, "policy_tokens": 12, "policy_train_prompts": 4,
+        "policy_offline_prompts": 5,
         "rm_max_steps": 8, "winrate_prompts": 1}
 
 
@@ -245,8 +254,10 @@ def run_love_stage(cfg: DemoConfig, out: Path) -> dict:
     from pluralign.training.love_config import LoveConfig
     from pluralign.training.love_trainer import HONEST, reaction_table, train_love
 
+    offline, ab = demo_policy_prompts(cfg)  # the policy stage's prompts never appear in the log
     records = simulate_reaction_log(n_users=cfg.love_users, per_user=cfg.love_per_user,
-                                    adversarial_frac=cfg.adversarial_frac, base_rate=cfg.base_rate, seed=cfg.seed)
+                                    adversarial_frac=cfg.adversarial_frac, base_rate=cfg.base_rate, seed=cfg.seed,
+                                    exclude_prompts=frozenset(offline + ab))
     table = reaction_table(records, source="sim:reactions")
     res = train_love(table, LoveConfig(defence=True, seed=cfg.seed), out_dir=out / "models" / "p_love")
     m = res.metrics
@@ -265,63 +276,52 @@ def run_love_stage(cfg: DemoConfig, out: Path) -> dict:
 
 # --- stage 4: policies, A/B test and release gate -------------------------------------------------------------------
 
-AB_POLICIES = [("moderate w=0.1", {"w_love": 0.1}), ("aggressive w=0.3", {"w_love": 0.3}),
-               ("aggressive w=0.3, no judges", {"w_love": 0.3, "judges": []})]
+DEMO_POLICIES = ("w0", "w0.1", "love-only")  # baseline, moderate, and the unguarded hack
+
+
+def demo_policy_prompts(cfg: DemoConfig) -> tuple[list[str], list[str]]:
+    """The policy stage's offline and A/B prompts, held out of the love stage's reaction log."""
+    from pluralign.evaluation.rluf_policy import held_out_prompts
+
+    return held_out_prompts(cfg.policy_offline_prompts, cfg.ab_prompts, cfg.seed)
 
 
 def run_ab_stage(cfg: DemoConfig, out: Path) -> dict:
-    import random
-
-    from pluralign.evaluation.ab_test import ground_truth_quality, simulate_ab
-    from pluralign.evaluation.gate import run_gate
-    from pluralign.evaluation.rluf_suite import candidate_pool, prompt_set
+    """A small language-model policy trained by GRPO (SmolLM2 + LoRA) in three settings, each answered prompt
+    A/B-tested against the initial model with fresh simulated users, and gated (:mod:`pluralign.evaluation.rluf_policy`)."""
+    from pluralign.evaluation.rluf_policy import POLICY_SETTINGS, PolicyBudget, run_policy_benchmark
     from pluralign.models.love import LoveModel, NgramEncoder
-    from pluralign.objectives.preference_rm import train_hh_objective
-    from pluralign.sim import reaction_population
-    from pluralign.training.policy import best_of_n, build_reward
     from pluralign.training.policy_config import PolicyConfig
 
-    encoder = NgramEncoder()  # the helpfulness / safety heads use the same cheap encoder as the rluf suite
     love = LoveModel.from_pretrained(out / "models" / "p_love")
-    n_rm = 200 if cfg.size == "tiny" else 1500  # n-gram heads are cheap: use many HH-RLHF pairs
-    help_rm, help_acc = train_hh_objective("helpful", encoder, n_train=n_rm, n_eval=n_rm // 2, seed=cfg.seed)
-    safe_rm, safe_acc = train_hh_objective("harmless", encoder, n_train=n_rm, n_eval=n_rm // 2, seed=cfg.seed)
-    items = prompt_set(cfg.ab_prompts, cfg.seed)
-    rng = random.Random(cfg.seed)
-    prompts = [p for p, _ in items]
-    pools = [candidate_pool(p, r, rng) for p, r in items]
-    baseline = [pool[0] for pool in pools]
-    base_rows = [{"prompt": p, "response": r} for p, r in zip(prompts, baseline, strict=True)]
     love_fn = lambda p, r: love.predict_proba(list(p), list(r))  # noqa: E731
-    users = reaction_population(cfg.ab_users, adversarial_frac=0.0, base_rate=cfg.base_rate, seed=cfg.seed + 1)
-    quality_base = ground_truth_quality(prompts, baseline)
-    objectives = {"love": love_fn, "helpfulness": help_rm.score, "safety": safe_rm.score}
-    results: list[Result] = []
-    policies: dict[str, dict] = {}
-    for name, overrides in AB_POLICIES:
-        pcfg = PolicyConfig(**({"n": 8} | overrides))
-        reward = build_reward(pcfg, love=love_fn, helpfulness=help_rm.score, safety=safe_rm.score,
-                              reference=(prompts, baseline))
-        sel = best_of_n(prompts, pools, reward, pcfg.n)
-        ab = simulate_ab(users, prompts, baseline, sel.responses, impressions_per_prompt=cfg.impressions,
-                         seed=cfg.seed, quality_a=quality_base)
-        gate = run_gate([{"prompt": p, "response": r} for p, r in zip(prompts, sel.responses, strict=True)],
-                        base_rows, objectives, n_boot=500, seed=cfg.seed)
-        n = ab.n_impressions
-        results += [
-            Result(BENCH, name, "all", "love_lift", ab.love_lift, n, *ab.love_lift_ci),
-            Result(BENCH, name, "all", "help_delta", ab.help_delta, len(prompts), *ab.help_delta_ci),
-            Result(BENCH, name, "all", "safety_delta", ab.safety_delta, len(prompts), *ab.safety_delta_ci),
-            Result(BENCH, name, "all", "signoff_rate", ab.signoff_rate_b, len(prompts)),
-            Result(BENCH, name, "all", "gate_pass", float(gate.passed), len(prompts)),
-        ]
-        policies[name] = {"per_segment": ab.per_segment, "gate": "pass" if gate.passed else "block",
-                          "reasons": gate.reasons, "love_rate_a": ab.love_rate_a, "love_rate_b": ab.love_rate_b,
-                          "signoff_rate_a": ab.signoff_rate_a}
-    results.append(Result(BENCH, "baseline", "all", "signoff_rate",
-                          float(policies[AB_POLICIES[0][0]]["signoff_rate_a"]), len(prompts)))
-    return {"results": _rows(results), "policies": policies,
-            "rm_heldout_accuracy": {"helpfulness": help_acc, "safety": safe_acc}}
+    offline, ab = demo_policy_prompts(cfg)
+    n_rm = 200 if cfg.size == "tiny" else 1500  # n-gram heads are cheap: use many HH-RLHF pairs
+    budget = PolicyBudget(train_prompts=cfg.policy_train_prompts, offline_prompts=len(offline), ab_prompts=len(ab),
+                          max_steps=cfg.policy_steps, save_steps=max(1, cfg.policy_steps // 2), ab_users=cfg.ab_users,
+                          impressions=cfg.impressions, rm_pairs=n_rm, rm_eval=n_rm // 2)
+    model, extra = cfg.policy_model, {}
+    if model == "tiny":  # the CI smoke test: a tiny random decoder stands in for SmolLM2 (same code path)
+        from pluralign.models.tiny import tiny_causal_lm
+
+        model = str(out / "models" / "tiny_policy")
+        m, tok = tiny_causal_lm(seed=cfg.seed)
+        m.save_pretrained(model)
+        tok.save_pretrained(model)
+        extra = {"lora_top_layers": 0}
+    pcfg = PolicyConfig(method="grpo", model=model, max_steps=cfg.policy_steps,
+                        save_steps=budget.save_steps, max_completion_length=cfg.policy_tokens, seed=cfg.seed, **extra)
+    details: dict = {}
+    results = run_policy_benchmark(out, budget, love_fn, offline_prompts=offline, ab_prompts=ab,
+                                   encoder=NgramEncoder(), seed=cfg.seed, bench=BENCH, base_cfg=pcfg,
+                                   settings=[s for s in POLICY_SETTINGS if s[0] in DEMO_POLICIES], details=details)
+    policies = {n: {"per_segment": r["per_segment"], "gate": r["gate"], "reasons": r["gate_reasons"],
+                    "love_rate_a": None, "signoff_rate_a": r["signoff_rate_initial"]}
+                for n, r in details["finals"].items()}
+    return {"results": _rows(results), "policies": policies, "examples": details["examples"],
+            "checkpoints": details["checkpoints"], "runs": {k: {"seconds": v["seconds"], "train_steps":
+                                                               v["train_steps"]} for k, v in details["runs"].items()},
+            "rm_heldout_accuracy": details["rm_heldout_accuracy"]}
 
 
 # --- report -----------------------------------------------------------------------------------------------------------
@@ -425,17 +425,36 @@ def build_report(out: Path, cfg: DemoConfig, rows: list[dict], stages: dict[str,
 
     ab = stages.get("ab")
     if ab:
-        rep.h2("Simulated A/B test of multi-objective policies, with the release gate")
+        rep.h2("A language-model policy trained by RL on P[Love], judged by users who never trained it")
+        runs = ab.get("runs", {})
+        rep.p("SmolLM2-135M-Instruct with LoRA, trained by TRL GRPO on P[Love] (prior-corrected), a helpfulness and a "
+              "safety reward model (fitted on HH-RLHF labels) under CGPO judges (sign-off, emoji, length, safety: a "
+              "failing answer earns no reward); love-only has no judges. Each policy's greedy answers to held-out "
+              "prompts are A/B-tested against the initial model's with fresh simulated users (CIs over users); the "
+              "gate compares them offline. GRPO steps: " + ", ".join(f"{k} {v['train_steps']} "
+                                                                      f"({v['seconds']:.0f}s)" for k, v in runs.items())
+              + ".")
         trows = []
         for name, d in ab["policies"].items():
             trows.append([name, _pct(_value(rows, name, "all", "love_lift")),
-                          f"{_value(rows, name, 'all', 'help_delta'):+.4f}",
-                          f"{_value(rows, name, 'all', 'safety_delta'):+.4f}",
-                          _pct(_value(rows, name, "all", "signoff_rate")), d["gate"],
-                          "; ".join(d["reasons"])[:200] or "–"])
-        rep.table(["policy", "love lift", "helpfulness Δ", "safety Δ", "sign-off rate", "gate", "reasons"], trows)
-        rep.p(f"Baseline sign-off rate: {_pct(_value(rows, 'baseline', 'all', 'signoff_rate'))}.")
-        name = AB_POLICIES[1][0]
+                          _pct(_value(rows, name, "all", "help_delta")), _pct(_value(rows, name, "all", "safety_delta")),
+                          _pct(_value(rows, name, "all", "signoff_rate")), _pct(_value(rows, name, "all", "emoji_rate")),
+                          d["gate"], "; ".join(d["reasons"])[:200] or "–"])
+        rep.table(["policy", "love lift", "helpfulness change", "safety change", "sign-off rate", "emoji rate", "gate",
+                   "reasons"], trows)
+        rep.p(f"Initial model: sign-off rate {_pct(_value(rows, 'initial', 'all', 'signoff_rate'))}, emoji rate "
+              f"{_pct(_value(rows, 'initial', 'all', 'emoji_rate'))}.")
+        examples = ab.get("examples", [])
+        if examples:
+            rep.p("Example answers to the same prompts, with their rewards (P[Love] prior-corrected; helpfulness and "
+                  "safety RM scores).")
+            erows = []
+            for ex in examples[:3]:
+                for name, a in ex["answers"].items():
+                    erows.append([_short(ex["prompt"], 80), name, _short(a["text"], 220), f"{a['love']:.4f}",
+                                  f"{a['helpfulness']:+.2f}", f"{a['safety']:+.2f}"])
+            rep.table(["prompt", "policy", "answer", "P[Love]", "helpfulness RM", "safety RM"], erows)
+        name = "w0.1" if "w0.1" in ab["policies"] else next(iter(ab["policies"]))
         seg = ab["policies"][name]["per_segment"]
         labels = [s for s in seg if seg[s].get("love_lift") is not None and not np.isnan(seg[s]["love_lift"])]
         if labels:

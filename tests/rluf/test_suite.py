@@ -64,8 +64,11 @@ def test_policy_benchmark_records_checkpoints_gate_and_r(tmp_path, tiny_lm_dir):
         lo, hi = got[(name, "love_lift")].ci_low, got[(name, "love_lift")].ci_high
         assert lo is None or np.isnan(lo) or lo <= hi
     # 4 settings x 2 checkpoints + the initial model; trimmed r leaves out the initial, w0 and the top checkpoint
-    assert got[("checkpoints", "offline_online_r")].n == 9
-    assert got[("checkpoints", "offline_online_r_trimmed")].n == 5
+    # r over all 9 points and over the 5 left after trimming; a tiny random LM may not move at all, and then r is
+    # undefined and named as such instead of recorded
+    for metric, n in (("offline_online_r", 9), ("offline_online_r_trimmed", 5)):
+        assert (("checkpoints", metric) in got and got[("checkpoints", metric)].n == n) or \
+            f"checkpoints/{metric}" in details["r_undefined"]
     assert len(details["checkpoints"]) == 9 and details["trimmed_out"][0] == "initial@0"
     assert ("w0.3@1", "signoff_rate") in got and ("w0.3", "love_lift_vs_w0") in got
     rows = (tmp_path / "policies" / "answers" / "w0.3" / "step-2" / "ab.jsonl").read_text().splitlines()

@@ -234,6 +234,7 @@ def run_policy_benchmark(out: str | Path, budget: PolicyBudget, love: Scorer, *,
                 finals[name], final_ab[name] = row, a_ab
         runs[name]["eval_seconds"] = time.time() - t - run.seconds
 
+    details["examples"] = example_answers(ab_prompts, {INITIAL: init_ab} | final_ab, objectives)
     results: list[Result] = []
     init_row = checkpoints[0]
     results += [Result(bench, INITIAL, "all", "signoff_rate", init_row["signoff_rate_initial"], len(ab_prompts)),
@@ -277,14 +278,18 @@ def run_policy_benchmark(out: str | Path, budget: PolicyBudget, love: Scorer, *,
     off = [r["offline_love"] for r in checkpoints]
     on = [r["expected_lift"] for r in checkpoints]
     on_sampled = [r["love_lift"] for r in checkpoints]
-    results.append(pearson_result(bench, "checkpoints", "all", off, on, metric="offline_online_r", seed=seed))
-    results.append(pearson_result(bench, "checkpoints-sampled", "all", off, on_sampled, metric="offline_online_r",
-                                  seed=seed))
+    rs = [pearson_result(bench, "checkpoints", "all", off, on, metric="offline_online_r", seed=seed),
+          pearson_result(bench, "checkpoints-sampled", "all", off, on_sampled, metric="offline_online_r", seed=seed)]
     rest = [i for i, r in enumerate(checkpoints) if r["setting"] not in (INITIAL, "w0")]  # not baseline-like
     extreme = max(rest, key=lambda i: off[i]) if rest else -1  # the most extreme of the others
     keep = [i for i in rest if i != extreme]
-    results.append(pearson_result(bench, "checkpoints", "all", [off[i] for i in keep], [on[i] for i in keep],
-                                  metric="offline_online_r_trimmed", seed=seed))
+    rs.append(pearson_result(bench, "checkpoints", "all", [off[i] for i in keep], [on[i] for i in keep],
+                             metric="offline_online_r_trimmed", seed=seed))
+    # r is undefined when either side is constant (e.g. no checkpoint moved): said in the details, not recorded.
+    undefined = [f"{r.method}/{r.metric}" for r in rs if not np.isfinite(r.value)]
+    if undefined:
+        log.warning("rluf policy: %s undefined (constant offline scores or lifts); not recorded", undefined)
+    results += [r for r in rs if np.isfinite(r.value)]
     details.update({
         "policy_settings": {n: o for n, o in settings}, "policy_budget": budget.__dict__,
         "policy_config": {k: v for k, v in base_cfg.__dict__.items()},
@@ -294,13 +299,33 @@ def run_policy_benchmark(out: str | Path, budget: PolicyBudget, love: Scorer, *,
         "offline_online_r_trimmed": pearson_r([off[i] for i in keep], [on[i] for i in keep]),
         "trimmed_out": [f"{checkpoints[i]['setting']}@{checkpoints[i]['step']}" for i in range(len(checkpoints))
                         if i not in keep],
-        "emoji_count_initial": int(sum(emoji_count(a) for a in init_ab)),
+        "emoji_count_initial": int(sum(emoji_count(a) for a in init_ab)), "r_undefined": undefined,
         "seconds": time.time() - t0,
     })
     details["policy_targets"] = policy_targets(details)
     (out / "policy_details.json").write_text(json.dumps(details, indent=1, default=_json_default), encoding="utf-8")
     (out / "policy_ab.md").write_text(policy_markdown(details), encoding="utf-8")
     return results
+
+
+def example_answers(prompts: Sequence[str], answers: dict[str, list[str]], objectives: dict[str, Scorer],
+                    per_segment: int = 1) -> list[dict]:
+    """The first prompt of each use-case segment with every policy's answer and its rewards (raw scores)."""
+    from pluralign.sim.features import segment
+
+    picked, seen = [], set()
+    for i, p in enumerate(prompts):
+        if segment(p) not in seen:
+            seen.add(segment(p))
+            picked.append(i)
+    out = []
+    for i in picked[:5 * per_segment]:
+        row = {"prompt": prompts[i], "segment": segment(prompts[i]), "answers": {}}
+        for name, texts in answers.items():
+            row["answers"][name] = {"text": texts[i]} | {k: float(np.asarray(fn([prompts[i]], [texts[i]]))[0])
+                                                         for k, fn in objectives.items()}
+        out.append(row)
+    return out
 
 
 def policy_targets(details: dict) -> dict:
