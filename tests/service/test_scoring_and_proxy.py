@@ -64,7 +64,8 @@ def test_score_endpoint_matches_models_and_batches(sqlite_url, model_dirs):
         assert other["summary_version"] is None and other["rewards"] != out["rewards"]
 
         calls_before = app.state.svc.batcher.model_calls
-        reqs = [{"user_id": "ann", "prompt": f"question {i}", "responses": [f"answer {i}", f"reply {i}"]}
+        # Different users' concurrent requests share model calls (one user's are served a share per call).
+        reqs = [{"user_id": f"user{i}", "prompt": f"question {i}", "responses": [f"answer {i}", f"reply {i}"]}
                 for i in range(8)]
         with cf.ThreadPoolExecutor(8) as pool:
             batched = list(pool.map(lambda b: c.post("/v1/score", json=b).json(), reqs))
