@@ -78,7 +78,8 @@ def test_api_summarizer_against_the_real_model(real_upstream):
         pair_id=f"p{i}", prompt="Which pet should I get?", chosen=good, rejected=bad)])
         for i, (good, bad) in enumerate([("Dogs are loyal and love long walks.", "Cats are calm."),
                                          ("A kitten purrs quietly on your lap.", "A puppy needs walks.")])]
-    s = ApiSummarizer(f"{upstream}/v1", "smollm2-135m", api_key="upstream-secret", max_tokens=32)
+    s = ApiSummarizer(f"{upstream}/v1", "smollm2-135m", api_key="upstream-secret", max_tokens=20, retries=0,
+                      timeout=600)  # a loaded shared machine can take minutes; an idle one takes seconds
     summaries = s.summarize(users)
     assert len(summaries) == 2
     for z in summaries:
