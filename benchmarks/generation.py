@@ -11,7 +11,8 @@ the same number of tokens). Two settings, each run side by side (alternating) ``
 Records (``DIR/results.json``, the bench harness's format): ``benchmark="generation"``, ``metric="tokens_per_s"``
 (new tokens / wall seconds, the median repeat), ``split`` = the setting, methods ``hf-generate-fp32`` and
 ``pluralign`` (the dtype ``load_causal_lm`` picks: bf16 where the CPU multiplies it natively, else fp32);
-plus ``speedup`` (pluralign / hf, the median of per-repeat ratios), ``load_seconds`` (``first``: GGUF conversion +
+``tokens_per_cpu_s`` (new tokens / process CPU seconds, steadier on a shared machine); ``speedup``
+(pluralign / hf, the median of per-repeat wall-time ratios), ``load_seconds`` (``first``: GGUF conversion +
 load into an empty cache; ``cached``), and ``peak_rss_mb``. ``DIR/details.json`` keeps every repeat.
 
     .venv/bin/python benchmarks/generation.py --out runs/bench/generation
@@ -63,26 +64,26 @@ def time_hf(model, tokenizer, prompts: list[str], n: int, new_tokens: int, seed:
 
     enc = tokenizer(prompts, return_tensors="pt", padding=True, add_special_tokens=False)
     torch.manual_seed(seed)
-    t0 = time.perf_counter()
+    c0, t0 = time.process_time(), time.perf_counter()
     with torch.inference_mode():
         out = model.generate(**enc, do_sample=True, temperature=1.0, top_p=1.0, top_k=0, max_new_tokens=new_tokens,
                              min_new_tokens=new_tokens, num_return_sequences=n, pad_token_id=tokenizer.pad_token_id)
-    wall = time.perf_counter() - t0
+    wall, cpu = time.perf_counter() - t0, time.process_time() - c0
     assert out.shape == (len(prompts) * n, enc["input_ids"].shape[1] + new_tokens), out.shape
-    return wall
+    return wall, cpu
 
 
 def time_ours(model, tokenizer, prompts: list[str], n: int, new_tokens: int, seed: int) -> float:
     from pluralign.models.generation import encode_prompts, sample_tokens
 
     ids = encode_prompts(tokenizer, prompts)
-    t0 = time.perf_counter()
+    c0, t0 = time.process_time(), time.perf_counter()
     out = sample_tokens(model, ids, n=n, max_new_tokens=new_tokens, temperature=1.0, seed=seed,
                         batch_size=len(prompts) * n, eos_token_id=tokenizer.eos_token_id,
                         pad_token_id=tokenizer.pad_token_id, stop_at_eos=False)
-    wall = time.perf_counter() - t0
+    wall, cpu = time.perf_counter() - t0, time.process_time() - c0
     assert all(len(seqs) == n and all(len(s) == new_tokens for s in seqs) for seqs in out)
-    return wall
+    return wall, cpu
 
 
 def measure_load(keep_cache: bool) -> tuple[float, float, str]:
@@ -152,22 +153,26 @@ def main(argv: list[str] | None = None) -> int:
     time_hf(fp32, tok, prompts[:2], 1, 4, 0)
     for split, (n_prompts, n) in settings.items():
         walls: dict[str, list[float]] = {"hf-generate-fp32": [], "pluralign": []}
+        cpus: dict[str, list[float]] = {"hf-generate-fp32": [], "pluralign": []}
         for r in range(args.repeats):
             for method in (["hf-generate-fp32", "pluralign"] if r % 2 == 0 else ["pluralign", "hf-generate-fp32"]):
                 fn, model = (time_hf, fp32) if method == "hf-generate-fp32" else (time_ours, ours)
-                wall = fn(model, tok, prompts[:n_prompts], n, args.new_tokens, seed=r)
+                wall, cpu = fn(model, tok, prompts[:n_prompts], n, args.new_tokens, seed=r)
                 walls[method].append(wall)
+                cpus[method].append(cpu)
                 print(f"{split} repeat {r} {method}: {wall:.2f} s "
-                      f"({n_prompts * n * args.new_tokens / wall:.1f} tokens/s), load {os.getloadavg()[0]:.1f}",
+                      f"({n_prompts * n * args.new_tokens / wall:.1f} tokens/s; CPU {cpu:.1f} s), load {os.getloadavg()[0]:.1f}",
                       flush=True)
         tokens = n_prompts * n * args.new_tokens
         for method, ws in walls.items():
             med = statistics.median(ws)
             records.append(Result("generation", method, split, "tokens_per_s", tokens / med, tokens, seconds=med))
+            cpu = statistics.median(cpus[method])  # steadier than wall time on a shared machine
+            records.append(Result("generation", method, split, "tokens_per_cpu_s", tokens / cpu, tokens, seconds=cpu))
         ratios = [h / o for h, o in zip(walls["hf-generate-fp32"], walls["pluralign"], strict=True)]
         records.append(Result("generation", "pluralign", split, "speedup", statistics.median(ratios), len(ratios),
                               ci_low=min(ratios), ci_high=max(ratios)))
-        details["repeats"][split] = {"walls": walls, "ratios": ratios, "tokens": tokens}
+        details["repeats"][split] = {"walls": walls, "cpu": cpus, "ratios": ratios, "tokens": tokens}
     records.append(Result("generation", "all", "all", "peak_rss_mb", peak_rss_mb(), 1))
     details["load_avg_end"] = os.getloadavg()
     notes = [f"batch {args.batch}, {args.new_tokens} new tokens, prompts {details['prompt_tokens']} tokens, "
