@@ -44,9 +44,13 @@ def sequence_logprobs(model, query_ids: torch.Tensor, query_mask: torch.Tensor, 
     input_ids = torch.cat([query_ids, response_ids], dim=1)
     attn = torch.cat([query_mask, response_mask], dim=1)
     pos = (attn.cumsum(1) - 1).clamp(min=0)  # left padding: positions as generate() computed them
-    out = model(input_ids=input_ids, attention_mask=attn, position_ids=pos, output_hidden_states=return_hidden)
+    r = response_ids.shape[1]
+    # Only the positions that predict response tokens need the LM head: on CPU, with a 49k-token vocabulary and
+    # ~500-token prompts, logits over the whole prompt cost most of the update's time and gigabytes of memory.
+    out = model(input_ids=input_ids, attention_mask=attn, position_ids=pos, output_hidden_states=return_hidden,
+                logits_to_keep=r + 1)
     q = query_ids.shape[1]
-    logits = out.logits[:, q - 1:-1].float() / temperature
+    logits = out.logits[:, :-1].float() / temperature
     logp = torch.log_softmax(logits, dim=-1).gather(-1, response_ids.unsqueeze(-1)).squeeze(-1)
     if return_hidden:
         return logp, out.hidden_states[-1][:, q - 1:-1]
