@@ -25,7 +25,8 @@ class PolicyConfig:
     fail_reward: float = field(default=-10.0, metadata={"help": "best-of-N: reward of a response failing any judge"})
     # GRPO (TRL GRPOTrainer) on a causal LM with LoRA
     model: str | None = field(default=None, metadata={"help": "grpo: policy model (HF dir, .gguf, or a name "
-                                                               "pluralign.models.llm resolves; None = the default LLM)"})
+                                                               "pluralign.models.llm resolves; None = the default LLM, "
+                                                               "HuggingFaceTB/SmolLM2-135M-Instruct)"})
     system_prompt: str | None = field(default=None, metadata={"help": "grpo: system message before every prompt"})
     learning_rate: float = field(default=3e-4, metadata={"help": "grpo: learning rate (of the LoRA weights)"})
     lora_r: int = field(default=16, metadata={"help": "grpo: LoRA rank"})
