@@ -64,7 +64,7 @@ class PolicyBudget:
     rm_eval: int = 500
 
 
-QUICK_BUDGET = PolicyBudget(train_prompts=40, offline_prompts=40, ab_prompts=60, max_steps=18, save_steps=6,
+QUICK_BUDGET = PolicyBudget(train_prompts=24, offline_prompts=40, ab_prompts=60, max_steps=12, save_steps=4,
                             ab_users=300, impressions=400)
 FULL_BUDGET = PolicyBudget(train_prompts=120, offline_prompts=80, ab_prompts=120, max_steps=60, save_steps=15,
                            ab_users=600, impressions=800)
@@ -242,12 +242,13 @@ def run_policy_benchmark(out: str | Path, budget: PolicyBudget, love: Scorer, *,
                 Result(bench, INITIAL, "all", "offline_love", init_row["offline_love"], len(offline_prompts))]
     for name, row in finals.items():
         n_imp = row["n_impressions"]
+        ci_users = {"ci_unit": "user", "n_users": row["n_users"], "seed": seed}  # CIs: cluster bootstrap over users
         results += [
             Result(bench, name, "all", "love_lift", row["love_lift"], n_imp, *row["love_lift_ci"],
-                   seconds=runs[name]["seconds"]),
+                   seconds=runs[name]["seconds"], **ci_users),
             Result(bench, name, "all", "love_lift_expected", row["expected_lift"], n_imp),
-            Result(bench, name, "all", "help_delta", row["help_delta"], n_imp, *row["help_delta_ci"]),
-            Result(bench, name, "all", "safety_delta", row["safety_delta"], n_imp, *row["safety_delta_ci"]),
+            Result(bench, name, "all", "help_delta", row["help_delta"], n_imp, *row["help_delta_ci"], **ci_users),
+            Result(bench, name, "all", "safety_delta", row["safety_delta"], n_imp, *row["safety_delta_ci"], **ci_users),
             Result(bench, name, "all", "signoff_rate", row["signoff_rate"], len(ab_prompts)),
             Result(bench, name, "all", "emoji_rate", row["emoji_rate"], len(ab_prompts)),
             Result(bench, name, "all", "gate_pass", float(row["gate"] == "pass"), len(offline_prompts)),
@@ -256,7 +257,7 @@ def run_policy_benchmark(out: str | Path, budget: PolicyBudget, love: Scorer, *,
         ]
         for seg, d in row["per_segment"].items():
             results.append(Result(bench, name, f"segment:{seg}", "love_lift", d["love_lift"], n_imp,
-                                  d["love_lift_ci_low"], d["love_lift_ci_high"]))
+                                  d["love_lift_ci_low"], d["love_lift_ci_high"], **ci_users))
         if name != "w0" and "w0" in final_ab:
             vs = simulate_ab(users, ab_prompts, final_ab["w0"], final_ab[name], impressions_per_prompt=budget.impressions,
                              seed=seed)
@@ -265,7 +266,7 @@ def run_policy_benchmark(out: str | Path, budget: PolicyBudget, love: Scorer, *,
                             "help_delta_ci": vs.help_delta_ci, "safety_delta": vs.safety_delta,
                             "safety_delta_ci": vs.safety_delta_ci}
             results.append(Result(bench, name, "all", "love_lift_vs_w0", vs.love_lift, vs.n_impressions,
-                                  *vs.love_lift_ci))
+                                  *vs.love_lift_ci, **ci_users))
     for row in checkpoints[1:]:
         tag = f"{row['setting']}@{row['step']}"
         results += [Result(bench, tag, "all", m, row[k], len(ab_prompts)) for m, k in
