@@ -333,8 +333,17 @@ def _value(rows: list[dict], method: str, split: str, metric: str) -> float | No
     return None
 
 
+def _undefined(v: float | None) -> bool:
+    """True for a figure with no value: None in results.json, NaN in memory (e.g. a win rate when every pair tied)."""
+    return v is None or _undefined_float(v)
+
+
+def _undefined_float(v: object) -> bool:
+    return isinstance(v, float) and bool(np.isnan(v))
+
+
 def _pct(v: float | None) -> str:
-    return "–" if v is None or (isinstance(v, float) and np.isnan(v)) else f"{100 * v:.1f}%"
+    return "–" if _undefined(v) else f"{100 * v:.1f}%"
 
 
 def build_report(out: Path, cfg: DemoConfig, rows: list[dict], stages: dict[str, dict], split, suite) -> None:
@@ -465,8 +474,8 @@ def build_report(out: Path, cfg: DemoConfig, rows: list[dict], stages: dict[str,
     rep.p("The complete table of results.json.")
     rep.table(["benchmark", "method", "split", "metric", "value", "95% CI", "n"],
               [[r["benchmark"], r["method"], r["split"], r["metric"],
-                "–" if r["value"] is None else f"{r['value']:.4f}",
-                "" if r["ci_low"] is None else f"[{r['ci_low']:.4f}, {r['ci_high']:.4f}]", r["n"]] for r in rows])
+                "–" if _undefined(r["value"]) else f"{r['value']:.4f}",
+                "" if _undefined(r["ci_low"]) else f"[{r['ci_low']:.4f}, {r['ci_high']:.4f}]", r["n"]] for r in rows])
     rep.write(out)
 
 
@@ -549,6 +558,8 @@ def run_demo(cfg: DemoConfig, out_dir: str | Path) -> list[dict]:
         stages[name] = cache.run(name, fn)
         rows += stages[name].get("results", [])
     rows.append(asdict(Result(BENCH, "demo", "all", "wall_seconds", time.time() - t0, 1)))
+    # Undefined figures are None, as results.json writes them, whether a stage ran now or came from its cache.
+    rows = [{k: None if _undefined_float(v) else v for k, v in r.items()} for r in rows]
     write_results(out, _from_rows(rows), title="pluralign demo")
     (out / "bench_report.md").write_text((out / "report.md").read_text(), encoding="utf-8")
     build_report(out, cfg, rows, stages, split, suite)
