@@ -5,11 +5,14 @@ from __future__ import annotations
 
 import json
 
-from conftest import make_users
+import pytest
 
+from pet_users import make_users
 from pluralign.cli import main
 from pluralign.data.io import write_users
 from pluralign.summarizers.store import SummaryStore
+
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def test_summaries_generate_with_the_default_llm(tmp_path, capsys):

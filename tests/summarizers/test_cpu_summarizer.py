@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 import math
 
+import pytest
 import torch
 
 from pluralign.data.schema import Conversation, Message, PreferencePair, UserRecord
@@ -19,6 +20,8 @@ from pluralign.summarizers.cpu import (
     style_contrasts,
 )
 from pluralign.training.group_rl import SelectionGroupUpdater, group_advantages
+
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def test_statements_are_readable_and_shared_filler_is_dropped(pet_users):

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-from conftest import make_users
+import pytest
 
+from pet_users import make_users
 from pluralign.summarizers.copying import context_text, copy_rate, mean_copy_rate
+
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def test_a_copied_sentence_counts_and_a_paraphrase_does_not():

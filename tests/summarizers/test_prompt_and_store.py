@@ -12,6 +12,8 @@ from pluralign.data.schema import Conversation, Message, UserRecord
 from pluralign.summarizers import build_summarizer_prompt, extract_summary
 from pluralign.summarizers.store import SummaryStore, summaries_for
 
+pytestmark = pytest.mark.usefixtures("one_thread")
+
 
 def test_prompt_renders_every_kind_of_context_and_ends_with_marker(pet_users):
     u = pet_users[0].model_copy(update={

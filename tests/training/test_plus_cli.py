@@ -10,11 +10,14 @@ import subprocess
 import sys
 from pathlib import Path
 
-from conftest import make_users
+import pytest
 
+from pet_users import make_users
 from pluralign.cli import main
 from pluralign.data.io import write_users
 from pluralign.summarizers.store import SummaryStore
+
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 ROOT = Path(__file__).resolve().parents[2]
 TINY = ["summarizer=tiny", "rm_backbone=tiny", "max_new_tokens=8", "rollout_batch_size=8", "minibatch_size=8",

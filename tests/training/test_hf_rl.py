@@ -13,6 +13,8 @@ from pluralign.data.schema import PreferencePair, UserRecord
 from pluralign.training.plus_config import PlusConfig
 from pluralign.training.plus_trainer import PlusRow, PlusTrainer
 
+pytestmark = pytest.mark.usefixtures("one_thread")
+
 
 class AttributeScorer:
     """A fixed reward model: r(x, y | z) = (# of "o" in z) / 2 * (+1 if y is about dogs else -1). A random tiny

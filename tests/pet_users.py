@@ -1,10 +1,8 @@
-"""Small two-type user sets for the PLUS tests: half the users like dogs, half like cats (the Pets idea, tiny)."""
+"""Small two-type user sets: half the users like dogs, half like cats (the Pets idea, tiny)."""
 
 from __future__ import annotations
 
 import random
-
-import pytest
 
 from pluralign.data.schema import PreferencePair, UserRecord
 
@@ -32,26 +30,3 @@ def make_users(n: int = 12, pairs_per_user: int = 6, seed: int = 0) -> list[User
                                         topic=f"t{k}"))
         users.append(UserRecord(user_id=f"user{u:02d}", pairs=pairs, persona="dogs" if likes_dogs else "cats"))
     return users
-
-
-@pytest.fixture(scope="session")
-def pet_users() -> list[UserRecord]:
-    return make_users()
-
-
-@pytest.fixture(scope="session")
-def encoder():
-    from pluralign.summarizers.cpu import SentenceEncoder
-
-    return SentenceEncoder()
-
-
-@pytest.fixture(autouse=True, scope="session")
-def _one_thread():
-    """The CI box has 2 cores shared by many jobs: one intra-op thread avoids OpenMP spin contention."""
-    import torch
-
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)

@@ -3,11 +3,14 @@ same model with the adapter off, ``copy_rate`` among its metrics; ``plus-extract
 
 from __future__ import annotations
 
-from conftest import make_users
+import pytest
 
+from pet_users import make_users
 from pluralign.data.splits import Example
 from pluralign.evaluation.methods import make_method
 from pluralign.training.plus_config import PlusConfig
+
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _examples(users, split: str) -> list[Example]:

@@ -6,13 +6,13 @@ from __future__ import annotations
 import json
 
 import pytest
-from conftest import make_users
 
+from pet_users import make_users
 from pluralign.summarizers.store import SummaryStore
 from pluralign.training.plus_config import PlusConfig
 from pluralign.training.plus_trainer import PlusRow, PlusTrainer
 
-pytestmark = pytest.mark.slow  # trains MiniLM twice over; ~1 min idle, 3-4 min on the shared 2-core box
+pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("one_thread")]  # trains MiniLM twice over; ~1 min idle, 3-4 min on the shared 2-core box
 
 
 def _rows(users) -> list[PlusRow]:

@@ -4,12 +4,15 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 import torch
-from conftest import make_users
 
+from pet_users import make_users
 from pluralign.data.schema import PreferencePair
 from pluralign.training.plus_config import PlusConfig
 from pluralign.training.plus_trainer import PlusRow, PlusTrainer, pair_margins, plus_rewards
+
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 class CountingScorer:

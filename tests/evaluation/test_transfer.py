@@ -6,10 +6,13 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from conftest import make_users
+import pytest
 
+from pet_users import make_users
 from pluralign.data.splits import Example
 from pluralign.evaluation.transfer import chat_messages, transfer_eval, win_rate_result
+
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 class LetterJudge:
@@ -38,7 +41,7 @@ class FittedPlus:
         self.model = LetterRM()
         self.trained, self.zero_shot = trained, zero_shot
 
-    def _conditionings(self, examples):
+    def conditionings(self, examples):
         return [self.trained] * len(examples)
 
     def initial_summaries(self, examples):

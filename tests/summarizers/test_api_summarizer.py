@@ -7,6 +7,8 @@ from openai_server import make_app, serve
 
 from pluralign.summarizers.api import ApiSummarizer, ApiSummarizerError
 
+pytestmark = pytest.mark.usefixtures("one_thread")
+
 
 @pytest.fixture(scope="module")
 def flaky_server():
