@@ -68,6 +68,44 @@ def _issues_from_pydantic(path: str, line: int, err: ValidationError) -> list[Re
     return out
 
 
+def _line_issue(path: Path, lineno: int, raw: bytes) -> tuple[dict | None, RecordIssue | None]:
+    """Parse one JSONL line: (object, None), or (None, the issue: not UTF-8, bad JSON, not an object)."""
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as e:
+        return None, RecordIssue(str(path), lineno, "", f"not valid UTF-8 (byte offset {e.start})")
+    try:
+        obj = json.loads(text.rstrip("\r\n"))  # a cut-off line then reads as unterminated, not as a control char
+    except json.JSONDecodeError as e:
+        hint = " (truncated line?)" if "Unterminated" in e.msg or "Expecting" in e.msg else ""
+        return None, RecordIssue(str(path), lineno, "", f"invalid JSON: {e.msg} at column {e.colno}{hint}")
+    if not isinstance(obj, dict):
+        return None, RecordIssue(str(path), lineno, "", f"expected a JSON object, got {type(obj).__name__}")
+    return obj, None
+
+
+def iter_jsonl_objects(path: str | os.PathLike, what: str, *,
+                       issues: list[RecordIssue] | None = None) -> Iterator[tuple[int, dict]]:
+    """(line number, object) for each non-blank line of a JSONL file (``.gz`` too) of ``what`` rows (feedback
+    records, responses, summaries...): the one JSONL reader. A missing file is a ``FileNotFoundError``; a bad line
+    (not UTF-8, bad JSON, not an object) raises ``ValueError`` naming the file and line, unless ``issues`` is given:
+    then its :class:`RecordIssue` is appended there and the line skipped."""
+    p = Path(path)
+    if not p.exists():
+        raise FileNotFoundError(f"{p}: {what} file does not exist")
+    with _open_text(p) as fh:
+        for lineno, raw in enumerate(fh, start=1):
+            if not raw.strip():
+                continue
+            obj, issue = _line_issue(p, lineno, raw)
+            if issue is None:
+                yield lineno, obj
+            elif issues is None:
+                raise ValueError(str(issue))
+            else:
+                issues.append(issue)
+
+
 def iter_records(path: str | os.PathLike, *, collect: list[RecordIssue] | None = None) -> Iterator[UserRecord]:
     """Yield valid records. Bad ones raise, unless ``collect`` is given: then their issues are appended there."""
     p = Path(path)
@@ -79,68 +117,37 @@ def iter_records(path: str | os.PathLike, *, collect: list[RecordIssue] | None =
         return
     seen: dict[str, int] = {}
     had_issue = False
-    with _open_text(p) as fh:
-        for lineno, raw in enumerate(fh, start=1):
-            issues: list[RecordIssue] = []
-            try:
-                text = raw.decode("utf-8")
-            except UnicodeDecodeError as e:
-                issues.append(RecordIssue(str(p), lineno, "", f"not valid UTF-8 (byte offset {e.start})"))
-                text = None
-            rec = None
-            if text is not None and text.strip():
-                try:
-                    obj = json.loads(text)
-                except json.JSONDecodeError as e:
-                    hint = " (truncated line?)" if "Unterminated" in e.msg or "Expecting" in e.msg else ""
-                    issues.append(RecordIssue(str(p), lineno, "", f"invalid JSON: {e.msg} at column {e.colno}{hint}"))
-                else:
-                    if not isinstance(obj, dict):
-                        issues.append(RecordIssue(str(p), lineno, "", f"expected a JSON object, got {type(obj).__name__}"))
-                    else:
-                        try:
-                            rec = UserRecord.model_validate(obj)
-                        except ValidationError as e:
-                            issues.extend(_issues_from_pydantic(str(p), lineno, e))
-            if rec is not None:
-                if rec.user_id in seen:
-                    issues.append(
-                        RecordIssue(str(p), lineno, "user_id", f"duplicate user_id {rec.user_id!r} (first on line {seen[rec.user_id]})")
-                    )
-                    rec = None
-                else:
-                    seen[rec.user_id] = lineno
-            if issues:
-                had_issue = True
-                if collect is None:
-                    raise FeedbackFileError(issues)
-                collect.extend(issues)
-            elif rec is not None:
-                yield rec
+    pending: list[RecordIssue] = []  # issues of lines the reader skipped
+
+    def report(issues: list[RecordIssue]) -> None:
+        nonlocal had_issue
+        had_issue = True
+        if collect is None:
+            raise FeedbackFileError(list(issues))
+        collect.extend(issues)
+
+    for lineno, obj in iter_jsonl_objects(p, "feedback", issues=pending):
+        if pending:
+            report(pending)
+            pending.clear()
+        try:
+            rec = UserRecord.model_validate(obj)
+        except ValidationError as e:
+            report(_issues_from_pydantic(str(p), lineno, e))
+            continue
+        if rec.user_id in seen:
+            report([RecordIssue(str(p), lineno, "user_id",
+                                f"duplicate user_id {rec.user_id!r} (first on line {seen[rec.user_id]})")])
+            continue
+        seen[rec.user_id] = lineno
+        yield rec
+    if pending:
+        report(pending)
     if not seen and not had_issue:
         issue = RecordIssue(str(p), 0, "", "file is empty: expected one JSON user record per line")
         if collect is None:
             raise FeedbackFileError([issue])
         collect.append(issue)
-
-
-def iter_jsonl_objects(path: str | os.PathLike, what: str) -> Iterator[tuple[int, dict]]:
-    """(line number, object) for each non-blank line of a plain JSONL file of ``what`` rows (responses,
-    candidates...); a missing file, bad JSON or a non-object line is an error naming the file and line."""
-    p = Path(path)
-    if not p.exists():
-        raise FileNotFoundError(f"{p}: {what} file does not exist")
-    with open(p, encoding="utf-8") as fh:
-        for lineno, line in enumerate(fh, start=1):
-            if not line.strip():
-                continue
-            try:
-                obj = json.loads(line)
-            except json.JSONDecodeError as e:
-                raise ValueError(f"{p}:{lineno}: invalid JSON: {e.msg} at column {e.colno}") from None
-            if not isinstance(obj, dict):
-                raise ValueError(f"{p}:{lineno}: expected a JSON object, got {type(obj).__name__}")
-            yield lineno, obj
 
 
 def read_users(path: str | os.PathLike) -> list[UserRecord]:

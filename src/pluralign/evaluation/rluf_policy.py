@@ -32,6 +32,7 @@ from pathlib import Path
 
 import numpy as np
 
+from pluralign.data.io import iter_jsonl_objects
 from pluralign.evaluation.results import Result
 
 log = logging.getLogger(__name__)
@@ -127,7 +128,7 @@ def _write_answers(path: Path, prompts: Sequence[str], answers: Sequence[str]) -
 def _read_answers(path: Path) -> list[str] | None:
     if not path.exists():
         return None
-    return [json.loads(line)["response"] for line in path.read_text(encoding="utf-8").splitlines()]
+    return [obj["response"] for _, obj in iter_jsonl_objects(path, "answers")]
 
 
 def build_objectives(budget: PolicyBudget, encoder, seed: int) -> tuple[Scorer, Scorer, dict[str, float]]:

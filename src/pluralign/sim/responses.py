@@ -8,8 +8,6 @@ with an affectionate sign-off, formal / warm rewrites, topic swaps) are determin
 from __future__ import annotations
 
 import csv
-import gzip
-import json
 import os
 import random
 import re
@@ -17,6 +15,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
+from pluralign.data.io import iter_jsonl_objects
 from pluralign.sim.features import strip_emojis
 
 HH_SUBSETS = ("harmless-base", "helpful-base", "helpful-online", "helpful-rejection-sampled")
@@ -66,16 +65,14 @@ def load_hh_pairs(data_dir: str | None = None, subsets: tuple[str, ...] = HH_SUB
         path = root / "hh-rlhf-test" / subset / "test.jsonl.gz"
         if not path.exists():
             raise FileNotFoundError(f"{path}: HH-RLHF test split not found")
-        with gzip.open(path, "rt", encoding="utf-8") as fh:
-            for lineno, line in enumerate(fh, start=1):
-                try:
-                    obj = json.loads(line)
-                    a, b = _split_dialogue(obj["chosen"]), _split_dialogue(obj["rejected"])
-                except (json.JSONDecodeError, KeyError, TypeError) as e:
-                    raise ValueError(f"{path}:{lineno}: fields 'chosen'/'rejected': not an HH-RLHF record ({e})") from None
-                if a is None or b is None or a[0] != b[0] or not a[1] or not b[1] or a[1] == b[1]:
-                    continue
-                out.append(HHPair(f"{subset}:{lineno}", subset, a[0], a[1], b[1]))
+        for lineno, obj in iter_jsonl_objects(path, "HH-RLHF"):
+            try:
+                a, b = _split_dialogue(obj["chosen"]), _split_dialogue(obj["rejected"])
+            except (KeyError, TypeError) as e:
+                raise ValueError(f"{path}:{lineno}: fields 'chosen'/'rejected': not an HH-RLHF record ({e})") from None
+            if a is None or b is None or a[0] != b[0] or not a[1] or not b[1] or a[1] == b[1]:
+                continue
+            out.append(HHPair(f"{subset}:{lineno}", subset, a[0], a[1], b[1]))
     return tuple(out)
 
 
@@ -122,13 +119,10 @@ def load_real_responses(data_dir: str | None = None, max_words: int = 400) -> tu
                     add(f"arena:{path.stem}:{i}:{col}", "arena", row.get("question") or "", row.get(col) or "")
     oasst = root / "oasst2-subset" / "oasst2_filtered.jsonl"
     if oasst.exists():
-        with open(oasst, encoding="utf-8") as fh:
-            for lineno, line in enumerate(fh, start=1):
-                try:
-                    tree = json.loads(line)["prompt"]
-                except (json.JSONDecodeError, KeyError, TypeError) as e:
-                    raise ValueError(f"{oasst}:{lineno}: field 'prompt': not an oasst message tree ({e})") from None
-                _walk_oasst(tree, add)
+        for lineno, obj in iter_jsonl_objects(oasst, "oasst"):
+            if not isinstance(obj.get("prompt"), dict):
+                raise ValueError(f"{oasst}:{lineno}: field 'prompt': not an oasst message tree")
+            _walk_oasst(obj["prompt"], add)
     return tuple(items)
 
 

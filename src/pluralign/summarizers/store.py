@@ -7,7 +7,6 @@ model-written versions stays auditable. Every write rewrites the file atomically
 
 from __future__ import annotations
 
-import json
 import os
 import tempfile
 import time
@@ -17,7 +16,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from pluralign.data.io import FeedbackFileError, RecordIssue
+from pluralign.data.io import FeedbackFileError, RecordIssue, iter_jsonl_objects
 
 
 class SummaryEntry(BaseModel):
@@ -43,19 +42,14 @@ class SummaryStore:
 
     def _read(self) -> list[SummaryEntry]:
         entries, issues = [], []
-        with open(self.path, encoding="utf-8") as fh:
-            for lineno, raw in enumerate(fh, start=1):
-                if not raw.strip():
-                    continue
-                try:
-                    entries.append(SummaryEntry.model_validate(json.loads(raw)))
-                except json.JSONDecodeError as e:
-                    issues.append(RecordIssue(str(self.path), lineno, "", f"invalid JSON: {e.msg} at column {e.colno}"))
-                except ValidationError as e:
-                    for err in e.errors():
-                        field = ".".join(str(p) for p in err["loc"])
-                        msg = "unknown field" if err["type"] == "extra_forbidden" else err["msg"]
-                        issues.append(RecordIssue(str(self.path), lineno, field, msg))
+        for lineno, obj in iter_jsonl_objects(self.path, "summaries", issues=issues):
+            try:
+                entries.append(SummaryEntry.model_validate(obj))
+            except ValidationError as e:
+                for err in e.errors():
+                    field = ".".join(str(p) for p in err["loc"])
+                    msg = "unknown field" if err["type"] == "extra_forbidden" else err["msg"]
+                    issues.append(RecordIssue(str(self.path), lineno, field, msg))
         if issues:
             raise FeedbackFileError(issues)
         return entries

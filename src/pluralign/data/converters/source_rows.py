@@ -21,7 +21,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from pluralign.data.io import FeedbackFileError, RecordIssue
+from pluralign.data.io import FeedbackFileError, RecordIssue, iter_jsonl_objects
 from pluralign.data.schema import Message
 
 csv.field_size_limit(sys.maxsize)  # Arena answers run to tens of kB per cell
@@ -92,29 +92,11 @@ def read_text(path: Path, log: IssueLog) -> str | None:
 
 
 def iter_jsonl(path: Path, log: IssueLog) -> Iterator[SourceRow]:
-    opener = gzip.open if path.name.endswith(".gz") else open
-    n = 0
-    with opener(path, "rb") as fh:
-        for lineno, raw in enumerate(fh, start=1):
-            try:
-                text = raw.decode("utf-8")
-            except UnicodeDecodeError as e:
-                log.add(path, lineno, "", f"not valid UTF-8 (byte offset {e.start} of the line)")
-                continue
-            if not text.strip():
-                continue
-            n += 1
-            try:
-                obj = json.loads(text.rstrip("\r\n"))
-            except json.JSONDecodeError as e:
-                hint = " (truncated line?)" if "Unterminated" in e.msg or "Expecting" in e.msg else ""
-                log.add(path, lineno, "", f"invalid JSON: {e.msg} (column {e.colno}){hint}")
-                continue
-            if not isinstance(obj, dict):
-                log.add(path, lineno, "", f"expected a JSON object, got {type(obj).__name__}")
-                continue
-            yield SourceRow(str(path), lineno, obj)
-    if n == 0:
+    before, rows = len(log.issues), 0
+    for lineno, obj in iter_jsonl_objects(path, "source", issues=log.issues):
+        rows += 1
+        yield SourceRow(str(path), lineno, obj)
+    if rows == 0 and len(log.issues) == before:
         log.add(path, 0, "", "file is empty: expected one JSON object per line")
 
 

@@ -15,7 +15,7 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from pluralign.data.io import FeedbackFileError, RecordIssue
+from pluralign.data.io import FeedbackFileError, RecordIssue, iter_jsonl_objects
 from pluralign.data.splits import Example
 from pluralign.evaluation.methods.base import ConditionedRMMethod
 
@@ -39,17 +39,7 @@ def load_summaries(path: str | os.PathLike) -> dict[str, str]:
         return dict(whole)
     out: dict[str, str] = {}
     issues: list[RecordIssue] = []
-    for lineno, raw in enumerate(text.splitlines(), start=1):
-        if not raw.strip():
-            continue
-        try:
-            row = json.loads(raw)
-        except json.JSONDecodeError as e:
-            issues.append(RecordIssue(str(p), lineno, "", f"invalid JSON: {e.msg} at column {e.colno}"))
-            continue
-        if not isinstance(row, dict):
-            issues.append(RecordIssue(str(p), lineno, "", "expected an object with user_id and summary"))
-            continue
+    for lineno, row in iter_jsonl_objects(p, "summaries", issues=issues):
         for key in ("user_id", "summary"):
             if not isinstance(row.get(key), str):
                 issues.append(RecordIssue(str(p), lineno, key, "required string field is missing"))
