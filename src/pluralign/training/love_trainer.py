@@ -30,7 +30,7 @@ from pathlib import Path
 import numpy as np
 
 from pluralign.data.schema import PreferencePair, UserRecord
-from pluralign.evaluation.metrics import auroc, ece, pearson_r
+from pluralign.metrics import auroc, ece, pearson_r
 from pluralign.models.love import (
     LoveModel,
     NgramEncoder,
