@@ -21,12 +21,15 @@ install: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/pluralign demo --out runs/demo
 
+# The whole suite, slow tests included; `$(BIN)/python -m pytest -m "not slow"` is the fast inner loop.
 test: $(STAMP)
 	$(BIN)/ruff check src tests
+	$(BIN)/lint-imports --no-logo
 	$(BIN)/python -m pytest
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests
+	$(BIN)/lint-imports --no-logo
 	$(BIN)/ruff format --check src tests
 
 bench-quick: $(STAMP)
