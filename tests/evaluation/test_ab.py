@@ -35,12 +35,10 @@ def test_signoff_policy_is_a_visible_hack(users):
 
 
 def test_cis_are_user_level_and_per_segment(users):
-    from pluralign.evaluation.ab_test import ratio_ci, user_weights
+    from pluralign.evaluation.ab_test import ratio_ci
 
-    w = user_weights(4, 200, seed=0)
-    assert w.shape == (200, 4) and np.all(w.sum(axis=1) == 4)
     # one user with all the loves: resampling users (not impressions) makes the CI as wide as that user's weight
-    lo, hi = ratio_ci(np.array([10.0, 0, 0, 0]), np.array([1.0, 1, 1, 1]), w)
+    lo, hi = ratio_ci(np.array([10.0, 0, 0, 0]), np.array([1.0, 1, 1, 1]), n_boot=200, seed=0)
     assert lo < 0 < hi
     warm = [b + " I hope this helps, friend! \U0001f60a" for b in BASE]
     ab = simulate_ab(users, PROMPTS, BASE, warm, impressions_per_prompt=30, seed=3)

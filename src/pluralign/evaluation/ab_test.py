@@ -12,11 +12,13 @@ changes are relative too: mean true helpfulness of what B showed / of what A sho
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 
+from pluralign.evaluation.results import bootstrap_ci
 from pluralign.objectives.monitors import emoji_count
 
 
@@ -52,20 +54,16 @@ def ground_truth_quality(prompts: Sequence[str], responses: Sequence[str]) -> tu
             np.array([safety(p, r) for p, r in zip(prompts, responses, strict=True)]))
 
 
-def user_weights(n_users: int, n_boot: int, seed: int) -> np.ndarray:
-    """``(n_boot, n_users)`` multiplicities of a cluster bootstrap over users (each row sums to ``n_users``)."""
-    rng = np.random.default_rng(seed)
-    idx = rng.integers(0, n_users, size=(n_boot, n_users))
-    w = np.zeros((n_boot, n_users))
-    np.add.at(w, (np.repeat(np.arange(n_boot), n_users), idx.ravel()), 1.0)
-    return w
+def _ratio_minus_one(sums: np.ndarray) -> float:
+    """``sum(num) / sum(den) - 1`` of per-user (num, den) rows; NaN (a skipped resample) when ``sum(den)`` is 0."""
+    num, den = sums.sum(axis=0)
+    return float(num / den - 1.0) if den > 0 else math.nan
 
 
-def ratio_ci(num: np.ndarray, den: np.ndarray, weights: np.ndarray) -> tuple[float, float]:
-    """95% percentile CI of ``sum(num) / sum(den) - 1`` over bootstrap ``weights`` (rows) of per-user sums."""
-    sn, sd = weights @ num, weights @ den
-    vals = sn[sd > 0] / sd[sd > 0] - 1.0
-    return (float(np.quantile(vals, 0.025)), float(np.quantile(vals, 0.975))) if len(vals) else (np.nan, np.nan)
+def ratio_ci(num: np.ndarray, den: np.ndarray, *, n_boot: int = 1000, seed: int = 0) -> tuple[float, float]:
+    """95% CI of ``sum(num) / sum(den) - 1`` from the one bootstrap over users (one row of sums per user); the
+    same ``seed`` resamples the same users for every figure of a test."""
+    return bootstrap_ci(np.column_stack([num, den]), _ratio_minus_one, n_boot=n_boot, seed=seed)
 
 
 def _rel(b: float, a: float) -> float:
@@ -109,7 +107,7 @@ def simulate_ab(users: Sequence, prompts: Sequence[str], responses_a: Sequence[s
     def per_user(values: np.ndarray, mask: np.ndarray | None = None) -> np.ndarray:
         return np.bincount(cols, weights=values if mask is None else values * mask, minlength=n_users)
 
-    weights = user_weights(n_users, n_boot, seed)
+    boot = {"n_boot": n_boot, "seed": seed}
     ua, ub = per_user(la), per_user(lb)
     uha, uhb, usa, usb = per_user(ha[rows]), per_user(hb[rows]), per_user(sa[rows]), per_user(sb[rows])
     segs = np.array([segment(p) for p in prompts])
@@ -119,17 +117,17 @@ def simulate_ab(users: Sequence, prompts: Sequence[str], responses_a: Sequence[s
         if not m.any():
             continue
         a_s, b_s = per_user(la, m), per_user(lb, m)
-        lo, hi = ratio_ci(b_s, a_s, weights)
+        lo, hi = ratio_ci(b_s, a_s, **boot)
         per_segment[s] = {"n_prompts": float((segs == s).sum()), "love_rate_a": float(a_s.sum() / m.sum()),
                           "love_rate_b": float(b_s.sum() / m.sum()), "love_lift": _rel(b_s.sum(), a_s.sum()),
                           "love_lift_ci_low": lo, "love_lift_ci_high": hi,
                           "expected_lift": _rel(float((pb * m).sum()), float((pa * m).sum()))}
     return ABResult(
         love_rate_a=float(la.mean()), love_rate_b=float(lb.mean()),
-        love_lift=_rel(lb.sum(), la.sum()), love_lift_ci=ratio_ci(ub, ua, weights),
+        love_lift=_rel(lb.sum(), la.sum()), love_lift_ci=ratio_ci(ub, ua, **boot),
         expected_lift=_rel(float(pb.sum()), float(pa.sum())),
-        help_delta=_rel(uhb.sum(), uha.sum()), help_delta_ci=ratio_ci(uhb, uha, weights),
-        safety_delta=_rel(usb.sum(), usa.sum()), safety_delta_ci=ratio_ci(usb, usa, weights),
+        help_delta=_rel(uhb.sum(), uha.sum()), help_delta_ci=ratio_ci(uhb, uha, **boot),
+        safety_delta=_rel(usb.sum(), usa.sum()), safety_delta_ci=ratio_ci(usb, usa, **boot),
         signoff_rate_a=float(np.mean([has_signoff(r) for r in responses_a])),
         signoff_rate_b=float(np.mean([has_signoff(r) for r in responses_b])),
         emoji_rate_a=float(np.mean([emoji_count(r) > 0 for r in responses_a])),

@@ -23,6 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
+from pluralign.evaluation.results import bootstrap_ci
 from pluralign.objectives.monitors import TWO_SIDED, monitor_values
 
 Scorer = Callable[[Sequence[str], Sequence[str]], np.ndarray]
@@ -97,18 +98,19 @@ class GateReport:
         return "\n".join(lines) + "\n"
 
 
+def _side_gap(rows: np.ndarray) -> float:
+    """Mean of column 0 over the candidate's rows (column 1 = 0) minus over the baseline's (column 1 = 1)."""
+    side = rows[:, 1]
+    return float(rows[side == 0, 0].mean() - rows[side == 1, 0].mean())
+
+
 def _delta_ci(a: np.ndarray, b: np.ndarray, paired: bool, n_boot: int, seed: int) -> tuple[float, float]:
-    """95% percentile bootstrap CI of mean(a) - mean(b)."""
-    rng = np.random.default_rng(seed)
+    """95% CI of mean(a) - mean(b) from the one bootstrap: over prompts of the per-prompt difference when paired,
+    else each side resampled on its own (the two sides as strata)."""
     if paired:
-        d = a - b
-        idx = rng.integers(0, len(d), size=(n_boot, len(d)))
-        boots = d[idx].mean(axis=1)
-    else:
-        ia = rng.integers(0, len(a), size=(n_boot, len(a)))
-        ib = rng.integers(0, len(b), size=(n_boot, len(b)))
-        boots = a[ia].mean(axis=1) - b[ib].mean(axis=1)
-    return float(np.quantile(boots, 0.025)), float(np.quantile(boots, 0.975))
+        return bootstrap_ci(a - b, n_boot=n_boot, seed=seed)
+    rows = np.column_stack([np.concatenate([a, b]), np.r_[np.zeros(len(a)), np.ones(len(b))]])
+    return bootstrap_ci(rows, _side_gap, strata=rows[:, 1], n_boot=n_boot, seed=seed)
 
 
 def _align(candidate: list[dict], baseline: list[dict]) -> tuple[list[dict], list[dict], bool]:

@@ -78,16 +78,20 @@ def bootstrap_ci(
         layers = np.asarray(strata if strata is not None else np.zeros(len(arr)), dtype=object)
         if len(keys) != len(arr) or len(layers) != len(arr):
             raise ValueError(f"clusters/strata need one key per row ({len(arr)} rows)")
-        members: list[list[np.ndarray]] = []
+        members: list[list[np.ndarray] | np.ndarray] = []
         for layer in dict.fromkeys(layers.tolist()):
             rows = np.flatnonzero(layers == layer)
             by_key: dict = {}
             for r in rows:
                 by_key.setdefault(keys[r], []).append(r)
-            members.append([np.asarray(v) for v in by_key.values()])
+            groups = [np.asarray(v) for v in by_key.values()]
+            # One row per cluster (strata alone): an index array draws the same rows as the list, much faster.
+            members.append(np.concatenate(groups) if all(len(g) == 1 for g in groups) else groups)
         stats = np.empty(n_boot)
         for b in range(n_boot):
-            parts = [groups[i] for groups in members for i in rng.integers(0, len(groups), len(groups))]
+            parts = [groups[rng.integers(0, len(groups), len(groups))] if isinstance(groups, np.ndarray)
+                     else np.concatenate([groups[i] for i in rng.integers(0, len(groups), len(groups))])
+                     for groups in members]
             stats[b] = stat(arr[np.concatenate(parts)])
     stats = stats[~np.isnan(stats)]
     if len(stats) == 0:
