@@ -51,6 +51,7 @@ from typing import Any
 import numpy as np
 
 from pluralign.data.splits import Example, SplitResult, carve_validation, hide_truth
+from pluralign.evaluation.methods.base import bench_rm_config
 from pluralign.evaluation.metrics import accuracy_result, pair_correct
 from pluralign.evaluation.results import (
     NOT_LEARNED,
@@ -214,17 +215,6 @@ def bayes_results(benchmark: str, split: SplitResult, seed: int = 0,
 
 
 # --- methods ---------------------------------------------------------------------------------------------------
-
-
-def bench_rm_config(quick: bool, rm_config: Any = None):
-    """RMConfig used by every RM-based method: the trainer's defaults, with a step budget fit for 2 CPU cores."""
-    from pluralign.training.rm_config import RMConfig
-
-    if rm_config is not None:
-        return rm_config
-    if quick:
-        return RMConfig(max_length=160, max_steps=30, batch_size=8, lr=1e-4)
-    return RMConfig(max_length=256, max_steps=300, batch_size=16, lr=5e-5)
 
 
 def resolve_methods(methods: Sequence[str] | None, kind: str, *, has_groups: bool,

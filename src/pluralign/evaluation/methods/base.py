@@ -16,6 +16,7 @@ from typing import Any, Protocol, runtime_checkable
 import numpy as np
 
 from pluralign.data.splits import Example
+from pluralign.training.rm_config import RMConfig
 
 
 @runtime_checkable
@@ -59,6 +60,15 @@ class TokenCounter:
         return min(n, self.cap) if self.cap is not None else n
 
 
+def bench_rm_config(quick: bool, rm_config: RMConfig | None = None) -> RMConfig:
+    """RMConfig used by every RM-based method: the trainer's defaults, with a step budget fit for 2 CPU cores."""
+    if rm_config is not None:
+        return rm_config
+    if quick:
+        return RMConfig(max_length=160, max_steps=30, batch_size=8, lr=1e-4)
+    return RMConfig(max_length=256, max_steps=300, batch_size=16, lr=5e-5)
+
+
 class ConditionedRMMethod:
     """A SummaryConditionedRM trained with the BT loss on ``conditioning(example)`` as the summary text."""
 
@@ -66,8 +76,6 @@ class ConditionedRMMethod:
 
     def __init__(self, rm_config: Any = None, quick: bool = False, **_: Any):
         if rm_config is None:
-            from pluralign.evaluation.bench import bench_rm_config
-
             rm_config = bench_rm_config(quick)
         self.rm_config = rm_config
         self.model = None
