@@ -62,8 +62,8 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args()
 
+    from pluralign.data.corpora import load_hh_pairs
     from pluralign.models.reward_model import SummaryConditionedRM
-    from pluralign.sim.responses import load_hh_pairs
     from pluralign.sim.suites import HH_TYPES, _hh_persona
 
     pairs = list(load_hh_pairs())

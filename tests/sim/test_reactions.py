@@ -9,9 +9,10 @@ import random
 import numpy as np
 import pytest
 
+from pluralign.data.corpora import load_hh_pairs, load_real_responses
 from pluralign.sim.features import COMPANIONSHIP_SEGMENTS, helpfulness, segment
 from pluralign.sim.reactions import ab_test, react, reaction_population, signoff_ab, simulate_reaction_log
-from pluralign.sim.responses import add_signoff, load_hh_pairs, load_real_responses
+from pluralign.sim.responses import add_signoff
 
 BASE = 0.05
 

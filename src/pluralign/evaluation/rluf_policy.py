@@ -32,6 +32,7 @@ from pathlib import Path
 
 import numpy as np
 
+from pluralign.data.corpora import load_real_responses
 from pluralign.data.io import iter_jsonl_objects
 from pluralign.evaluation.results import Result
 
@@ -81,7 +82,6 @@ def policy_view(prompt: str, max_words: int = 60) -> str | None:
 
 def _by_segment(seed: int) -> dict[str, list[str]]:
     from pluralign.sim.features import SEGMENTS, segment
-    from pluralign.sim.responses import load_real_responses
 
     seen: set[str] = set()
     out: dict[str, list[str]] = {s: [] for s in SEGMENTS}

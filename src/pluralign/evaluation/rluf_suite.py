@@ -27,6 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
+from pluralign.data.corpora import load_real_responses
 from pluralign.evaluation.love_suite import oasst_section, summary_love_section
 from pluralign.evaluation.metrics import pearson_r
 from pluralign.evaluation.results import Result
@@ -108,7 +109,6 @@ def candidate_pool(prompt: str, response: str, rng: random.Random) -> list[str]:
 def prompt_set(n: int, seed: int) -> list[tuple[str, str]]:
     """``n`` real (prompt, response) items, balanced across use-case segments, one per prompt."""
     from pluralign.sim.features import SEGMENTS, segment
-    from pluralign.sim.responses import load_real_responses
 
     items = [it for it in load_real_responses() if 5 <= len(it.response.split()) <= 250]
     rng = random.Random(seed)

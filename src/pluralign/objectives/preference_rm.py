@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
+from pluralign.data.corpora import HH_SUBSETS, load_hh_pairs
 from pluralign.models.love import NgramEncoder, TextEncoder, make_encoder, prompt_view, response_view
 
 HEAD_FILE = "pairwise_rm.json"
@@ -95,8 +96,6 @@ def train_hh_objective(kind: str, encoder: TextEncoder | NgramEncoder, *, n_trai
 
     ``n_eval`` random pairs are held out first; ``n_train=None`` trains on all the others (hashed n-gram heads
     are cheap, and a few hundred pairs leave them at chance)."""
-    from pluralign.sim.responses import HH_SUBSETS, load_hh_pairs
-
     subsets = tuple(s for s in HH_SUBSETS if s.startswith("helpful")) if kind == "helpful" else ("harmless-base",)
     if kind not in ("helpful", "harmless"):
         raise ValueError(f"kind must be 'helpful' or 'harmless', got {kind!r}")

@@ -16,6 +16,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
 
+from pluralign.data.corpora import hh_label_index
+
 # --- topics: animals (the Pets benchmarks) ------------------------------------------------------------------------
 
 ANIMAL_KEYWORDS: dict[str, tuple[str, ...]] = {
@@ -321,8 +323,6 @@ def hh_label(subset_kind: str, prompt: str, response: str) -> float:
 
     This grounds the hh-users attribute users in the real raters' judgement on the axis each subset was rated on.
     """
-    from pluralign.sim.responses import hh_label_index  # lazy: responses imports this module
-
     return 1.0 if (subset_kind, prompt, response) in hh_label_index() else 0.0
 
 

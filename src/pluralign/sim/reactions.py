@@ -21,15 +21,14 @@ from functools import lru_cache
 import numpy as np
 from tqdm.auto import tqdm
 
+from pluralign.data.corpora import RealItem, load_real_responses
 from pluralign.data.schema import Reaction, UserRecord
 from pluralign.sim.features import SEGMENTS, last_user_turn, segment
 from pluralign.sim.personas import Persona, make_persona
 from pluralign.sim.responses import (
-    RealItem,
     add_emojis,
     add_signoff,
     formalize,
-    load_real_responses,
     shorten,
     warm_up,
 )

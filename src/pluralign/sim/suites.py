@@ -43,6 +43,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from tqdm.auto import tqdm
 
+from pluralign.data.corpora import load_hh_pairs
 from pluralign.data.schema import Conversation, Message, PreferencePair, UserRecord
 from pluralign.sim.personas import Persona, make_persona
 from pluralign.sim.responses import (
@@ -51,7 +52,6 @@ from pluralign.sim.responses import (
     PET_PROMPTS_B,
     add_emojis,
     formalize,
-    load_hh_pairs,
     render_pet,
     warm_up,
 )
