@@ -3,10 +3,11 @@
 
 Pets-OOD pairs turn on one of two things, the user's animal or whether they want the long answer, so a summary
 has to carry both cues within its word budget; this script shows which one a run loses and when. It runs the bench's
-PLUS setting (same split, same RM config, same ``--plus`` overrides as ``pluralign bench pets-ood``):
+PLUS setting (same split, same RM config, same ``--set`` overrides as ``pluralign bench pets-ood``):
 
-    OMP_NUM_THREADS=1 .venv/bin/python benchmarks/plus_diagnostics.py --seed 1 --rm max_steps=150 \
-        --rm max_length=192 --plus epochs=3 --plus rm_passes=1 --plus warm_start_rm_epochs=1 --max-eval 300
+    OMP_NUM_THREADS=1 .venv/bin/python benchmarks/plus_diagnostics.py --seed 1 --set rm.max_steps=150 \
+        --set rm.max_length=192 --set plus.epochs=3 --set plus.rm_passes=1 --set plus.warm_start_rm_epochs=1 \
+        --max-eval 300
 """
 
 from __future__ import annotations
@@ -75,14 +76,15 @@ def report(method, eval_sets: dict, train_rows) -> dict:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--rm", action="append", default=[], help="RMConfig override key=value (as in bench)")
-    ap.add_argument("--plus", action="append", default=[], help="PlusConfig override key=value (as in bench)")
+    ap.add_argument("-s", "--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                    help="rm.KEY=VALUE or plus.KEY=VALUE, repeatable (as in bench)")
     ap.add_argument("--max-eval", type=int, default=300)
     ap.add_argument("--splits", default="seen-users,new-users")
     ap.add_argument("--untrained", action="store_true", help="diagnose plus-untrained instead")
     ap.add_argument("--out", default=None, help="write the per-epoch records here (JSON lines)")
     args = ap.parse_args()
 
+    from pluralign.cli.bench_cmd import split_overrides
     from pluralign.config import apply_overrides
     from pluralign.evaluation.bench import bench_rm_config, build_simulated_split, subsample
     from pluralign.evaluation.methods import make_method
@@ -91,9 +93,10 @@ def main() -> None:
 
     split = build_simulated_split("pets-ood", seed=args.seed, quick=False)
     eval_sets = {s: subsample(split.eval[s], args.max_eval, args.seed) for s in args.splits.split(",")}
-    rm_cfg = apply_overrides(bench_rm_config(False), args.rm)
+    rm_overrides, plus_overrides = split_overrides(args.overrides)
+    rm_cfg = apply_overrides(bench_rm_config(False), rm_overrides, prefix="rm.")
     method = make_method("plus-untrained" if args.untrained else "plus", rm_config=rm_cfg, quick=False,
-                         plus_overrides=args.plus)
+                         plus_overrides=plus_overrides)
     seed_everything(args.seed)
     cfg = dataclasses.replace(method.plus_config, seed=args.seed, train_summarizer=not args.untrained)
     epochs = cfg.epochs

@@ -26,18 +26,20 @@ def main() -> None:
     ap.add_argument("--warm-start", type=int, default=0, help="RM warm-start epochs before RL (0: measure steps only)")
     ap.add_argument("--suite", default="pets-ood")
     ap.add_argument("--out", default="runs/plus-llm-steps")
-    ap.add_argument("overrides", nargs="*", metavar="key=value", help="PlusConfig overrides")
+    ap.add_argument("-s", "--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                    help="PlusConfig override, repeatable (dotted for the RM: --set rm.lr=1e-4)")
     args = ap.parse_args()
 
     from pluralign.config import apply_overrides
     from pluralign.evaluation.bench import build_simulated_split
     from pluralign.training.plus_config import PlusConfig
     from pluralign.training.plus_trainer import PlusTrainer, rows_from_examples
+    from pluralign.training.rm_config import RMConfig
 
     rows = rows_from_examples(build_simulated_split(args.suite, seed=0, quick=True).train)
     rows = rows[: args.steps * args.contexts]
     cfg = apply_overrides(PlusConfig(rollout_batch_size=args.contexts, group_size=args.group_size, epochs=1,
-                                     warm_start_rm_epochs=args.warm_start, rm_max_length=160, rm_batch_size=8,
+                                     warm_start_rm_epochs=args.warm_start, rm=RMConfig(max_length=160, batch_size=8),
                                      output_dir=args.out), args.overrides)
     t0 = time.time()
     trainer = PlusTrainer(cfg, rows)

@@ -31,10 +31,11 @@ def main() -> None:
     from pluralign.summarizers.cpu import CpuSummarizer, CpuSummarizerConfig
     from pluralign.training.plus_config import PlusConfig
     from pluralign.training.plus_trainer import build_rm, pair_margins, reward_items, rows_from_examples
+    from pluralign.training.rm_config import RMConfig
 
     torch.manual_seed(0)
     rows = rows_from_examples(build_simulated_split("pets-ood", seed=0, quick=False).train)[: args.contexts]
-    rm = build_rm(PlusConfig(rm_max_length=args.max_length))
+    rm = build_rm(PlusConfig(rm=RMConfig(max_length=args.max_length)))
     summ = CpuSummarizer(seed=0)
     roll = summ.rollout([r.context for r in rows], args.group_size)
     pairs, zs, _ = reward_items(rows, roll.summaries, args.group_size)

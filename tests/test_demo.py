@@ -82,7 +82,7 @@ def test_shipped_demo_configs_load():
     gpu = load_config(DemoConfig, root / "configs/demo-paper-gpu.yaml")
     plus = load_config(PlusConfig, root / gpu.plus_config)
     assert (plus.backend, plus.algo, plus.kl_coef, plus.max_new_tokens) == ("hf", "ppo", 0.01, 256)
-    assert gpu.rm_backbone == plus.rm_backbone == "Qwen/Qwen2.5-0.5B-Instruct"
+    assert gpu.rm.backbone == plus.rm.backbone == "Qwen/Qwen2.5-0.5B-Instruct"
 
 
 def test_missing_polis_dir_fails_before_any_work(tmp_path):

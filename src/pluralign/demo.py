@@ -20,73 +20,17 @@ import logging
 import os
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from pluralign.demo_config import DemoConfig, apply_size
 from pluralign.evaluation.results import Result, render_markdown, write_results
 
 log = logging.getLogger(__name__)
 BENCH = "demo"
-
-
-@dataclass
-class DemoConfig:
-    suite: str = field(default="pets", metadata={"help": "simulated suite for the PLUS part (pets, pets-ood, "
-                                                         "hh-users, contexts)"})
-    polis_dir: str | None = field(default=None, metadata={"help": "run the PLUS part on this folder of Polis "
-                                                                   "conversations instead of a simulated suite"})
-    size: str = field(default="small", metadata={"help": "tiny (CI smoke test), small (the default, ~10 min on "
-                                                          "2 cores) or full"})
-    methods: list[str] = field(default_factory=lambda: ["bt", "icl", "oracle", "latent", "plus-untrained", "plus"],
-                               metadata={"help": "personalisation methods to train and compare"})
-    rm_max_steps: int | None = field(default=None, metadata={"help": "override the reward models' step budget"})
-    rm_backbone: str | None = field(default=None, metadata={"help": "override the reward models' backbone (HF id "
-                                                                     "or local dir, e.g. Qwen2.5-0.5B-Instruct)"})
-    rm_max_length: int | None = field(default=None, metadata={"help": "override the reward models' input cap"})
-    rm_lr: float | None = field(default=None, metadata={"help": "override the reward models' learning rate"})
-    plus_config: str | None = field(default=None, metadata={"help": "YAML PlusConfig for the plus methods (e.g. "
-                                                                     "the paper-scale GPU config)"})
-    love_users: int = field(default=200, metadata={"help": "users in the simulated reaction log"})
-    love_per_user: int = field(default=30, metadata={"help": "reactions per user"})
-    base_rate: float = field(default=0.02, metadata={"help": "live love base rate of the simulated users"})
-    adversarial_frac: float = field(default=0.1, metadata={"help": "share of adversarial reactors"})
-    ab_prompts: int = field(default=30, metadata={"help": "prompts in the fixed A/B prompt set"})
-    ab_users: int = field(default=200, metadata={"help": "simulated users reacting in the A/B test"})
-    impressions: int = field(default=300, metadata={"help": "impressions per prompt and arm"})
-    policy_model: str | None = field(default=None, metadata={"help": "policy LLM (None = SmolLM2-135M-Instruct; "
-                                                                     "'tiny' = a tiny random decoder, for CI)"})
-    policy_steps: int = field(default=4, metadata={"help": "GRPO steps per policy"})
-    policy_tokens: int = field(default=32, metadata={"help": "new tokens per policy answer"})
-    policy_train_prompts: int = field(default=8, metadata={"help": "GRPO training prompts"})
-    policy_offline_prompts: int = field(default=15, metadata={"help": "prompts P[Love] and the gate score offline"})
-    winrate_candidates: int = field(default=4, metadata={"help": "N of best-of-N in the win-rate test"})
-    winrate_prompts: int = field(default=3, metadata={"help": "prompts per user in the win-rate test"})
-    seed: int = field(default=0, metadata={"help": "seed for everything"})
-
-    @property
-    def quick(self) -> bool:
-        return self.size in ("tiny", "small")
-
-
-TINY = {"love_users": 60, "love_per_user": 20, "ab_prompts": 10, "ab_users": 60, "impressions": 100,
-        "policy_model": "tiny", "policy_steps": 2, "policy_tokens": 12, "policy_train_prompts": 4,
-        "policy_offline_prompts": 5,
-        "rm_max_steps": 8, "winrate_prompts": 1}
-
-
-def apply_size(cfg: DemoConfig) -> DemoConfig:
-    """``tiny`` shrinks every knob still at its default (for the CI smoke test)."""
-    if cfg.size not in ("tiny", "small", "full"):
-        raise ValueError(f"size must be tiny, small or full, got {cfg.size!r}")
-    if cfg.size == "tiny":
-        defaults = DemoConfig()
-        for k, v in TINY.items():
-            if getattr(cfg, k) == getattr(defaults, k):
-                setattr(cfg, k, v)
-    return cfg
 
 
 class StageCache:
@@ -148,13 +92,7 @@ def _build_split(cfg: DemoConfig):
 
 
 def _method_options(cfg: DemoConfig, name: str) -> dict:
-    from pluralign.evaluation.bench import bench_rm_config
-
-    rm_cfg = bench_rm_config(cfg.quick)
-    for key, attr in (("rm_max_steps", "max_steps"), ("rm_backbone", "backbone"), ("rm_max_length", "max_length"),
-                      ("rm_lr", "lr")):
-        if getattr(cfg, key) is not None:
-            setattr(rm_cfg, attr, getattr(cfg, key))
+    rm_cfg = replace(cfg.rm)
     opts: dict[str, Any] = {"rm_config": rm_cfg, "quick": cfg.quick}
     if name.startswith("plus"):
         from pluralign.config import load_config
@@ -542,8 +480,6 @@ def run_demo(cfg: DemoConfig, out_dir: str | Path) -> list[dict]:
     bench = "polis" if cfg.polis_dir else cfg.suite
     rows: list[dict] = []
     if suite is not None:
-        from dataclasses import replace
-
         rows += _rows(bayes_results(bench, replace(split, eval=eval_sets), seed=cfg.seed))
     methods = [m for m in cfg.methods if not (cfg.polis_dir and m == "oracle")]
     stages: dict[str, dict] = {}

@@ -9,6 +9,7 @@ from pet_users import make_users
 from pluralign.data.splits import Example
 from pluralign.evaluation.methods import make_method
 from pluralign.training.plus_config import PlusConfig
+from pluralign.training.rm_config import RMConfig
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -24,8 +25,8 @@ def _examples(users, split: str) -> list[Example]:
 def test_plus_on_a_tiny_llm_fits_scores_and_reports_copy_rate():
     users = make_users(8, 5, seed=6)
     train, new = _examples(users[:6], "train"), _examples(users[6:], "new-users")
-    cfg = PlusConfig(summarizer="tiny", rm_backbone="tiny", max_new_tokens=8, lora_r=4, lora_layers=1, epochs=1,
-                     rollout_batch_size=3, group_size=2, warm_start_rm_epochs=1, rm_max_length=96, rm_batch_size=4,
+    cfg = PlusConfig(summarizer="tiny", rm=RMConfig(backbone="tiny", max_length=96, batch_size=4), max_new_tokens=8,
+                     lora_r=4, lora_layers=1, epochs=1, rollout_batch_size=3, group_size=2, warm_start_rm_epochs=1,
                      summarizer_lr=1e-3)
     plus = make_method("plus", plus_config=cfg)
     plus.fit(train, seed=0)

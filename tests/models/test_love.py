@@ -68,7 +68,8 @@ def test_bad_reaction_value_names_line_and_field(tmp_path, reaction_log):
 def test_cli_train_love(tmp_path, reaction_log):
     f = tmp_path / "log.jsonl"
     write_users(f, reaction_log)
-    rc = main(["train", "love", "--data", str(f), "--out", str(tmp_path / "m"), "defence=false", "C=0.5"])
+    rc = main(["train", "love", "--data", str(f), "--out", str(tmp_path / "m"), "--set", "defence=false",
+               "--set", "C=0.5"])
     assert rc == 0
     metrics = json.loads((tmp_path / "m" / "metrics.json").read_text())
     assert {"auroc", "oracle_auroc", "ece", "ece_raw", "length_r"} <= set(metrics)

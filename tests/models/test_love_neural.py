@@ -159,8 +159,9 @@ def test_cli_train_love_neural(tmp_path, tiny_encoder_dir):
 
     f = tmp_path / "log.jsonl"
     write_users(f, _toy_table())
-    rc = main(["train", "love", "--data", str(f), "--out", str(tmp_path / "m"), "model=neural",
-               f"neural_backbone={tiny_encoder_dir}", "epochs=1", "defence=false", "neural_max_length=32"])
+    rc = main(["train", "love", "--data", str(f), "--out", str(tmp_path / "m"), "--set", "model=neural",
+               "--set", f"neural_backbone={tiny_encoder_dir}", "--set", "epochs=1", "--set", "defence=false",
+               "--set", "neural_max_length=32"])
     assert rc == 0
     metrics = json.loads((tmp_path / "m" / "metrics.json").read_text())
     assert {"auroc", "ece", "ece_raw", "length_r", "auroc_normal"} <= set(metrics)

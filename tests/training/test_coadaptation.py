@@ -11,6 +11,7 @@ from pet_users import make_users
 from pluralign.summarizers.store import SummaryStore
 from pluralign.training.plus_config import PlusConfig
 from pluralign.training.plus_trainer import PlusRow, PlusTrainer
+from pluralign.training.rm_config import RMConfig
 
 pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("one_thread")]  # trains MiniLM twice over; ~1 min idle, 3-4 min on the shared 2-core box
 
@@ -25,7 +26,7 @@ def trained(tmp_path_factory, encoder):
 
     out = tmp_path_factory.mktemp("plus")
     cfg = PlusConfig(backend="cpu", kl_coef=0.0, reward_pairs=1, epochs=2, rollout_batch_size=8, group_size=4,
-                     rm_max_length=128, rm_lr=1e-4, rm_batch_size=8, warm_start_rm_epochs=8, rm_passes=3.0, word_budget=14, output_dir=str(out), seed=0)
+                     rm=RMConfig(max_length=128, lr=1e-4, batch_size=8), warm_start_rm_epochs=8, rm_passes=3.0, word_budget=14, output_dir=str(out), seed=0)
     summarizer = CpuSummarizer(CpuSummarizerConfig(word_budget=14), encoder=encoder, seed=0)
     trainer = PlusTrainer(cfg, _rows(make_users(8, 6, seed=1)), summarizer=summarizer)
     trainer.train()

@@ -80,7 +80,7 @@ def test_best_of_n_cli_with_hh_helpfulness_rm(tmp_path):
     f = tmp_path / "cands.jsonl"
     f.write_text("\n".join(json.dumps(r) for r in rows) + "\n")
     rc = main(["train", "policy", "--candidates", str(f), "--helpfulness", str(tmp_path / "help"),
-               "--out", str(tmp_path / "out"), "n=3", "judges=signoff,length"])
+               "--out", str(tmp_path / "out"), "--set", "n=3", "--set", "judges=signoff,length"])
     assert rc == 0
     chosen = [json.loads(x)["response"] for x in (tmp_path / "out" / "responses.jsonl").read_text().splitlines()]
     assert len(chosen) == 2 and not any("Sending love" in c or "bye" in c.lower() for c in chosen)

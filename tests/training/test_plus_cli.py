@@ -20,8 +20,9 @@ from pluralign.summarizers.store import SummaryStore
 pytestmark = pytest.mark.usefixtures("one_thread")
 
 ROOT = Path(__file__).resolve().parents[2]
-TINY = ["summarizer=tiny", "rm_backbone=tiny", "max_new_tokens=8", "rollout_batch_size=8", "minibatch_size=8",
-        "rm_max_length=128", "tensorboard=false", "save_steps=0", "summarizer_lr=1e-4", "rm_lr=1e-4"]
+TINY = [arg for kv in ["summarizer=tiny", "rm.backbone=tiny", "max_new_tokens=8", "rollout_batch_size=8",
+                       "minibatch_size=8", "rm.max_length=128", "tensorboard=false", "save_steps=0",
+                       "summarizer_lr=1e-4", "rm.lr=1e-4"] for arg in ("--set", kv)]
 
 
 def test_gpu_config_runs_end_to_end_with_tiny_models(tmp_path, capsys):

@@ -21,7 +21,7 @@ def test_train_rm_from_trl_rows(tmp_path, capsys):
     train = _write(tmp_path / "train.jsonl", rows)
     out = tmp_path / "rm"
     rc = main(["train", "rm", "--train", str(train), "--eval", str(train), "--out", str(out),
-               "max_steps=2", "batch_size=4", "max_length=48", "logging_steps=1"])
+               "--set", "max_steps=2", "--set", "batch_size=4", "--set", "max_length=48", "--set", "logging_steps=1"])
     assert rc == 0
     report = json.loads((out / "train_results.json").read_text())
     assert report["steps"] == 2 and 0.0 <= report["eval_accuracy"] <= 1.0
@@ -34,12 +34,12 @@ def test_bad_row_names_file_line_field_and_writes_nothing(tmp_path, capsys):
     good = {"prompt": "p", "chosen": "a", "rejected": "b"}
     train = _write(tmp_path / "train.jsonl", [good, good, {"prompt": "p", "chosen": "a", "rejected": 3}])
     out = tmp_path / "rm"
-    assert main(["train", "rm", "--train", str(train), "--out", str(out), "max_steps=1"]) == 1
+    assert main(["train", "rm", "--train", str(train), "--out", str(out), "--set", "max_steps=1"]) == 1
     err = capsys.readouterr().err
     assert "train.jsonl line 3: field 'rejected' must be a string" in err
     assert not out.exists()
-    assert main(["train", "rm", "--train", str(train), "--out", str(out), "no_such_field=1"]) == 1
-    assert "unknown field 'no_such_field'" in capsys.readouterr().err and not out.exists()
+    assert main(["train", "rm", "--train", str(train), "--out", str(out), "--set", "no_such_field=1"]) == 1
+    assert "unknown key 'no_such_field'" in capsys.readouterr().err and not out.exists()
 
 
 def test_feedback_file_rows_take_the_condition(tmp_path):
@@ -65,8 +65,8 @@ def test_train_rm_on_two_processes(tmp_path):
     torchrun = shutil.which("torchrun", path=str(Path(sys.executable).parent))
     env = {**os.environ, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1"}
     proc = subprocess.run([torchrun, "--nproc_per_node", "2", "--master_port", "29534", "-m", "pluralign.cli",
-                           "train", "rm", "--train", str(train), "--out", str(out), "max_steps=3", "batch_size=4",
-                           "max_length=48"], env=env, capture_output=True, text=True, timeout=300)
+                           "train", "rm", "--train", str(train), "--out", str(out), "--set", "max_steps=3",
+                           "--set", "batch_size=4", "--set", "max_length=48"], env=env, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
     report = json.loads((out / "train_results.json").read_text())
     assert report["steps"] == 3 and report["pairs_seen"] == 3 * 4 * 2

@@ -1,5 +1,8 @@
 """The ``pluralign`` command. Thin: each subcommand lives in its own module here and calls into the packages.
 
+Every command that takes settings reads them the same way: ``--config YAML`` then ``--set KEY=VALUE`` (dotted keys
+reach into sections, e.g. ``--set rm.lr=1e-4``; see :mod:`pluralign.cli.options`).
+
 Every module listed in ``COMMANDS`` exposes ``register(subparsers)``, adds its parser(s) and sets
 ``func`` to a handler taking the parsed ``argparse.Namespace`` and returning an exit code. Modules import heavy
 libraries (torch, transformers) inside their handlers so ``pluralign --help`` stays fast.
@@ -41,7 +44,11 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")  # never a silent download attempt: offline unless the user opts in
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args, extras = parser.parse_known_args(argv)
+    if extras:
+        from pluralign.cli.options import stray_override_message
+
+        parser.error(stray_override_message(extras) or f"unrecognized arguments: {' '.join(extras)}")
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO, format="%(levelname)s %(message)s")
     if not getattr(args, "func", None):
         parser.print_help()

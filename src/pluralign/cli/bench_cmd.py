@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from pluralign.cli.options import SET_SYNTAX, Removed
+
 SUITE_HELP = {
     "pets": "simulated: each user loves one animal, every pair contested (BT can do no better than 50%)",
     "pets-ood": "simulated: users with an animal and a length preference; new users with unseen animals and unseen "
@@ -31,6 +33,8 @@ def register(sub) -> None:
         "users, paired differences of every learned method against bt and against the keyword floor, tokens per "
         "pair, train wall time and peak memory. Writes DIR/results.json and DIR/report.md and prints the table. "
         "Suites: " + "; ".join(f"{k} - {v}" for k, v in SUITE_HELP.items()) + ".",
+        epilog="Settings: " + SET_SYNTAX + " Bench keys are rm.KEY (RMConfig, see 'pluralign train rm --help') "
+        "and plus.KEY (PlusConfig, see 'pluralign train plus --help').",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("suite", metavar="SUITE", choices=list(SUITE_HELP), help="suite to run: " + ", ".join(SUITE_HELP))
     p.add_argument("--out", required=True, metavar="DIR", help="output folder for results.json and report.md")
@@ -57,16 +61,17 @@ def register(sub) -> None:
                    "lines with user_id and summary")
     p.add_argument("--rm-config", default=None, metavar="YAML",
                    help="RMConfig YAML for every reward-model method (default: the bench's CPU budget)")
-    p.add_argument("--rm", action="append", default=[], metavar="KEY=VALUE",
-                   help="override one RMConfig field, e.g. --rm max_steps=300 (repeatable)")
+    p.add_argument("-s", "--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a setting, repeatable: rm.KEY for the reward model of every RM-based method "
+                   "(--set rm.max_steps=300), plus.KEY for the PlusConfig of the plus methods (--set plus.epochs=2, "
+                   "--set plus.rm.lr=1e-4)")
+    p.add_argument("--rm", action=Removed, replacement="--set rm.{value}")
+    p.add_argument("--plus", action=Removed, replacement="--set plus.{value}")
     p.add_argument("--max-eval", type=int, default=None, metavar="N",
                    help="score at most N pairs per split, seeded subsample (default 100 quick, 600 full)")
     p.add_argument("--context-source", default="all", choices=["all", "pairs", "conversations", "profile"],
                    help="what methods may read of each user's history: everything, only labelled pairs, only "
                    "unlabelled past conversations, or only the self-description (targets are always pairs)")
-    p.add_argument("--plus", action="append", default=[], metavar="KEY=VALUE",
-                   help="override one PlusConfig field of the plus / plus-untrained methods, e.g. --plus epochs=2 "
-                   "(repeatable)")
     p.add_argument("--no-resume", action="store_true",
                    help="re-run every method even if DIR/methods/seed<S>/<method>.json holds its results from a run with "
                    "the same settings")
@@ -81,20 +86,40 @@ def run(args: argparse.Namespace) -> int:
 
     context_votes = parse_context_votes(args.context_votes) if args.context_votes else None
 
+    rm_overrides, plus_overrides = split_overrides(args.overrides)
     rm_config = None
-    if args.rm_config or args.rm:
-        import dataclasses
-
-        from pluralign.config import load_config
+    if args.rm_config or rm_overrides:
+        from pluralign.config import apply_overrides, load_config
         from pluralign.training.rm_config import RMConfig
 
-        base = bench_rm_config(args.quick)
-        overrides = [f"{f.name}={getattr(base, f.name)}" for f in dataclasses.fields(base)
-                     if f.name in ("max_length", "max_steps", "batch_size", "lr") and not args.rm_config]
-        rm_config = load_config(RMConfig, args.rm_config, overrides + list(args.rm))
+        base = load_config(RMConfig, args.rm_config) if args.rm_config else bench_rm_config(args.quick)
+        rm_config = apply_overrides(base, rm_overrides, prefix="rm.")
+    if plus_overrides:
+        from pluralign.config import apply_overrides
+        from pluralign.training.plus_config import PlusConfig
+
+        apply_overrides(PlusConfig(), plus_overrides, prefix="plus.")  # unknown keys and bad values fail before anything runs
     methods = [m.strip() for m in args.methods.split(",") if m.strip()] if args.methods else None
     run_suite(args.suite, args.out, quick=args.quick, methods=methods, seed=args.seed, seeds=seeds,
               polis_dir=args.polis_dir, summaries=args.summaries, rm_config=rm_config, max_eval_per_split=args.max_eval,
-              context_source=args.context_source, plus_overrides=args.plus or None, resume=not args.no_resume,
+              context_source=args.context_source, plus_overrides=plus_overrides or None, resume=not args.no_resume,
               context_votes=context_votes, data=args.data)
     return 0
+
+
+def split_overrides(overrides: list[str]) -> tuple[list[str], list[str]]:
+    """``--set rm.KEY=VALUE`` and ``--set plus.KEY=VALUE`` as (RMConfig, PlusConfig) overrides, prefixes removed."""
+    from pluralign.config import ConfigError
+
+    rm, plus = [], []
+    for item in overrides:
+        section, dot, rest = item.partition(".")
+        if dot and section == "rm":
+            rm.append(rest)
+        elif dot and section == "plus":
+            plus.append(rest)
+        else:
+            key = item.split("=", 1)[0]
+            raise ConfigError(f"--set {item}: bench settings are rm.KEY (every RM-based method) or plus.KEY (the "
+                              f"plus methods), e.g. --set rm.{key}=... or --set plus.{key}=...")
+    return rm, plus

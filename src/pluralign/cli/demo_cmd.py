@@ -4,27 +4,34 @@ from __future__ import annotations
 
 import argparse
 
+from pluralign.cli.options import HelpFormatter, add_config_args, config_epilog
+
 
 def register(sub) -> None:
+    from pluralign.demo_config import DemoConfig
+
     p = sub.add_parser(
         "demo", help="train and evaluate PLUS and P[Love] end to end and write a report",
         description="Simulate users (or read Polis conversations), train the summary-conditioned reward model and "
         "the summarizer with co-adaptation, train P[Love] on simulated reactions, evaluate every method on seen "
         "users, new users and new topics, run a simulated A/B test with the release gate, and write "
-        "results.json, report.md and report.html. Interrupted runs resume from OUT/stages.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    p.add_argument("--out", default="runs/demo", help="output folder")
-    p.add_argument("--config", help="YAML DemoConfig (e.g. configs/demo-paper-gpu.yaml)")
+        "results.json, report.md and report.html. Interrupted runs resume from OUT/stages. Settings are DemoConfig "
+        "keys (--config YAML, --set KEY=VALUE; the reward models are the 'rm' section: --set rm.max_steps=60); "
+        "--size, --seed and --polis-dir are shorthands for --set size=..., seed=..., polis_dir=....",
+        epilog=config_epilog(DemoConfig), formatter_class=HelpFormatter)
+    p.add_argument("--out", default="runs/demo", help="output folder (default: runs/demo)")
     p.add_argument("--polis-dir", help="run the PLUS part on a folder of Polis open-data conversations")
     p.add_argument("--size", choices=["tiny", "small", "full"], help="tiny (smoke test), small (default), full")
     p.add_argument("--seed", type=int, help="random seed")
-    p.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="DemoConfig field overrides")
+    add_config_args(p, "DemoConfig", "rm.max_steps=60",
+                    config_help="YAML DemoConfig (e.g. configs/demo-paper-gpu.yaml)")
     p.set_defaults(func=_run)
 
 
 def _run(args: argparse.Namespace) -> int:
     from pluralign.config import load_config
-    from pluralign.demo import DemoConfig, run_demo, summary_table
+    from pluralign.demo import run_demo, summary_table
+    from pluralign.demo_config import DemoConfig
 
     overrides = list(args.overrides)
     for key in ("polis_dir", "size", "seed"):

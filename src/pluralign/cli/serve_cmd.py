@@ -36,8 +36,9 @@ def register(sub) -> None:
         p.add_argument(flag, dest=name, default=None, help=_field_help(name))
     p.add_argument("--no-score-batching", dest="score_batching", action="store_const", const="false", default=None,
                    help="score each /v1/score request on its own instead of batching concurrent ones")
-    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                   help="override any ServiceConfig field, e.g. --set score_max_wait_ms=2")
+    p.add_argument("-s", "--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                   help="override any ServiceConfig key, repeatable, e.g. --set score_max_wait_ms=2 (flags above "
+                   "are shorthands; --set wins)")
     p.add_argument("--http", default="auto", choices=["auto", "httptools", "h11"],
                    help="uvicorn's HTTP parser: auto uses httptools when installed (a pinned dependency; faster), "
                    "h11 is the pure-Python fallback (default: auto)")

@@ -38,10 +38,12 @@ def register(sub) -> None:
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
     p.add_argument("--summary-out", type=Path, default=None,
                    help="also write the summary (sizes, Bayes accuracy, new_user_ids, description) to this JSON file")
-    r = p.add_argument_group("reactions only (flags override --config; see ReactionLogConfig)")
+    r = p.add_argument_group("reactions only (flags and --set override --config; see ReactionLogConfig)")
     r.add_argument("--config", type=Path, default=None,
                    help="YAML file of ReactionLogConfig fields (n_users, per_user, base_rate, adversarial_frac, "
                    "adversary_kinds, signoff_share, susceptible_frac, days, love_scale, seed)")
+    r.add_argument("-s", "--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                   help="override one ReactionLogConfig key, repeatable, e.g. --set susceptible_frac=0.2")
     r.add_argument("--users", type=int, default=None, help="number of users (default 200, 40 with --quick)")
     r.add_argument("--per-user", type=int, default=None,
                    help="responses shown to each user (default 40, 20 with --quick)")
@@ -82,6 +84,9 @@ def _summary_reactions(users) -> dict:
 def run_simulate(args: argparse.Namespace) -> int:
     from pluralign.data.io import write_users
 
+    if args.overrides and args.suite != "reactions":
+        raise ValueError(f"--set applies to the reactions suite only (ReactionLogConfig); {args.suite} has no "
+                         "settings beyond --seed and --quick")
     if args.suite == "reactions":
         from dataclasses import asdict
 
@@ -94,7 +99,7 @@ def run_simulate(args: argparse.Namespace) -> int:
                  "adversarial_frac": args.adversarial_frac, "adversary_kinds": args.adversary_kinds,
                  "signoff_share": args.signoff_share, "seed": args.seed}
         overrides += [f"{k}={v}" for k, v in flags.items() if v is not None]
-        cfg = load_config(ReactionLogConfig, args.config, overrides)
+        cfg = load_config(ReactionLogConfig, args.config, overrides + list(args.overrides))
         users = simulate_reaction_log(**asdict(cfg))
         summary = {"suite": "reactions", **asdict(cfg), **_summary_reactions(users)}
     else:

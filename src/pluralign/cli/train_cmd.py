@@ -15,7 +15,8 @@ TARGETS = {
 
 def register(sub) -> None:
     p = sub.add_parser("train", help="train a model (rm, love, plus, policy)",
-                       description="Train one of pluralign's models. Each takes --config YAML and key=value overrides.")
+                       description="Train one of pluralign's models. Each takes --config YAML and --set KEY=VALUE overrides "
+                       "(repeatable; dotted keys reach into sections, e.g. --set rm.lr=1e-4).")
     tsub = p.add_subparsers(dest="target", metavar="TARGET")
     for name in TARGETS:
         mod = f"pluralign.cli.train_{name}"

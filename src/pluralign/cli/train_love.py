@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import argparse
 
+from pluralign.cli.options import HelpFormatter, add_config_args, config_epilog
+
 
 def register(tsub) -> None:
-    from pluralign.config import config_help
     from pluralign.training.love_config import LoveConfig
 
     p = tsub.add_parser(
@@ -19,12 +20,11 @@ def register(tsub) -> None:
         "written by `summarizer` from their own earlier reactions. The latest test_fraction of reactions (by time) "
         "is held out; AUROC (also per user kind), ECE before/after correction and the length correlation are written "
         "to OUT/metrics.json.",
-        epilog="config fields (set with --config YAML or key=value):\n" + config_help(LoveConfig),
-        formatter_class=argparse.RawDescriptionHelpFormatter)
+        epilog=config_epilog(LoveConfig),
+        formatter_class=HelpFormatter)
     p.add_argument("--data", required=True, help="feedback JSONL (UserRecord per line) with love reactions")
     p.add_argument("--out", required=True, help="output directory for the model and metrics.json")
-    p.add_argument("--config", default=None, help="YAML file of LoveConfig fields")
-    p.add_argument("overrides", nargs="*", metavar="key=value", help="LoveConfig overrides, e.g. defence=false")
+    add_config_args(p, "LoveConfig", "defence=false", config_help="YAML file of LoveConfig keys")
     p.set_defaults(func=run)
 
 

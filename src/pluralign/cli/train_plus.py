@@ -6,6 +6,8 @@ import argparse
 import json
 from pathlib import Path
 
+from pluralign.cli.options import add_config_args, config_epilog
+
 DESCRIPTION = """\
 Train PLUS: a summarizer writes a short summary of each user's history; it is trained with RL (reward
 R(z) = log sigmoid(r(x, y_c | z) - r(x, y_r | z)) on the user's pairs, clipped) while the reward model trains on the
@@ -14,29 +16,27 @@ construction) and hf (any chat causal LM; PPO or GRPO/RLOO; LoRA; multi-GPU with
 train plus ...').
 
 --train is a pluralign feedback file (one user record per line); users are split with make_splits and the
-summarizer and RM are scored on the held-out splits at the end. All hyperparameters are PlusConfig fields: set them
-in --config YAML or as key=value after the options. Writes OUT/summarizer, OUT/rm, OUT/summaries.jsonl (with
+summarizer and RM are scored on the held-out splits at the end. All hyperparameters are PlusConfig keys: set them
+in --config YAML and with --set KEY=VALUE; the reward model is the 'rm' section (--set rm.lr=1e-4). Writes OUT/summarizer, OUT/rm, OUT/summaries.jsonl (with
 provenance, see 'pluralign summaries'), OUT/log.jsonl, checkpoints and OUT/train_results.json.
 """
 
 
 def register(sub) -> None:
     p = sub.add_parser("plus", help="PLUS: summarizer + reward model co-adaptation", description=DESCRIPTION,
-                       formatter_class=argparse.RawDescriptionHelpFormatter, epilog="Fields (key=value):\n"
-                       + _fields_help())
-    p.add_argument("--config", metavar="YAML", help="PlusConfig values as a YAML mapping (e.g. configs/plus-cpu.yaml)")
+                       formatter_class=argparse.RawDescriptionHelpFormatter, epilog=_fields_help())
     p.add_argument("--train", metavar="FILE", help="feedback JSONL to train on (overrides train_file)")
     p.add_argument("--out", metavar="DIR", help="output directory (overrides output_dir)")
     p.add_argument("--resume", action="store_true", help="continue from the newest checkpoint in the output dir")
-    p.add_argument("overrides", nargs="*", metavar="key=value", help="PlusConfig overrides, e.g. epochs=2 algo=rloo")
+    add_config_args(p, "PlusConfig", "epochs=2 --set rm.lr=1e-4",
+                    config_help="PlusConfig values as a YAML mapping (e.g. configs/plus-cpu.yaml)")
     p.set_defaults(func=run)
 
 
 def _fields_help() -> str:
-    from pluralign.config import config_help
     from pluralign.training.plus_config import PlusConfig
 
-    return config_help(PlusConfig)
+    return config_epilog(PlusConfig)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import argparse
 
+from pluralign.cli.options import HelpFormatter, add_config_args, config_epilog
+
 
 def register(tsub) -> None:
-    from pluralign.config import config_help
     from pluralign.training.policy_config import PolicyConfig
 
     p = tsub.add_parser(
@@ -18,16 +19,15 @@ def register(tsub) -> None:
         "Instruct) with TRL GRPOTrainer on the prompts of --candidates, keeping OUT/checkpoint-<step> every "
         "save_steps. Every objective is logged separately (OUT/rewards.json, or TRL's rewards/<name> in "
         "OUT/grpo_run.json).",
-        epilog="config fields (set with --config YAML or key=value):\n" + config_help(PolicyConfig),
-        formatter_class=argparse.RawDescriptionHelpFormatter)
+        epilog=config_epilog(PolicyConfig),
+        formatter_class=HelpFormatter)
     p.add_argument("--candidates", required=True, help="JSONL rows with 'prompt' and 'candidates' (list of str)")
     p.add_argument("--out", required=True, help="output directory")
     p.add_argument("--love", default=None, help="P[Love] model dir (pluralign train love)")
     p.add_argument("--helpfulness", default=None, help="helpfulness reward model dir (pairwise or summary RM)")
     p.add_argument("--safety", default=None, help="safety reward model dir (pairwise or summary RM)")
     p.add_argument("--model", default=None, help="grpo: policy LLM (HF dir, .gguf or name; sets model=...)")
-    p.add_argument("--config", default=None, help="YAML file of PolicyConfig fields")
-    p.add_argument("overrides", nargs="*", metavar="key=value", help="PolicyConfig overrides, e.g. w_love=0.1 n=4")
+    add_config_args(p, "PolicyConfig", "w_love=0.1 --set n=4", config_help="YAML file of PolicyConfig keys")
     p.set_defaults(func=run)
 
 

@@ -6,13 +6,15 @@ import argparse
 import json
 from pathlib import Path
 
+from pluralign.cli.options import add_config_args, config_epilog
+
 DESCRIPTION = """\
 Train a summary-conditioned reward model r(prompt, response | summary) with the Bradley-Terry loss.
 
 FILE is either a JSONL of TRL-style preference rows ({"prompt", "chosen", "rejected"} plus optional "summary"
 and "margin"), or a pluralign feedback file (one user record per line, see 'pluralign data --help'); for the
 latter, every user's labelled pairs become rows, conditioned on the user's profile or persona (--condition).
-All hyperparameters are RMConfig fields: set them in --config YAML or as key=value after the options.
+All hyperparameters are RMConfig keys: set them in --config YAML and with --set KEY=VALUE (e.g. --set lr=1e-4).
 Every input row is checked before anything is written; the trained model goes to --out in HF format.
 """
 
@@ -20,25 +22,23 @@ Every input row is checked before anything is written; the trained model goes to
 def register(sub) -> None:
     p = sub.add_parser("rm", help="summary-conditioned Bradley-Terry reward model",
                        description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter,
-                       epilog="Fields (key=value):\n" + _fields_help())
+                       epilog=_fields_help())
     p.add_argument("--train", required=True, metavar="FILE",
                    help="training rows: TRL-style preference JSONL or a pluralign feedback file")
     p.add_argument("--eval", metavar="FILE", help="held-out rows in the same formats; accuracy is reported")
     p.add_argument("--out", required=True, metavar="DIR",
                    help="output directory for the model (HF format), checkpoints and train_results.json")
-    p.add_argument("--config", metavar="YAML", help="RMConfig values as a YAML mapping")
     p.add_argument("--condition", choices=["profile", "persona", "none"], default="profile",
                    help="feedback files only: the text used as each user's summary (default: profile; users "
                         "without one are unconditioned). TRL rows use their own 'summary' field.")
-    p.add_argument("overrides", nargs="*", metavar="key=value", help="RMConfig overrides, e.g. lr=1e-4 max_steps=50")
+    add_config_args(p, "RMConfig", "lr=1e-4 --set max_steps=50")
     p.set_defaults(func=run)
 
 
 def _fields_help() -> str:
-    from pluralign.config import config_help
     from pluralign.training.rm_config import RMConfig
 
-    return config_help(RMConfig)
+    return config_epilog(RMConfig)
 
 
 def _first_object(path: Path) -> dict | None:
@@ -55,7 +55,7 @@ def _first_object(path: Path) -> dict | None:
 
 def load_rows(path: str | Path, condition: str = "profile") -> list[dict]:
     """Rows from a TRL-style JSONL or a pluralign feedback file; errors name the file, line and field."""
-    from pluralign.training.rm_trainer import validate_rows
+    from pluralign.training.rm_data import validate_rows
 
     p = Path(path)
     if not p.is_file():

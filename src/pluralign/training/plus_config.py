@@ -1,6 +1,7 @@
 """``PlusConfig``: every knob of the PLUS co-adaptation loop (summarizer RL + reward-model updates), with help text.
 
-Load with ``pluralign.config.load_config(PlusConfig, "configs/plus-cpu.yaml", ["epochs=3"])``. Defaults are the
+Load with ``pluralign.config.load_config(PlusConfig, "configs/plus-cpu.yaml", ["epochs=3", "rm.lr=1e-4"])``; the
+reward model's settings are the nested ``rm`` section (an :class:`RMConfig`). Defaults are the
 CPU setting (SmolLM2-135M-Instruct summarizer, LoRA on its top layers, group-normalised RL);
 ``configs/plus-extractive-cpu.yaml`` selects the extractive statement selector and
 ``configs/plus-qwen2.5-3b-gpu.yaml`` holds the paper's setting.
@@ -9,6 +10,8 @@ CPU setting (SmolLM2-135M-Instruct summarizer, LoRA on its top layers, group-nor
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+
+from pluralign.training.rm_config import RMConfig
 
 
 @dataclass
@@ -62,19 +65,16 @@ class PlusConfig:
     length_coef: float = field(default=0.0, metadata={
         "help": "RLPF-style length term weight: + coef * min(1, (L0 - words) / L0); 0 disables"})
     # --- reward model
-    rm_backbone: str = field(default="sentence-transformers/all-MiniLM-L6-v2", metadata={
-        "help": "RM backbone (HF id / local dir, resolved offline), or 'tiny' for a random tiny_causal_lm"})
-    rm_max_length: int = field(default=256, metadata={"help": "RM input cap in tokens"})
-    rm_lr: float = field(default=5e-5, metadata={"help": "RM learning rate (paper: 9e-6 for Qwen-0.5B)"})
-    rm_head_lr: float | None = field(default=None, metadata={"help": "RM head learning rate (default 10x rm_lr)"})
-    rm_batch_size: int = field(default=16, metadata={"help": "pairs per RM gradient step"})
+    rm: RMConfig = field(default_factory=RMConfig, metadata={
+        "help": "the summary-conditioned reward model (an RMConfig section: rm.backbone, rm.lr, ...; 'tiny' as "
+                "backbone = a random tiny_causal_lm). The loop reads backbone, max_length, pooling, LoRA, lr, "
+                "head_lr, weight_decay, batch_size, margin, max_grad_norm and bf16; its step budget is rm_passes "
+                "and its seed is this config's seed (rm.epochs, rm.max_steps, rm.seed and rm's output settings are "
+                "not read here)"})
     rm_passes: float = field(default=1.0, metadata={
-        "help": "RM passes over each rollout batch's pairs per loop step (BT steps = passes * pairs / batch)"})
+        "help": "RM passes over each rollout batch's pairs per loop step (BT steps = passes * pairs / rm.batch_size)"})
     train_rm: bool = field(default=True, metadata={
         "help": "train the RM in the loop; false = frozen RM / fixed reward (the paper's ablation)"})
-    rm_lora_r: int = field(default=0, metadata={"help": "LoRA rank on the RM (0 = full fine-tune)"})
-    rm_bf16: bool | None = field(default=None, metadata={
-        "help": "bf16 autocast for RM scoring (the reward) and RM steps; default: on where the CPU/GPU has bf16"})
     rm_summaries: str = field(default="greedy", metadata={
         "help": "which summary of each context the RM trains on: greedy (the summary inference will write; "
                 "+4.7 points on Pets-OOD new users at seed 0, BENCHMARKS.md) | sampled (the group's first rollout "

@@ -31,7 +31,7 @@ import random
 import shutil
 import time
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -97,15 +97,16 @@ def build_summarizer(cfg: PlusConfig, device: torch.device | None = None):
 def build_rm(cfg: PlusConfig, device: torch.device | None = None):
     from pluralign.models.reward_model import SummaryConditionedRM
 
-    if cfg.rm_backbone == "tiny":
+    r = cfg.rm
+    kw = {"max_length": r.max_length, "pooling": r.pooling, "lora_r": r.lora_r, "lora_alpha": r.lora_alpha,
+          "lora_dropout": r.lora_dropout, "seed": cfg.seed}
+    if r.backbone == "tiny":
         from pluralign.models.tiny import tiny_causal_lm
 
         model, tok = tiny_causal_lm(seed=cfg.seed + 1)
-        rm = SummaryConditionedRM.from_model(model, tok, backbone_name=None, max_length=cfg.rm_max_length,
-                                             lora_r=cfg.rm_lora_r, seed=cfg.seed)
+        rm = SummaryConditionedRM.from_model(model, tok, backbone_name=None, **kw)
     else:
-        rm = SummaryConditionedRM.from_backbone(cfg.rm_backbone, max_length=cfg.rm_max_length, lora_r=cfg.rm_lora_r,
-                                                seed=cfg.seed)
+        rm = SummaryConditionedRM.from_backbone(r.backbone, **kw)
     return rm.to(device) if device is not None else rm
 
 
@@ -184,13 +185,6 @@ def rm_rows(pairs: Sequence[PreferencePair], summaries: Sequence[str | None]) ->
             for p, z in zip(pairs, summaries, strict=True)]
 
 
-def rm_config_of(cfg: PlusConfig):
-    from pluralign.training.rm_config import RMConfig
-
-    return RMConfig(backbone=cfg.rm_backbone, max_length=cfg.rm_max_length, lr=cfg.rm_lr, head_lr=cfg.rm_head_lr,
-                    batch_size=cfg.rm_batch_size, lora_r=cfg.rm_lora_r, seed=cfg.seed, bf16=cfg.rm_bf16)
-
-
 class PlusTrainer:
     """Runs the co-adaptation loop; ``train()`` returns the per-step log records."""
 
@@ -212,12 +206,13 @@ class PlusTrainer:
         if config.train_rm:
             from pluralign.training.rm_trainer import RMUpdater
 
-            self.rm_updater = RMUpdater(self.rm, rm_config_of(config))
+            # One seed for the whole loop: the RM updates shuffle with the loop's seed, not rm.seed.
+            self.rm_updater = RMUpdater(self.rm, replace(config.rm, seed=config.seed))
         self._grad_hooks = dp.average_gradients(self.optimizers(), self.world)
         from pluralign.training.rm_trainer import use_bf16
 
         # A fixed RM passed in by the caller only needs ``score(prompts, responses, summaries, dtype=...)``.
-        self.score_dtype = "bf16" if use_bf16(config.rm_bf16, getattr(self.rm, "device", "cpu")) else "fp32"
+        self.score_dtype = "bf16" if use_bf16(config.rm.bf16, getattr(self.rm, "device", "cpu")) else "fp32"
         if self.world > 1:
             torch.manual_seed(config.seed + 7919 * self.rank)  # different rollouts on each process
         self.state = {"step": 0, "epoch": 0, "batch": 0, "warm_started": False}
@@ -434,7 +429,7 @@ class PlusTrainer:
             return float("nan")
         # Sized from the global number of pairs so every process takes the same number of steps.
         n = dp.global_count(len(pairs), self.world)
-        steps = max(1, round(passes * n / (self.cfg.rm_batch_size * self.world)))
+        steps = max(1, round(passes * n / (self.cfg.rm.batch_size * self.world)))
         stats = self.rm_updater.train_on(rm_rows(pairs, summaries), steps=steps, progress=progress)
         self.rm.eval()
         return stats.get("loss", float("nan"))

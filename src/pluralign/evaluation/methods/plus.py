@@ -23,33 +23,28 @@ import numpy as np
 
 from pluralign.data.splits import Example
 from pluralign.evaluation.methods.base import ConditionedRMMethod, TokenCounter, seed_everything
+from pluralign.training.plus_config import PlusConfig
+from pluralign.training.rm_config import RMConfig
 
 
-def _rm_fields(rm_config: Any) -> dict:
-    if rm_config is None:
-        return {}
-    return {"rm_backbone": rm_config.backbone, "rm_max_length": rm_config.max_length, "rm_lr": rm_config.lr,
-            "rm_head_lr": rm_config.head_lr, "rm_batch_size": rm_config.batch_size, "rm_lora_r": rm_config.lora_r}
+def _rm_section(rm_config: RMConfig | None) -> dict:
+    return {} if rm_config is None else {"rm": rm_config}
 
 
-def default_plus_config(quick: bool, rm_config: Any = None, **overrides: Any):
+def default_plus_config(quick: bool, rm_config: RMConfig | None = None, **overrides: Any):
     """The bench's PLUS setting: the SmolLM2 summarizer with the PlusConfig CPU defaults (LoRA r=16 on the top 12
     layers, GRPO with 4 summaries per context, per-token KL 0.01), the bench's RM settings, fewer steps when quick."""
-    from pluralign.training.plus_config import PlusConfig
-
     base = {"epochs": 2 if quick else 3, "rollout_batch_size": 4 if quick else 8, "warm_start_rm_epochs": 2,
             "rm_passes": 2.0}
-    return PlusConfig(**{**base, **_rm_fields(rm_config), **overrides})
+    return PlusConfig(**{**base, **_rm_section(rm_config), **overrides})
 
 
-def extractive_plus_config(quick: bool, rm_config: Any = None, **overrides: Any):
+def extractive_plus_config(quick: bool, rm_config: RMConfig | None = None, **overrides: Any):
     """``plus-extractive``: the statement-selection summarizer and its tuned loop settings."""
-    from pluralign.training.plus_config import PlusConfig
-
     base = {"backend": "cpu", "summarizer_lr": 3e-3, "kl_coef": 0.0, "epochs": 2 if quick else 4,
             "rollout_batch_size": 16 if quick else 32, "warm_start_rm_epochs": 2, "rm_passes": 2.0,
             "reward_pairs": 4}
-    return PlusConfig(**{**base, **_rm_fields(rm_config), **overrides})
+    return PlusConfig(**{**base, **_rm_section(rm_config), **overrides})
 
 
 class PlusMethod(ConditionedRMMethod):
@@ -57,12 +52,13 @@ class PlusMethod(ConditionedRMMethod):
     train_summarizer = True
     make_config = staticmethod(default_plus_config)
 
-    def __init__(self, rm_config: Any = None, quick: bool = False, plus_config: Any = None,
+    def __init__(self, rm_config: RMConfig | None = None, quick: bool = False, plus_config: PlusConfig | None = None,
                  plus_overrides: list[str] | None = None, **_: Any):
         from pluralign.config import apply_overrides
 
         super().__init__(rm_config=rm_config, quick=quick)
-        self.plus_config = apply_overrides(plus_config or self.make_config(quick, self.rm_config), plus_overrides)
+        self.plus_config = apply_overrides(plus_config or self.make_config(quick, self.rm_config), plus_overrides,
+                                           prefix="plus.")
         self.summarizer = None
         self.history: list[dict] = []
         self._summaries: dict[str, str] = {}
