@@ -23,7 +23,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from pluralign.models.backbone import BackboneNotFoundError
+from pluralign.models.hub import BackboneNotFoundError, resolve_local
 
 log = logging.getLogger(__name__)
 
@@ -144,9 +144,7 @@ def resolve_llm(name_or_path: str | os.PathLike | None = None) -> str:
         ggufs = sorted(p.glob("*.gguf"))
         if len(ggufs) == 1:
             return str(convert_gguf(ggufs[0]))
-    from pluralign.models.backbone import resolve_backbone
-
-    return resolve_backbone(name_or_path)
+    return resolve_local(name_or_path)
 
 
 def fast_bf16_cpu() -> bool:
