@@ -1,18 +1,16 @@
-"""SummaryConditionedRM: PLUS template, reported truncation, scoring, HF-format round trips, bad checkpoints."""
+"""SummaryConditionedRM: PLUS template, reported truncation, scoring, the library's save/load round trips, the
+earlier checkpoint format, bad checkpoints."""
 
 import copy
 import json
 
 import numpy as np
 import pytest
+from safetensors.torch import save_file
+from transformers import AutoModel, PreTrainedModel
 
-from pluralign.models.reward_model import (
-    CONFIG_NAME,
-    HEAD_NAME,
-    PLUS_TEMPLATE,
-    RMCheckpointError,
-    SummaryConditionedRM,
-)
+from pluralign.models.reward_model import PLUS_TEMPLATE, SummaryConditionedRM, SummaryConditionedRMConfig
+from pluralign.models.rm_checkpoint import LEGACY_CONFIG, LEGACY_HEAD, RMCheckpointError
 from pluralign.models.tiny import tiny_causal_lm
 
 PROMPTS = ["What pet should I get?", "Describe your morning.", "hi"]
@@ -75,10 +73,15 @@ def test_score_is_order_independent_and_bf16_close(minilm_rm):
 
 def _assert_round_trip(rm, path):
     rm.save_pretrained(path)
-    for name in (CONFIG_NAME, HEAD_NAME, "tokenizer.json"):
+    for name in ("config.json", "model.safetensors", "tokenizer.json"):
         assert (path / name).exists()
+    assert json.loads((path / "config.json").read_text())["model_type"] == SummaryConditionedRMConfig.model_type
     loaded = SummaryConditionedRM.from_pretrained(path)
-    np.testing.assert_array_equal(rm.score(PROMPTS, RESPONSES, SUMMARIES), loaded.score(PROMPTS, RESPONSES, SUMMARIES))
+    assert isinstance(loaded, PreTrainedModel) and not loaded.training
+    np.testing.assert_allclose(rm.score(PROMPTS, RESPONSES, SUMMARIES), loaded.score(PROMPTS, RESPONSES, SUMMARIES),
+                               atol=1e-5, rtol=1e-5)
+    assert [n for n, p in rm.named_parameters() if p.requires_grad] == \
+        [n for n, p in loaded.named_parameters() if p.requires_grad]
     return loaded
 
 
@@ -87,6 +90,9 @@ def test_round_trip_encoder(minilm_rm, tmp_path):
     rm.head.bias.data += 0.5  # a non-default head must survive too
     loaded = _assert_round_trip(rm, tmp_path / "rm")
     assert loaded.max_length == 64 and loaded.pooling == "mean" and not loaded.lora
+    # the library's own loader reads it too (the config type is registered with the Auto classes)
+    auto = AutoModel.from_pretrained(tmp_path / "rm")
+    assert isinstance(auto, SummaryConditionedRM) and auto.head.bias.item() == pytest.approx(rm.head.bias.item())
 
 
 @pytest.mark.parametrize("arch", ["qwen2", "llama"])
@@ -104,13 +110,34 @@ def test_round_trip_lora(minilm_rm, tmp_path):
         if "lora_B" in n:
             p.data.normal_(0, 0.1)
     loaded = _assert_round_trip(rm, tmp_path / "lora")
-    assert (tmp_path / "lora" / "adapter_model.safetensors").exists() and (tmp_path / "lora" / "base").is_dir()
-    assert loaded.lora["r"] == 4
-    # an adapter over a named backbone stores only the adapter and the name
-    enc = SummaryConditionedRM.from_backbone("minilm", lora_r=2, max_length=64)
-    _assert_round_trip(enc, tmp_path / "lora-minilm")
-    assert not (tmp_path / "lora-minilm" / "base").exists()
-    assert not (tmp_path / "lora-minilm" / "model.safetensors").exists()
+    assert loaded.lora["r"] == 4  # one self-contained directory: base weights, adapters and head
+
+
+def _legacy_dir(rm, d):
+    """A directory in the format written before the model was a PreTrainedModel."""
+    d.mkdir()
+    rm.backbone.save_pretrained(d)
+    rm.tokenizer.save_pretrained(d)
+    save_file({k: v.contiguous() for k, v in rm.head.state_dict().items()}, str(d / LEGACY_HEAD))
+    meta = {"version": 1, "backbone": None, "base_model": None, "is_encoder": rm.is_encoder, "pooling": rm.pooling,
+            "max_length": rm.max_length, "template": rm.template, "lora": None, "hidden_size": rm.head.in_features}
+    (d / LEGACY_CONFIG).write_text(json.dumps(meta))
+    return d
+
+
+def test_earlier_format_still_loads(tiny_rm, tmp_path):
+    tiny_rm.head.bias.data += 0.25
+    loaded = SummaryConditionedRM.from_pretrained(_legacy_dir(tiny_rm, tmp_path / "old"))
+    np.testing.assert_allclose(tiny_rm.score(PROMPTS, RESPONSES, SUMMARIES),
+                               loaded.score(PROMPTS, RESPONSES, SUMMARIES), atol=1e-5)
+    loaded.save_pretrained(tmp_path / "new")  # and saves in the current format
+    assert not (tmp_path / "new" / LEGACY_CONFIG).exists()
+    np.testing.assert_allclose(SummaryConditionedRM.from_pretrained(tmp_path / "new").score(PROMPTS, RESPONSES),
+                               loaded.score(PROMPTS, RESPONSES), atol=1e-5)
+    d = _legacy_dir(tiny_rm, tmp_path / "old-no-head")
+    (d / LEGACY_HEAD).unlink()
+    with pytest.raises(RMCheckpointError, match=f"{LEGACY_HEAD}: missing"):
+        SummaryConditionedRM.from_pretrained(d)
 
 
 def test_bad_checkpoints_fail_clearly(tiny_rm, tmp_path):
@@ -127,15 +154,29 @@ def test_bad_checkpoints_fail_clearly(tiny_rm, tmp_path):
         action(d)
         return d
 
+    def edit_config(d, **changes):
+        meta = json.loads((d / "config.json").read_text())
+        meta.update(changes)
+        for k in [k for k, v in changes.items() if v is None]:
+            del meta[k]
+        (d / "config.json").write_text(json.dumps(meta))
+
+    def drop_head(d):  # a weights file without the head: never silently re-initialised
+        from safetensors.torch import load_file
+
+        state = {k: v for k, v in load_file(str(d / "model.safetensors")).items() if not k.startswith("head.")}
+        save_file(state, str(d / "model.safetensors"), metadata={"format": "pt"})
+
     cases = [
-        ("no-meta", lambda d: (d / CONFIG_NAME).unlink(), f"{CONFIG_NAME}: missing"),
-        ("bad-meta", lambda d: (d / CONFIG_NAME).write_text("{not json"), f"{CONFIG_NAME}: corrupt JSON"),
-        ("meta-field", lambda d: (d / CONFIG_NAME).write_text(json.dumps({"version": 1})), "field 'pooling'"),
-        ("no-head", lambda d: (d / HEAD_NAME).unlink(), f"{HEAD_NAME}: missing"),
-        ("bad-head", lambda d: (d / HEAD_NAME).write_bytes(b"garbage"), f"{HEAD_NAME}: corrupt"),
-        ("no-weights", lambda d: (d / "model.safetensors").unlink(), "model.safetensors: missing"),
-        ("bad-weights", lambda d: (d / "model.safetensors").write_bytes(b"\0" * 64), "cannot load the backbone"),
         ("no-config", lambda d: (d / "config.json").unlink(), "config.json: missing"),
+        ("bad-config", lambda d: (d / "config.json").write_text("{not json"), "config.json: corrupt JSON"),
+        ("other-model", lambda d: edit_config(d, model_type="bert"), "not a pluralign reward model"),
+        ("config-field", lambda d: edit_config(d, pooling=None), "field 'pooling'"),
+        ("no-weights", lambda d: (d / "model.safetensors").unlink(), "model.safetensors: missing"),
+        ("bad-weights", lambda d: (d / "model.safetensors").write_bytes(b"\0" * 64), "cannot load the model weights"),
+        ("no-head", drop_head, "missing_keys.*head.weight"),
+        ("no-tokenizer", lambda d: (d / "tokenizer.json").unlink() or (d / "tokenizer_config.json").unlink(),
+         "cannot load the tokenizer"),
     ]
     for name, action, message in cases:
         with pytest.raises(RMCheckpointError, match=message):

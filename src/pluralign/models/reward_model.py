@@ -1,140 +1,149 @@
-"""The summary-conditioned reward model r(x, y | z) of PLUS: any HF backbone plus a scalar head.
+"""The summary-conditioned reward model r(x, y | z) of PLUS: any HF backbone plus a scalar head, as a
+``transformers.PreTrainedModel``.
 
-The user summary z (or any user text: raw in-context examples, a persona, a group label) goes into the first user
-turn with the PLUS template, then the response follows:
+Decoders (Qwen2, Llama, ...) read the reward at the last non-pad token, encoders (BERT family, e.g.
+all-MiniLM-L6-v2, the CPU default) mean-pool (or take CLS). What the model reads (the PLUS template, chat or
+text-pair rendering, truncation that is reported, never silent) is :mod:`pluralign.models.rm_inputs`.
 
-* decoder LMs (Qwen2, Llama, ...): one chat rendered with the tokenizer's chat template (user turn, assistant turn),
-  reward read at the last non-pad token;
-* encoders (BERT family, e.g. all-MiniLM-L6-v2, the CPU default): a text pair (conditioned prompt, response),
-  mean-pooled (or CLS).
-
-Inputs longer than ``max_length`` are cut in this order: the summary from its front (the end of a context, usually
-the most recent part, is kept), then the prompt from its front, then the response from its end. The cut is never
-silent: ``encode`` returns per-item counts so baselines such as ICL can report how often and how much was lost.
-
-Checkpoints are plain HF directories: the backbone's own ``save_pretrained`` output (or a peft adapter), the
-tokenizer, ``head.safetensors`` and ``pluralign_rm.json``.
+Checkpoints are the library's: ``save_pretrained`` writes ``config.json`` (a :class:`SummaryConditionedRMConfig`
+holding the backbone's config), ``model.safetensors`` (backbone, LoRA adapters if any, and head) and the tokenizer;
+``from_pretrained`` reads them back, and the RewardTrainer's ``checkpoint-<step>`` directories are the same format.
+Directories of the earlier format (``pluralign_rm.json`` + ``head.safetensors``) still load
+(:mod:`pluralign.models.rm_checkpoint`).
 """
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Sequence
-from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any
 
 import numpy as np
 import torch
 from torch import nn
+from transformers import AutoConfig, AutoModel, PretrainedConfig, PreTrainedModel
+from transformers.modeling_outputs import SequenceClassifierOutput
 
-PLUS_TEMPLATE = (
-    "Here is the summary of my preferences based on previous conversations: {summary} In the following "
-    "conversation, keep this in mind to personalize your response.\n\n{prompt}"
-)
-CONFIG_NAME = "pluralign_rm.json"
-HEAD_NAME = "head.safetensors"
-BASE_DIR = "base"  # the frozen base weights of a LoRA model, when they exist nowhere else (e.g. a tiny test model)
-FORMAT_VERSION = 1
+from pluralign.models.rm_inputs import PLUS_TEMPLATE, RMEncoding, RMInputs, check_texts
 
-# Token roles used to decide what to cut. Chat markup and special tokens are fixed; the template's own words
-# ("Here is the summary ...") are cut only once the whole summary is gone, when they no longer say anything.
-_FIXED, _SUMMARY, _PROMPT, _RESPONSE, _WRAPPER = 0, 1, 2, 3, 4
+__all__ = ["PLUS_TEMPLATE", "RMEncoding", "SummaryConditionedRM", "SummaryConditionedRMConfig"]
 
 
-class RMCheckpointError(ValueError):
-    """A reward-model directory is missing a file or holds a corrupt one (the message names which)."""
-
-
-class RMEncoding(NamedTuple):
-    """Model inputs plus an account of what truncation removed, one entry per item."""
-
-    batch: Any  # transformers.BatchEncoding: input_ids, attention_mask[, token_type_ids]
-    summary_tokens_kept: list[int]
-    summary_tokens_cut: list[int]
-    prompt_tokens_cut: list[int]
-    response_tokens_cut: list[int]
-
-
-def _is_encoder(config) -> bool:
+def is_encoder_config(config) -> bool:
+    """True for BERT-style encoders (text pairs, mean pooling), False for decoder LMs."""
     from transformers.models.auto.modeling_auto import MODEL_FOR_MASKED_LM_MAPPING_NAMES
 
-    causal = getattr(config, "is_decoder", False)
-    return config.model_type in MODEL_FOR_MASKED_LM_MAPPING_NAMES and not causal
+    return config.model_type in MODEL_FOR_MASKED_LM_MAPPING_NAMES and not getattr(config, "is_decoder", False)
 
 
-class SummaryConditionedRM(nn.Module):
-    """Scalar reward r(prompt, response | summary) over an HF backbone (encoder or decoder)."""
+class SummaryConditionedRMConfig(PretrainedConfig):
+    """The reward model's settings beside its backbone's own config (``backbone_config``).
 
-    def __init__(
-        self,
-        backbone,
-        tokenizer,
-        *,
-        backbone_name: str | None = None,
-        pooling: str | None = None,
-        max_length: int = 256,
-        template: str = PLUS_TEMPLATE,
-        lora: dict | None = None,
-        seed: int = 0,
-    ) -> None:
-        super().__init__()
-        if not getattr(tokenizer, "is_fast", False):
-            raise ValueError("SummaryConditionedRM needs a fast tokenizer (offsets are used to report truncation)")
-        if "{summary}" not in template or "{prompt}" not in template:
-            raise ValueError("template must contain {summary} and {prompt}")
-        if template.index("{summary}") > template.index("{prompt}"):
-            raise ValueError("template must place {summary} before {prompt}")
-        # A *ForCausalLM / *ForMaskedLM wrapper: keep only the trunk, the LM head is dead weight for a reward model.
-        base = getattr(backbone, "base_model", backbone)
-        if base is not backbone and not hasattr(backbone, "peft_config"):
-            backbone = base
-        # A BERT-style pooler is never used (pooling is ours): freeze it so it is not trained, not in the optimizer,
-        # and DDP does not wait for gradients it never gets.
-        pooler = getattr(getattr(backbone, "base_model", backbone), "pooler", None)
-        if isinstance(pooler, nn.Module):
-            pooler.requires_grad_(False)
-        self.backbone = backbone
-        self.tokenizer = tokenizer
+    ``max_input_length`` is the token budget of one (summary, prompt, response) input (``max_length`` is a
+    generation setting to the library, so it is not used as a model-config key)."""
+
+    model_type = "pluralign_summary_rm"
+
+    def __init__(self, backbone_config: Any = None, backbone_name: str | None = None, pooling: str = "mean",
+                 max_input_length: int = 256, template: str = PLUS_TEMPLATE, lora: dict | None = None,
+                 is_encoder: bool = True, **kwargs) -> None:
+        if isinstance(backbone_config, dict):
+            backbone_config = AutoConfig.for_model(**backbone_config)
+        self.backbone_config = backbone_config
         self.backbone_name = backbone_name
+        if pooling not in ("mean", "cls", "last"):
+            raise ValueError(f"pooling must be mean, cls or last, got {pooling!r}")
+        self.pooling = pooling
+        self.max_input_length = int(max_input_length)
         self.template = template
-        self.max_length = int(max_length)
         self.lora = dict(lora) if lora else None
-        cfg = self.backbone.config
-        self.is_encoder = _is_encoder(cfg)
-        self.pooling = pooling or ("mean" if self.is_encoder else "last")
-        if self.pooling not in ("mean", "cls", "last"):
-            raise ValueError(f"pooling must be mean, cls or last, got {self.pooling!r}")
-        if tokenizer.pad_token is None:
-            tokenizer.pad_token = tokenizer.eos_token
-        limit = getattr(cfg, "max_position_embeddings", None)
-        if limit and self.max_length > limit:
-            raise ValueError(f"max_length={self.max_length} exceeds the backbone's {limit} positions")
-        hidden = int(getattr(cfg, "hidden_size", 0) or cfg.d_model)
+        self.is_encoder = bool(is_encoder)
+        kwargs["num_labels"] = 1  # one scalar reward per sequence (what TRL's RewardTrainer checks)
+        super().__init__(**kwargs)
+
+    def to_dict(self) -> dict[str, Any]:
+        out = super().to_dict()
+        if isinstance(self.backbone_config, PretrainedConfig):
+            out["backbone_config"] = self.backbone_config.to_dict()
+        return out
+
+    @property
+    def hidden_size(self) -> int:
+        cfg = self.backbone_config
+        return int(getattr(cfg, "hidden_size", 0) or cfg.d_model)
+
+
+def _lora_wrap(backbone, lora: dict, seed: int = 0):
+    from peft import LoraConfig, get_peft_model
+
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        return get_peft_model(backbone, LoraConfig(r=lora["r"], lora_alpha=lora["alpha"],
+                                                   lora_dropout=lora["dropout"], target_modules="all-linear",
+                                                   bias="none"))
+
+
+class SummaryConditionedRM(PreTrainedModel):
+    """Scalar reward r(prompt, response | summary) over an HF backbone (encoder or decoder).
+
+    ``forward`` follows the sequence-classification convention (``logits`` of shape (batch, 1)), so TRL's
+    ``RewardTrainer`` trains it as is; :meth:`rewards` and :meth:`score` are the text-level entry points.
+    """
+
+    config_class = SummaryConditionedRMConfig
+    base_model_prefix = "backbone"
+    supports_gradient_checkpointing = True
+    _supports_sdpa = True
+
+    def __init__(self, config: SummaryConditionedRMConfig, backbone=None, tokenizer=None, seed: int = 0) -> None:
+        super().__init__(config)
+        if backbone is None:  # from_pretrained: the weights are loaded after construction
+            backbone = AutoModel.from_config(config.backbone_config)
+            if config.lora:
+                backbone = _lora_wrap(backbone, config.lora, seed)
+        else:  # already initialised (pretrained) weights: post_init must not touch them
+            for m in backbone.modules():
+                m._is_hf_initialized = True
+        self.backbone = backbone
+        self.freeze_untrained()
+        hidden = config.hidden_size
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
             self.head = nn.Linear(hidden, 1)
             nn.init.normal_(self.head.weight, std=1.0 / hidden**0.5)
             nn.init.zeros_(self.head.bias)
-        self._skeleton = None if self.is_encoder else self._chat_skeleton()
+        self.head._is_hf_initialized = True
+        self.inputs: RMInputs | None = None
+        if tokenizer is not None:
+            self.set_tokenizer(tokenizer)
+        self.post_init()
+
+    def freeze_untrained(self) -> None:
+        """Only LoRA adapters train in a LoRA model; a BERT-style pooler never does (pooling is ours): frozen, it is
+        not in the optimizer and DDP does not wait for gradients it never gets."""
+        if self.config.lora:
+            for name, p in self.backbone.named_parameters():
+                p.requires_grad_("lora_" in name)
+        pooler = getattr(getattr(self.backbone, "base_model", self.backbone), "pooler", None)
+        if isinstance(pooler, nn.Module):
+            pooler.requires_grad_(False)
+
+    def _init_weights(self, module) -> None:  # every weight is set in __init__ or loaded from a checkpoint
+        return
+
+    def set_tokenizer(self, tokenizer) -> None:
+        """Attach the tokenizer the model reads with (``from_pretrained`` does this from the same directory)."""
+        self.inputs = RMInputs(tokenizer, is_encoder=self.config.is_encoder, max_length=self.config.max_input_length,
+                               template=self.config.template)
 
     # ------------------------------------------------------------------ construction
     @classmethod
-    def from_backbone(
-        cls,
-        name_or_path: str = "sentence-transformers/all-MiniLM-L6-v2",
-        *,
-        max_length: int = 256,
-        pooling: str | None = None,
-        lora_r: int = 0,
-        lora_alpha: int = 16,
-        lora_dropout: float = 0.05,
-        template: str = PLUS_TEMPLATE,
-        seed: int = 0,
-        torch_dtype: torch.dtype | None = None,
-    ) -> SummaryConditionedRM:
+    def from_backbone(cls, name_or_path: str = "sentence-transformers/all-MiniLM-L6-v2", *, max_length: int = 256,
+                      pooling: str | None = None, lora_r: int = 0, lora_alpha: int = 16, lora_dropout: float = 0.05,
+                      template: str = PLUS_TEMPLATE, seed: int = 0, torch_dtype: torch.dtype | None = None
+                      ) -> SummaryConditionedRM:
         """A fresh reward model (random head) over a local/offline backbone; ``lora_r > 0`` wraps it with LoRA."""
-        from transformers import AutoModel, AutoTokenizer
+        from transformers import AutoTokenizer
 
         from pluralign.models.backbone import resolve_backbone
 
@@ -146,235 +155,106 @@ class SummaryConditionedRM(nn.Module):
                               template=template, seed=seed)
 
     @classmethod
-    def from_model(
-        cls,
-        model,
-        tokenizer,
-        *,
-        backbone_name: str | None = None,
-        max_length: int = 256,
-        pooling: str | None = None,
-        lora_r: int = 0,
-        lora_alpha: int = 16,
-        lora_dropout: float = 0.05,
-        template: str = PLUS_TEMPLATE,
-        seed: int = 0,
-    ) -> SummaryConditionedRM:
+    def from_model(cls, model, tokenizer, *, backbone_name: str | None = None, max_length: int = 256,
+                   pooling: str | None = None, lora_r: int = 0, lora_alpha: int = 16, lora_dropout: float = 0.05,
+                   template: str = PLUS_TEMPLATE, seed: int = 0) -> SummaryConditionedRM:
         """Wrap an already loaded model (e.g. ``tiny_causal_lm()``); ``lora_r > 0`` adds LoRA adapters."""
-        lora = None
+        # A *ForCausalLM / *ForMaskedLM wrapper: keep only the trunk, the LM head is dead weight for a reward model.
         base = getattr(model, "base_model", model)
-        if lora_r > 0:
-            from peft import LoraConfig, get_peft_model
+        encoder = is_encoder_config(base.config)
+        limit = getattr(base.config, "max_position_embeddings", None)
+        if limit and max_length > limit:
+            raise ValueError(f"max_length={max_length} exceeds the backbone's {limit} positions")
+        lora = {"r": int(lora_r), "alpha": int(lora_alpha), "dropout": float(lora_dropout)} if lora_r > 0 else None
+        config = SummaryConditionedRMConfig(
+            backbone_config=base.config, backbone_name=backbone_name, pooling=pooling or ("mean" if encoder else
+                                                                                          "last"),
+            max_input_length=max_length, template=template, lora=lora, is_encoder=encoder)
+        config.dtype = base.dtype
+        backbone = _lora_wrap(base, lora, seed) if lora else base
+        return cls(config, backbone=backbone, tokenizer=tokenizer, seed=seed)
 
-            lora = {"r": int(lora_r), "alpha": int(lora_alpha), "dropout": float(lora_dropout)}
-            with torch.random.fork_rng(devices=[]):
-                torch.manual_seed(seed)
-                base = get_peft_model(base, LoraConfig(r=lora_r, lora_alpha=lora_alpha, lora_dropout=lora_dropout,
-                                                       target_modules="all-linear", bias="none"))
-        return cls(base, tokenizer, backbone_name=backbone_name, pooling=pooling, max_length=max_length,
-                   template=template, lora=lora, seed=seed)
+    # ------------------------------------------------------------------ reading
+    @property
+    def tokenizer(self):
+        return self._inputs().tokenizer
 
-    # ------------------------------------------------------------------ formatting
-    def _chat_skeleton(self) -> tuple[str, str, str]:
-        """Split the chat rendering into (before user text, between user and response, after response)."""
-        tok = self.tokenizer
-        if not getattr(tok, "chat_template", None):
-            return "", "\n\n", tok.eos_token or ""
-        u, r = "\x00USER\x00", "\x00RESPONSE\x00"
-        text = tok.apply_chat_template([{"role": "user", "content": u}, {"role": "assistant", "content": r}],
-                                       tokenize=False)
-        if text.count(u) != 1 or text.count(r) != 1:
-            raise ValueError("the tokenizer's chat template does not render user/assistant content verbatim")
-        a, rest = text.split(u)
-        b, c = rest.split(r)
-        return a, b, c
+    @property
+    def max_length(self) -> int:
+        return self.config.max_input_length
+
+    @property
+    def pooling(self) -> str:
+        return self.config.pooling
+
+    @property
+    def template(self) -> str:
+        return self.config.template
+
+    @property
+    def is_encoder(self) -> bool:
+        return self.config.is_encoder
+
+    @property
+    def lora(self) -> dict | None:
+        return self.config.lora
+
+    @property
+    def backbone_name(self) -> str | None:
+        return self.config.backbone_name
+
+    def _inputs(self) -> RMInputs:
+        if self.inputs is None:
+            raise RuntimeError("no tokenizer attached: load with from_pretrained or call set_tokenizer()")
+        return self.inputs
 
     def format_user_turn(self, prompt: str, summary: str | None = None) -> str:
-        """The first user turn: the PLUS template when there is a summary, the plain prompt otherwise."""
-        if summary is None or not str(summary).strip():
-            return prompt
-        return self.template.format(summary=summary, prompt=prompt)
+        return self._inputs().format_user_turn(prompt, summary)
 
     def format_input(self, prompt: str, response: str, summary: str | None = None) -> str:
-        """The full text the backbone sees before truncation (for encoders: the pair joined by [SEP])."""
-        user = self.format_user_turn(prompt, summary)
-        if self.is_encoder:
-            sep = self.tokenizer.sep_token or "\n"
-            return f"{user} {sep} {response}"
-        a, b, c = self._skeleton
-        return a + user + b + response + c
+        return self._inputs().format_input(prompt, response, summary)
 
-    def _spans(self, prompt: str, summary: str | None, offset: int) -> tuple[tuple[int, int], ...]:
-        """Character spans (start, end) of the summary, the prompt and the whole user turn, shifted by ``offset``."""
-        if summary is None or not str(summary).strip():
-            return (0, 0), (offset, offset + len(prompt)), (offset, offset + len(prompt))
-        s0 = offset + len(self.template.split("{summary}")[0])
-        s1 = s0 + len(summary)
-        user = self.template.format(summary=summary, prompt=prompt)
-        p1 = offset + len(user) - len(self.template.split("{prompt}")[1])
-        return (s0, s1), (p1 - len(prompt), p1), (offset, offset + len(user))
+    def encode(self, prompts: Sequence[str], responses: Sequence[str], summaries: Sequence[str | None] | None = None,
+               max_length: int | None = None) -> RMEncoding:
+        """Right-padded model inputs plus per-item truncation counts (see :mod:`pluralign.models.rm_inputs`)."""
+        return self._inputs().encode(prompts, responses, summaries, max_length)
 
-    # ------------------------------------------------------------------ encoding
-    def _roles(self, offsets, seq_ids, spans, response_span, response_seq) -> list[int]:
-        summary_span, prompt_span, user_span = spans
-        roles = []
-        for (a, b), sid in zip(offsets, seq_ids, strict=True):
-            if sid is None or b <= a:
-                roles.append(_FIXED)  # special tokens, or zero-width pieces
-            elif response_seq is not None and sid == response_seq:
-                roles.append(_RESPONSE)
-            elif a < summary_span[1] and b > summary_span[0]:
-                roles.append(_SUMMARY)
-            elif a < prompt_span[1] and b > prompt_span[0]:
-                roles.append(_PROMPT)
-            elif response_seq is None and a < response_span[1] and b > response_span[0]:
-                roles.append(_RESPONSE)
-            elif a < user_span[1] and b > user_span[0]:
-                roles.append(_WRAPPER)
-            else:
-                roles.append(_FIXED)
-        return roles
-
-    def _truncate(self, ids: list[int], roles: list[int], extra: list[list[int]], max_length: int):
-        """Drop tokens until ``len(ids) <= max_length``: summary front, template words, prompt front, response end."""
-        excess = len(ids) - max_length
-        drop: set[int] = set()
-        cut = {_SUMMARY: 0, _WRAPPER: 0, _PROMPT: 0, _RESPONSE: 0}
-        for role, from_end in ((_SUMMARY, False), (_WRAPPER, False), (_PROMPT, False), (_RESPONSE, True)):
-            if excess <= 0:
-                break
-            idx = [i for i, r in enumerate(roles) if r == role]
-            if from_end:
-                idx = idx[::-1]
-            take = idx[:excess]
-            drop.update(take)
-            cut[role] += len(take)
-            excess -= len(take)
-        keep = [i for i in range(len(ids)) if i not in drop]
-        if len(keep) > max_length:  # only fixed markup left: keep the first token ([CLS]/BOS) and the end
-            keep = keep[:1] + keep[len(keep) - max_length + 1:]
-        return [ids[i] for i in keep], [[e[i] for i in keep] for e in extra], cut
-
-    def encode(
-        self,
-        prompts: Sequence[str],
-        responses: Sequence[str],
-        summaries: Sequence[str | None] | None = None,
-        max_length: int | None = None,
-    ) -> RMEncoding:
-        """Tokenise a batch (right-padded tensors) and report, per item, summary tokens kept/cut and other cuts."""
-        from transformers import BatchEncoding
-
-        prompts, responses, summaries = self._check(prompts, responses, summaries)
-        max_length = int(max_length or self.max_length)
-        tok = self.tokenizer
-        users = [self.format_user_turn(p, s) for p, s in zip(prompts, summaries, strict=True)]
-        if self.is_encoder:
-            enc = tok(users, list(responses), add_special_tokens=True, return_offsets_mapping=True,
-                      truncation=False, verbose=False)
-        else:
-            texts = [self.format_input(p, r, s) for p, r, s in zip(prompts, responses, summaries, strict=True)]
-            enc = tok(texts, add_special_tokens=not bool(getattr(tok, "chat_template", None)),
-                      return_offsets_mapping=True, truncation=False, verbose=False)
-        specials = set(tok.all_special_ids)
-        rows_ids, rows_extra = [], []
-        kept, s_cut, p_cut, r_cut = [], [], [], []
-        has_tt = self.is_encoder and "token_type_ids" in enc
-        for i in range(len(users)):
-            if self.is_encoder:
-                spans = self._spans(prompts[i], summaries[i], 0)
-                roles = self._roles(enc["offset_mapping"][i], enc.sequence_ids(i), spans, (0, 0), 1)
-            else:
-                a, b, _ = self._skeleton
-                spans = self._spans(prompts[i], summaries[i], len(a))
-                r0 = len(a) + len(users[i]) + len(b)
-                seq_ids = [None if t in specials else 0 for t in enc["input_ids"][i]]
-                roles = self._roles(enc["offset_mapping"][i], seq_ids, spans,
-                                    (r0, r0 + len(responses[i])), None)
-            extra = [enc["token_type_ids"][i]] if has_tt else []
-            ids, extra, cut = self._truncate(list(enc["input_ids"][i]), roles, [list(e) for e in extra], max_length)
-            n_summary = sum(1 for r in roles if r == _SUMMARY)
-            kept.append(n_summary - cut[_SUMMARY])
-            s_cut.append(cut[_SUMMARY])
-            p_cut.append(cut[_PROMPT])
-            r_cut.append(cut[_RESPONSE])
-            rows_ids.append(ids)
-            rows_extra.append(extra)
-        width = max(len(x) for x in rows_ids)
-        pad = tok.pad_token_id
-        input_ids = torch.full((len(rows_ids), width), pad, dtype=torch.long)
-        attention = torch.zeros((len(rows_ids), width), dtype=torch.long)
-        for i, ids in enumerate(rows_ids):
-            input_ids[i, : len(ids)] = torch.tensor(ids, dtype=torch.long)
-            attention[i, : len(ids)] = 1
-        data = {"input_ids": input_ids, "attention_mask": attention}
-        if has_tt:
-            tt = torch.zeros((len(rows_ids), width), dtype=torch.long)
-            for i, extra in enumerate(rows_extra):
-                tt[i, : len(extra[0])] = torch.tensor(extra[0], dtype=torch.long)
-            data["token_type_ids"] = tt
-        return RMEncoding(BatchEncoding(data), kept, s_cut, p_cut, r_cut)
-
-    def count_tokens(
-        self, prompts: Sequence[str], responses: Sequence[str], summaries: Sequence[str | None] | None = None
-    ) -> np.ndarray:
+    def count_tokens(self, prompts: Sequence[str], responses: Sequence[str],
+                     summaries: Sequence[str | None] | None = None) -> np.ndarray:
         """Untruncated input length in tokens per item (what the model would read with no ``max_length``)."""
-        enc = self.encode(prompts, responses, summaries, max_length=10**9)
-        return enc.batch["attention_mask"].sum(dim=1).numpy()
-
-    @staticmethod
-    def _check(prompts, responses, summaries):
-        if isinstance(prompts, str) or isinstance(responses, str):
-            raise TypeError("prompts and responses must be sequences of strings, not a single string")
-        prompts, responses = list(prompts), list(responses)
-        summaries = [None] * len(prompts) if summaries is None else list(summaries)
-        if not (len(prompts) == len(responses) == len(summaries)):
-            raise ValueError(f"length mismatch: {len(prompts)} prompts, {len(responses)} responses, "
-                             f"{len(summaries)} summaries")
-        if not prompts:
-            raise ValueError("nothing to encode: empty batch")
-        return prompts, responses, summaries
+        items = self._inputs().tokenize(prompts, responses, summaries, max_length=10**9)
+        return np.array([len(x) for x in items.input_ids])
 
     # ------------------------------------------------------------------ model
-    @property
-    def device(self) -> torch.device:
-        return self.head.weight.device
-
-    def forward(self, input_ids, attention_mask, token_type_ids=None) -> torch.Tensor:
-        """Rewards, shape (batch,), in float32."""
+    def forward(self, input_ids, attention_mask, token_type_ids=None, **_: Any) -> SequenceClassifierOutput:
+        """``logits``: rewards of shape (batch, 1), float32. Extra keys of a trainer batch (``margin``) are ignored."""
         kwargs = {"input_ids": input_ids, "attention_mask": attention_mask}
         if token_type_ids is not None:
             kwargs["token_type_ids"] = token_type_ids
         hidden = self.backbone(**kwargs).last_hidden_state
         mask = attention_mask.to(hidden.dtype)
-        if self.pooling == "mean":
+        if self.config.pooling == "mean":
             pooled = (hidden * mask.unsqueeze(-1)).sum(1) / mask.sum(1, keepdim=True).clamp(min=1)
-        elif self.pooling == "cls":
+        elif self.config.pooling == "cls":
             pooled = hidden[:, 0]
         else:  # last non-pad token, whichever side the padding is on
             pos = torch.arange(attention_mask.shape[1], device=attention_mask.device)
             last = (attention_mask * pos).argmax(dim=1)
             pooled = hidden[torch.arange(hidden.shape[0], device=hidden.device), last]
-        return self.head(pooled.float()).squeeze(-1)
+        return SequenceClassifierOutput(logits=self.head(pooled.float()))
 
-    def reward(self, prompts, responses, summaries=None) -> torch.Tensor:
-        """Differentiable rewards for a batch of texts (used by trainers)."""
+    def rewards(self, prompts, responses, summaries=None) -> torch.Tensor:
+        """Differentiable rewards, shape (batch,), for a batch of texts."""
         batch = self.encode(prompts, responses, summaries).batch.to(self.device)
-        return self(**batch)
+        return self(**batch).logits.squeeze(-1)
 
     @torch.no_grad()
-    def score(
-        self,
-        prompts: Sequence[str],
-        responses: Sequence[str],
-        summaries: Sequence[str | None] | None = None,
-        batch_size: int = 64,
-        dtype: str = "fp32",
-    ) -> np.ndarray:
+    def score(self, prompts: Sequence[str], responses: Sequence[str], summaries: Sequence[str | None] | None = None,
+              batch_size: int = 64, dtype: str = "fp32") -> np.ndarray:
         """Rewards as a float32 array, in input order; eval mode and no grad; ``dtype="bf16"`` autocasts."""
         if dtype not in ("fp32", "bf16"):
             raise ValueError(f"dtype must be 'fp32' or 'bf16', got {dtype!r}")
-        prompts, responses, summaries = self._check(prompts, responses, summaries)
+        prompts, responses, summaries = check_texts(prompts, responses, summaries)
         # Sorting by length keeps padding low; the output is put back in input order.
         order = np.argsort([len(p) + len(r) + len(s or "") for p, r, s in zip(prompts, responses, summaries,
                                                                              strict=True)], kind="stable")
@@ -387,125 +267,29 @@ class SummaryConditionedRM(nn.Module):
                 batch = self.encode([prompts[i] for i in idx], [responses[i] for i in idx],
                                     [summaries[i] for i in idx]).batch.to(self.device)
                 with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=dtype == "bf16"):
-                    r = self(**batch)
+                    r = self(**batch).logits.squeeze(-1)
                 out[idx] = r.float().cpu().numpy()
         finally:
             self.train(was_training)
         return out
 
     # ------------------------------------------------------------------ persistence
-    def save_pretrained(self, directory: str | os.PathLike) -> None:
-        """Write an HF-format directory: backbone (or adapter), tokenizer, head, ``pluralign_rm.json``."""
-        from safetensors.torch import save_file
-
-        d = Path(directory)
-        d.mkdir(parents=True, exist_ok=True)
-        self.backbone.save_pretrained(d)
-        self.tokenizer.save_pretrained(d)
-        base_name = None
-        if self.lora:
-            base_name = self._base_reference()
-            if base_name is None:  # base weights exist only in memory: keep a copy so the adapter can be reloaded
-                base = self.backbone.get_base_model()  # peft injected its layers here: save the original keys
-                clean = {k.replace(".base_layer.", "."): v for k, v in base.state_dict().items() if "lora_" not in k}
-                base.save_pretrained(d / BASE_DIR, state_dict=clean)
-        save_file({k: v.detach().float().cpu().contiguous() for k, v in self.head.state_dict().items()},
-                  str(d / HEAD_NAME))
-        meta = {
-            "version": FORMAT_VERSION,
-            "backbone": self.backbone_name,
-            "base_model": base_name if self.lora else None,
-            "is_encoder": self.is_encoder,
-            "pooling": self.pooling,
-            "max_length": self.max_length,
-            "template": self.template,
-            "lora": self.lora,
-            "hidden_size": int(self.head.in_features),
-        }
-        (d / CONFIG_NAME).write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
-
-    def _base_reference(self) -> str | None:
-        """A name/path from which the LoRA base can be reloaded offline, or None if it only exists in memory."""
-        if not self.backbone_name:
-            return None
-        from pluralign.models.backbone import BackboneNotFoundError, resolve_backbone
-
-        try:
-            resolve_backbone(self.backbone_name)
-        except BackboneNotFoundError:
-            return None
-        return self.backbone_name
+    def save_pretrained(self, save_directory: str | os.PathLike, *args, **kwargs) -> None:
+        """The library's ``save_pretrained`` plus the tokenizer, so the directory is complete on its own."""
+        super().save_pretrained(save_directory, *args, **kwargs)
+        if self.inputs is not None:
+            self.inputs.tokenizer.save_pretrained(save_directory)
 
     @classmethod
-    def from_pretrained(cls, directory: str | os.PathLike, device: str | torch.device | None = None
-                        ) -> SummaryConditionedRM:
-        """Load a directory written by ``save_pretrained``; a missing or corrupt file raises ``RMCheckpointError``."""
-        from safetensors import SafetensorError
-        from safetensors.torch import load_file
-        from transformers import AutoModel, AutoTokenizer
+    def from_pretrained(cls, pretrained_model_name_or_path: str | os.PathLike, *args,
+                        device: str | torch.device | None = None, **kwargs) -> SummaryConditionedRM:
+        """The library's ``from_pretrained`` with the tokenizer attached; a missing, corrupt or incomplete file
+        raises ``RMCheckpointError`` naming it (a model is never silently half-initialised)."""
+        from pluralign.models import rm_checkpoint
 
-        d = Path(directory)
-        if not d.is_dir():
-            raise RMCheckpointError(f"{d}: reward-model checkpoint directory does not exist")
-        meta_path = d / CONFIG_NAME
-        if not meta_path.exists():
-            raise RMCheckpointError(f"{meta_path}: missing (not a pluralign reward-model checkpoint)")
-        try:
-            meta = json.loads(meta_path.read_text(encoding="utf-8"))
-        except (json.JSONDecodeError, UnicodeDecodeError) as e:
-            raise RMCheckpointError(f"{meta_path}: corrupt JSON ({e})") from None
-        for key in ("version", "pooling", "max_length", "template", "hidden_size"):
-            if key not in meta:
-                raise RMCheckpointError(f"{meta_path}: field '{key}' is missing")
-        if meta["version"] > FORMAT_VERSION:
-            raise RMCheckpointError(f"{meta_path}: format version {meta['version']} is newer than this pluralign "
-                                    f"({FORMAT_VERSION})")
-        head_path = d / HEAD_NAME
-        if not head_path.exists():
-            raise RMCheckpointError(f"{head_path}: missing (the reward head weights)")
-        try:
-            head_state = load_file(str(head_path))
-        except (SafetensorError, OSError, ValueError) as e:
-            raise RMCheckpointError(f"{head_path}: corrupt safetensors file ({e})") from None
-        if set(head_state) != {"weight", "bias"} or tuple(head_state["weight"].shape) != (1, meta["hidden_size"]):
-            raise RMCheckpointError(f"{head_path}: expected weight (1, {meta['hidden_size']}) and bias, got "
-                                    f"{ {k: tuple(v.shape) for k, v in head_state.items()} }")
-        lora = meta.get("lora")
-        required = ["adapter_config.json", "adapter_model.safetensors"] if lora else ["config.json"]
-        for name in required:
-            if not (d / name).exists():
-                raise RMCheckpointError(f"{d / name}: missing (backbone {'adapter' if lora else 'config'})")
-        if not lora and not any(d.glob("model*.safetensors")) and not any(d.glob("pytorch_model*.bin")):
-            raise RMCheckpointError(f"{d / 'model.safetensors'}: missing (backbone weights)")
-        try:
-            tokenizer = AutoTokenizer.from_pretrained(d)
-        except Exception as e:  # noqa: BLE001 - tokenizers raise many unrelated types on bad files
-            raise RMCheckpointError(f"{d}: cannot load the tokenizer (tokenizer.json / tokenizer_config.json): "
-                                    f"{e}") from None
-        try:
-            if lora:
-                from peft import PeftModel
+        model = rm_checkpoint.load(cls, pretrained_model_name_or_path, *args, **kwargs)
+        return model.to(device) if device is not None else model
 
-                from pluralign.models.backbone import resolve_backbone
 
-                base_dir = d / BASE_DIR
-                if base_dir.exists():
-                    base_src = str(base_dir)
-                elif meta.get("base_model"):
-                    base_src = resolve_backbone(meta["base_model"])
-                else:
-                    raise RMCheckpointError(f"{base_dir}: missing, and {meta_path} names no base model for the "
-                                            "LoRA adapter")
-                backbone = PeftModel.from_pretrained(AutoModel.from_pretrained(base_src), d, is_trainable=True)
-            else:
-                backbone = AutoModel.from_pretrained(d)
-        except RMCheckpointError:
-            raise
-        except Exception as e:  # noqa: BLE001 - HF raises OSError/ValueError/SafetensorError/... on bad weights
-            raise RMCheckpointError(f"{d}: cannot load the backbone weights: {e}") from None
-        model = cls(backbone, tokenizer, backbone_name=meta.get("backbone"), pooling=meta["pooling"],
-                    max_length=meta["max_length"], template=meta["template"], lora=lora)
-        model.head.load_state_dict(head_state)
-        if device is not None:
-            model.to(device)
-        return model
+AutoConfig.register(SummaryConditionedRMConfig.model_type, SummaryConditionedRMConfig, exist_ok=True)
+AutoModel.register(SummaryConditionedRMConfig, SummaryConditionedRM, exist_ok=True)
