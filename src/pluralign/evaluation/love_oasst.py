@@ -21,6 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
+from pluralign.data.converters import oasst
 from pluralign.data.schema import UserRecord
 from pluralign.evaluation.metrics import auroc
 from pluralign.evaluation.results import Result
@@ -112,8 +113,6 @@ def run_oasst_love(users: Sequence[UserRecord], *, folds: int = 3, seed: int = 0
 
 def load_oasst_users(data_dir: str | Path) -> list[UserRecord]:
     """Convert the OpenAssistant export folder (e.g. ``../shared/data/oasst2-subset``)."""
-    from pluralign.data.converters import oasst
-
     p = Path(data_dir)
     if not p.exists():
         raise FileNotFoundError(f"{p}: OpenAssistant data folder not found (expected oasst2 JSONL trees)")

@@ -16,6 +16,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from pluralign.data.corpora import shared_data_dir
+from pluralign.evaluation.love_oasst import load_oasst_users, run_oasst_love
 from pluralign.evaluation.results import Result
 from pluralign.training.love_config import LoveConfig
 from pluralign.training.love_trainer import (
@@ -100,8 +101,6 @@ def oasst_section(*, seed: int, quick: bool, details: dict, data_dir: str | Path
                   methods=("love-linear", "love")) -> list[Result]:
     """Linear and neural P[Love] on the OpenAssistant reactions (split by tree); nothing when the data is absent
     (logged, and recorded in ``details``)."""
-    from pluralign.evaluation.love_oasst import load_oasst_users, run_oasst_love
-
     size = QUICK_LOVE if quick else FULL_LOVE
     path = Path(data_dir) if data_dir is not None else shared_data_dir() / "oasst2-subset"
     if not path.exists():

@@ -34,8 +34,10 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from pluralign.data.converters import polis
 from pluralign.data.schema import PreferencePair, UserRecord
 from pluralign.data.splits import Example, SplitResult, make_splits
+from pluralign.evaluation.results import Result
 
 
 def user_pairs(user: UserRecord, *, max_pairs: int | None = None, seed: int = 0) -> list[PreferencePair]:
@@ -114,8 +116,6 @@ def polis_splits(users: Sequence[UserRecord], *, seed: int = 0, new_user_frac: f
 
 def load_polis_pair_users(polis_dir: str | Path, **kw) -> list[UserRecord]:
     """Convert a directory of Polis open-data conversations (via the polis converter) and build pair users."""
-    from pluralign.data.converters import polis
-
     seed = kw.get("seed", 0)
     return polis_pair_users(polis.convert(Path(polis_dir)), seed=seed,
                             **{k: v for k, v in kw.items() if k != "seed"})
@@ -191,8 +191,6 @@ def curve_counts(split: SplitResult) -> dict[int, dict[str, int]]:
 
 def curve_count_records(benchmark: str, counts: dict[int, dict[str, int]]) -> list[Any]:
     """``users_scored`` / ``users_left_out`` records (method ``data``) per k."""
-    from pluralign.evaluation.results import Result
-
     return [Result(benchmark, "data", CURVE_SPLIT.format(k=k), metric, float(c[metric]),
                    c["users_scored"] + c["users_left_out"], context_votes=k)
             for k, c in counts.items() for metric in ("users_scored", "users_left_out")]
@@ -250,8 +248,6 @@ def load_polis_split(polis_dir: str | Path, *, seed: int, quick: bool, context_v
     that enough people with many votes are scored, participants of the training conversations whom that per-
     conversation cap left out (never trained on either; up to ``curve_users`` in all, a seeded sample); they join
     ``split.new_user_ids``."""
-    from pluralign.data.converters import polis
-
     max_pairs, cap = (8, 16) if quick else (12, 80)
     records = polis.convert(Path(polis_dir))
     users = polis_pair_users(records, seed=seed, min_pairs=4, max_pairs=None if context_votes else max_pairs,

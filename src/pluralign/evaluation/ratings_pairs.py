@@ -18,8 +18,16 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from pluralign.data.io import read_users
 from pluralign.data.schema import PreferencePair, UserRecord
-from pluralign.data.splits import Example, SplitResult, check_no_leakage, make_splits
+from pluralign.data.splits import (
+    Example,
+    SplitResult,
+    carve_validation,
+    check_no_leakage,
+    hide_truth,
+    make_splits,
+)
 
 
 @dataclass
@@ -85,9 +93,6 @@ def load_ratings_split(path: str | Path, *, seed: int, quick: bool, validation_f
     """The ratings bench split from a feedback file written by ``pluralign data convert ratings``: at most 60 users
     (quick) / 600 users with at most 8 / 16 pairs each (seeded), 3 / 4 context pairs, validation users carved out of
     training (and out of ``new-items``), nothing hidden-truth-like left in what methods see."""
-    from pluralign.data.io import read_users
-    from pluralign.data.splits import carve_validation, hide_truth
-
     p = Path(path)
     if not p.exists():
         raise FileNotFoundError(f"{p}: ratings feedback file does not exist")

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+from sklearn.metrics import roc_auc_score, roc_curve
 
 
 @dataclass
@@ -153,8 +154,6 @@ def plot_curves(log: list[dict], keys: Sequence[str], path: str | Path, title: s
 def plot_reliability_and_roc(probs: np.ndarray, labels: np.ndarray, path: str | Path, *, n_bins: int = 10,
                              raw_probs: np.ndarray | None = None) -> Path:
     """Reliability diagram (equal-mass bins, log axes suit rare events) beside the ROC curve."""
-    from sklearn.metrics import roc_auc_score, roc_curve
-
     plt = _plt()
     fig, (a1, a2) = plt.subplots(1, 2, figsize=(9, 4))
     for name, p in (("raw (training prior)", raw_probs), ("corrected", probs)):

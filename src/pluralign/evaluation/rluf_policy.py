@@ -34,7 +34,18 @@ import numpy as np
 
 from pluralign.data.corpora import load_real_responses
 from pluralign.data.io import iter_jsonl_objects
+from pluralign.evaluation.ab_test import ground_truth_quality, simulate_ab
+from pluralign.evaluation.gate import run_gate
+from pluralign.evaluation.metrics import pearson_r, pearson_result
 from pluralign.evaluation.results import Result
+from pluralign.models.love import NgramEncoder
+from pluralign.objectives.monitors import emoji_count, has_signoff_rule
+from pluralign.objectives.preference_rm import train_hh_objective
+from pluralign.sim import reaction_population
+from pluralign.sim.features import SEGMENTS, last_user_turn, segment
+from pluralign.training.grpo_policy import PolicyCheckpoints, train_grpo_policy
+from pluralign.training.policy import build_reward
+from pluralign.training.policy_config import PolicyConfig
 
 log = logging.getLogger(__name__)
 Scorer = Callable[[Sequence[str], Sequence[str]], np.ndarray]
@@ -74,15 +85,11 @@ FULL_BUDGET = PolicyBudget(train_prompts=120, offline_prompts=80, ab_prompts=120
 
 def policy_view(prompt: str, max_words: int = 60) -> str | None:
     """The single-turn request a policy answers for a pool prompt: its last user turn, if 3..``max_words`` words."""
-    from pluralign.sim.features import last_user_turn
-
     text = " ".join(last_user_turn(prompt).split())
     return text if 3 <= len(text.split()) <= max_words else None
 
 
 def _by_segment(seed: int) -> dict[str, list[str]]:
-    from pluralign.sim.features import SEGMENTS, segment
-
     seen: set[str] = set()
     out: dict[str, list[str]] = {s: [] for s in SEGMENTS}
     for it in load_real_responses():
@@ -133,8 +140,6 @@ def _read_answers(path: Path) -> list[str] | None:
 
 def build_objectives(budget: PolicyBudget, encoder, seed: int) -> tuple[Scorer, Scorer, dict[str, float]]:
     """Helpfulness and safety RMs fitted on HH-RLHF pairs, with their held-out pairwise accuracies."""
-    from pluralign.objectives.preference_rm import train_hh_objective
-
     help_rm, help_acc = train_hh_objective("helpful", encoder, n_train=budget.rm_pairs, n_eval=budget.rm_eval,
                                            seed=seed)
     safe_rm, safe_acc = train_hh_objective("harmless", encoder, n_train=budget.rm_pairs, n_eval=budget.rm_eval,
@@ -152,16 +157,6 @@ def run_policy_benchmark(out: str | Path, budget: PolicyBudget, love: Scorer, *,
     ``ab_prompts`` must be absent from the reaction log P[Love] was trained on. Writes ``OUT/policies/...``
     (LoRA checkpoints, answers per checkpoint, ``policy_details.json``) and fills ``details``.
     """
-    from pluralign.evaluation.ab_test import ground_truth_quality, simulate_ab
-    from pluralign.evaluation.gate import run_gate
-    from pluralign.evaluation.metrics import pearson_r, pearson_result
-    from pluralign.models.love import NgramEncoder
-    from pluralign.objectives.monitors import emoji_count, has_signoff_rule
-    from pluralign.sim import reaction_population
-    from pluralign.training.grpo_policy import PolicyCheckpoints, train_grpo_policy
-    from pluralign.training.policy import build_reward
-    from pluralign.training.policy_config import PolicyConfig
-
     out = Path(out) / "policies"
     out.mkdir(parents=True, exist_ok=True)
     details = {} if details is None else details
@@ -313,8 +308,6 @@ def run_policy_benchmark(out: str | Path, budget: PolicyBudget, love: Scorer, *,
 def example_answers(prompts: Sequence[str], answers: dict[str, list[str]], objectives: dict[str, Scorer],
                     per_segment: int = 1) -> list[dict]:
     """The first prompt of each use-case segment with every policy's answer and its rewards (raw scores)."""
-    from pluralign.sim.features import segment
-
     picked, seen = [], set()
     for i, p in enumerate(prompts):
         if segment(p) not in seen:
@@ -354,8 +347,6 @@ def policy_targets(details: dict) -> dict:
 
 def policy_markdown(details: dict) -> str:
     """Per-checkpoint table (offline P[Love], lifts, hack rates, gate) and the finals' per-segment lifts."""
-    from pluralign.sim.features import SEGMENTS
-
     lines = ["# RLUF policies: GRPO checkpoints judged by fresh simulated users", "",
              "| checkpoint | offline P[Love] | love lift vs initial [95% CI, users] | expected lift | helpfulness "
              "change [CI] | safety change [CI] | sign-off | emoji | words | gate |",

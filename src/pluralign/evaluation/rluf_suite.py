@@ -29,7 +29,7 @@ import numpy as np
 
 from pluralign.data.corpora import load_real_responses
 from pluralign.evaluation.love_suite import oasst_section, summary_love_section
-from pluralign.evaluation.metrics import pearson_r
+from pluralign.evaluation.metrics import auroc, pearson_r
 from pluralign.evaluation.results import Result
 from pluralign.evaluation.rluf_policy import (
     FULL_BUDGET,
@@ -40,6 +40,9 @@ from pluralign.evaluation.rluf_policy import (
     run_policy_benchmark,
 )
 from pluralign.models.love import LoveModel, NgramEncoder
+from pluralign.sim import simulate_reaction_log
+from pluralign.sim.features import SEGMENTS, segment
+from pluralign.sim.responses import add_emojis, add_signoff, formalize, shorten, warm_up
 from pluralign.training.love_config import LoveConfig
 from pluralign.training.love_trainer import HONEST, ReactionTable, reaction_table, select_C, train_love
 
@@ -94,8 +97,6 @@ def _subset(table: ReactionTable, adv_share: float, seed: int) -> ReactionTable:
 
 def candidate_pool(prompt: str, response: str, rng: random.Random) -> list[str]:
     """The real response first (the baseline), then its variants in a seeded random order."""
-    from pluralign.sim.responses import add_emojis, add_signoff, formalize, shorten, warm_up
-
     variants = [shorten(response, 1), shorten(response, 3), add_emojis(response, rng, 2), add_signoff(response, rng),
                 formalize(response), warm_up(response, rng), add_signoff(warm_up(response, rng), rng)]
     rng.shuffle(variants)
@@ -108,8 +109,6 @@ def candidate_pool(prompt: str, response: str, rng: random.Random) -> list[str]:
 
 def prompt_set(n: int, seed: int) -> list[tuple[str, str]]:
     """``n`` real (prompt, response) items, balanced across use-case segments, one per prompt."""
-    from pluralign.sim.features import SEGMENTS, segment
-
     items = [it for it in load_real_responses() if 5 <= len(it.response.split()) <= 250]
     rng = random.Random(seed)
     rng.shuffle(items)
@@ -133,8 +132,6 @@ def _love_results(method: str, metrics: dict[str, float], n: int, seconds: float
 
 def run_rluf_suite(out_dir: str | Path, quick: bool = False, seed: int = 0) -> list[Result]:
     """Run the whole RLUF benchmark; write ``out_dir/rluf_details.json`` and ``rluf_ab.md``; return the Results."""
-    from pluralign.sim import simulate_reaction_log
-
     size = QUICK if quick else FULL
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -219,8 +216,6 @@ def _population_oracle(table: ReactionTable, test_idx: np.ndarray, sim_users: di
     """The honest users' *mean* true P(love) on the honest test reactions: its AUROC is the ceiling of any model
     that does not know who is reacting (``oracle_auroc`` uses each user's own ``p_true``, i.e. their personal
     taste), and its length correlation is what an accurate population P[Love] inherits."""
-    from pluralign.evaluation.metrics import auroc
-
     test = table.take(test_idx)
     test = test.take([i for i, k in enumerate(test.user_kinds) if k == HONEST])
     honest = [u for u in sim_users.values() if u.kind == HONEST]

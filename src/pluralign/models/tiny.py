@@ -12,6 +12,8 @@ import copy
 import functools
 from typing import Literal
 
+from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+
 # Qwen2.5's template, trimmed to what we use (system/user/assistant turns, generation prompt); no tool calls.
 CHAT_TEMPLATE = (
     "{% for message in messages %}"
@@ -46,7 +48,6 @@ yes no maybe because however therefore although which what when where why who ho
 
 @functools.lru_cache(maxsize=1)
 def _build_tokenizer(vocab_size: int):
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
     from transformers import PreTrainedTokenizerFast
 
     tok = Tokenizer(models.BPE())

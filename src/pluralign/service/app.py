@@ -12,6 +12,7 @@ import logging
 import os
 from contextlib import asynccontextmanager
 
+import httpx
 import sqlalchemy as sa
 from fastapi import FastAPI
 from fastapi.concurrency import run_in_threadpool
@@ -64,8 +65,6 @@ def create_app(config: ServiceConfig | None = None, *, admin_key: str | None = N
         await batcher.start()
         upstream = None
         if config.upstream_url:
-            import httpx
-
             upstream_key = os.environ.get(config.upstream_key_env)
             upstream = httpx.AsyncClient(
                 base_url=config.upstream_url.rstrip("/") + "/", timeout=config.upstream_timeout_s,

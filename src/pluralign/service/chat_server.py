@@ -25,6 +25,9 @@ from typing import Any
 from fastapi import FastAPI, Request
 from pydantic import BaseModel, ConfigDict, Field
 
+from pluralign.models.generation import Row, encode_prompts, eos_ids, pad_id, row_seed, sample_rows
+from pluralign.models.llm import load_causal_lm
+from pluralign.models.tiny import tiny_causal_lm
 from pluralign.service.errors import ApiError, install_error_handlers
 from pluralign.service.proxy import ChatMessageIn, message_text
 
@@ -65,8 +68,6 @@ class BatchedGenerator:
     monitoring)."""
 
     def __init__(self, model, tokenizer, *, max_batch: int = 16, max_wait_s: float = 0.01):
-        from pluralign.models.generation import eos_ids, pad_id
-
         self.model, self.tokenizer = model, tokenizer
         self.max_batch, self.max_wait_s = max_batch, max_wait_s
         self.eos, self.pad = eos_ids(model, tokenizer), pad_id(tokenizer)
@@ -105,8 +106,6 @@ class BatchedGenerator:
         return jobs, stop
 
     def _run(self) -> None:
-        from pluralign.models.generation import Row, row_seed, sample_rows
-
         stop = False
         while not stop:
             first = self._queue.get()
@@ -167,7 +166,6 @@ def create_chat_app(model, tokenizer, *, model_id: str = "local", api_key: str |
             raise ApiError(400, "unsupported", "streaming is not supported by this server", field="body.stream")
         app.state.received.append(req.model_dump())
         messages = [{"role": m.role, "content": message_text(m.content)} for m in req.messages]
-        from pluralign.models.generation import encode_prompts
 
         prompt_ids = encode_prompts(tokenizer, [messages])[0]
         seed = req.seed if req.seed is not None else int(torch.randint(0, 1 << 62, (1,)).item())
@@ -203,9 +201,6 @@ def load_chat_model(spec: str | None = None, *, seed: int = 0, dtype: str = "aut
     :func:`pluralign.models.llm.load_causal_lm` takes: ``None`` = the embedded SmolLM2-135M-Instruct, a local HF
     directory or a ``.gguf`` file."""
     if spec == "tiny":
-        from pluralign.models.tiny import tiny_causal_lm
-
         return tiny_causal_lm(seed=seed)
-    from pluralign.models.llm import load_causal_lm
 
     return load_causal_lm(spec, dtype=dtype)

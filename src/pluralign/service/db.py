@@ -7,6 +7,9 @@ import threading
 from pathlib import Path
 
 import sqlalchemy as sa
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -55,10 +58,6 @@ def make_engine(url: str, *, sqlite_synchronous: str = "FULL", sqlite_background
 
 def migrate(engine: Engine) -> str:
     """Bring the schema to the newest migration (``alembic upgrade head``); return the revision now current."""
-    from alembic import command
-    from alembic.config import Config
-    from alembic.runtime.migration import MigrationContext
-
     cfg = Config()
     cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
     with engine.begin() as conn:

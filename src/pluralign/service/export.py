@@ -18,6 +18,7 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import sqlalchemy as sa
+from sqlalchemy.orm import Session
 from tqdm import tqdm
 
 from pluralign.data.io import pairs_to_trl_rows, write_users
@@ -58,8 +59,6 @@ def export_feedback(db_url: str, out_dir: Path) -> dict:
             if not sa.inspect(conn).has_table("feedback_events"):
                 raise ValueError(f"{db_url}: no pluralign feedback tables (start 'pluralign serve --db' on it first)")
         with engine.connect() as conn, tqdm(desc="export users", unit="user") as bar:
-            from sqlalchemy.orm import Session
-
             session = Session(bind=conn)
             user_ids = session.scalars(sa.select(FeedbackEvent.user_id).distinct().order_by(FeedbackEvent.user_id))
             for uid in list(user_ids):

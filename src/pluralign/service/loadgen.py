@@ -4,17 +4,25 @@ scoring throughput. Used by ``benchmarks/service_load.py`` and the slow tests; r
 
 from __future__ import annotations
 
+import http.client
+import json
 import os
+import resource
 import signal
+import socket
 import subprocess
 import sys
+import threading
 import time
 import uuid
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
+from pathlib import Path
 from urllib.parse import urlparse
 
 import httpx
 import numpy as np
+import sqlalchemy as sa
 
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
 
@@ -25,8 +33,6 @@ def _check_loopback(base: str) -> None:
 
 
 def free_port() -> int:
-    import socket
-
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
@@ -99,11 +105,6 @@ def _client_process(port: int, admin_key: str, kind: str, users: list[str], max_
     Stdlib ``http.client`` in threads costs the load generator several times less CPU per request than an async
     client here, which matters when generator and server share two cores.
     """
-    import http.client
-    import json
-    import resource
-    import threading
-
     make = _REQUESTS[kind]
     lock = threading.Lock()
     out = {"requests": 0, "events": 0, "errors": 0, "latencies_ms": [], "acked": []}
@@ -164,8 +165,6 @@ def run_load(base: str, admin_key: str, kind: str, *, clients: int, max_requests
     per POST /v1/score). Latency is per request, send to answer (for ingestion: after the commit). Clients are
     spread over processes of at most ``threads_per_process`` threads.
     """
-    from concurrent.futures import ProcessPoolExecutor
-
     _check_loopback(base)
     port = urlparse(base).port
     run_id = run_id or uuid.uuid4().hex[:8]
@@ -192,10 +191,6 @@ def run_load(base: str, admin_key: str, kind: str, *, clients: int, max_requests
 def crash_test(db_url: str, admin_key: str, *, clients: int = 8, kill_after_s: float = 2.0,
                events_per_request: int = 1) -> dict:
     """Kill -9 the server during a burst of writes; count acknowledged events missing from the database."""
-    import threading
-
-    import sqlalchemy as sa
-
     proc, base = start_server(db_url, admin_key)
     timer = threading.Timer(kill_after_s, lambda: os.kill(proc.pid, signal.SIGKILL))
     timer.start()
@@ -217,7 +212,5 @@ def crash_test(db_url: str, admin_key: str, *, clients: int = 8, kill_after_s: f
 
 def process_cpu_s(pid: int) -> float:
     """User + system CPU seconds used so far by process ``pid`` (Linux ``/proc``), to show who used the cores."""
-    from pathlib import Path
-
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")

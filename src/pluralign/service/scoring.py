@@ -63,6 +63,7 @@ def load_scorer(rm_path: str | None, love_path: str | None, *, torch_threads: in
     ``torch_threads`` (>0) caps torch's intra-op threads for the whole process.
     """
     scorer = Scorer()
+    # Function-level imports: torch and the models load only when a model is configured (the service runs without).
     if (rm_path or love_path) and torch_threads > 0:
         import torch
 

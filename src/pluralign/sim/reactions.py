@@ -23,7 +23,7 @@ from tqdm.auto import tqdm
 
 from pluralign.data.corpora import RealItem, load_real_responses
 from pluralign.data.schema import Reaction, UserRecord
-from pluralign.sim.features import SEGMENTS, last_user_turn, segment
+from pluralign.sim.features import SEGMENTS, helpfulness, last_user_turn, segment
 from pluralign.sim.personas import Persona, make_persona
 from pluralign.sim.responses import (
     add_emojis,
@@ -321,8 +321,6 @@ def signoff_ab(n_users: int = 200, n_items: int = 4000, *, base_rate: float = 0.
     with an affectionate sign-off. Returns love rates (overall and per-segment change) and mean ground-truth
     helpfulness of both arms; the cue should raise love (most in companionship segments) and lower helpfulness.
     """
-    from pluralign.sim.features import helpfulness
-
     users = reaction_population(n_users, base_rate=base_rate, adversarial_frac=0.0, susceptible_frac=susceptible_frac,
                                 seed=seed)
     rng = random.Random(seed)

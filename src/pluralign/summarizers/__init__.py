@@ -20,6 +20,7 @@ from pluralign.summarizers.base import (
 def load_summarizer(path: str | Path):
     """A saved ``cpu`` summarizer (has ``summarizer.json``) or an ``hf`` model directory."""
     p = Path(path)
+    # Function-level imports: both backends import torch; the package's prompt helpers must not.
     if (p / "summarizer.json").exists():
         from pluralign.summarizers.cpu import CpuSummarizer
 

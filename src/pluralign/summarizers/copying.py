@@ -12,6 +12,7 @@ import re
 from collections.abc import Sequence
 
 from pluralign.data.schema import UserRecord
+from pluralign.summarizers.base import render_context
 
 _WORD = re.compile(r"[a-z0-9']+")
 _NO_LIMIT = 10**9
@@ -27,8 +28,6 @@ def ngrams(tokens: Sequence[str], n: int) -> set[tuple[str, ...]]:
 
 def context_text(user: UserRecord) -> str:
     """Everything the summarizer could have copied from: the whole history, uncut."""
-    from pluralign.summarizers.base import render_context
-
     return render_context(user, max_pairs=_NO_LIMIT, max_conversations=_NO_LIMIT, max_chars=_NO_LIMIT)
 
 

@@ -10,6 +10,7 @@ prompt asks for, so even an untrained or tiny model produces a parseable summary
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import hashlib
 import json
@@ -20,6 +21,9 @@ from pathlib import Path
 import torch
 
 from pluralign.data.schema import UserRecord
+from pluralign.models.backbone import BackboneNotFoundError
+from pluralign.models.generation import eos_ids, sample_tokens
+from pluralign.models.llm import DEFAULT_LLM, resolve_dtype, resolve_llm
 from pluralign.summarizers.base import SUMMARY_MARKER, build_summarizer_prompt, extract_summary
 
 META = "hf_summarizer.json"
@@ -86,8 +90,6 @@ class HFSummarizer:
 
     def initial_model(self):
         """A context in which ``self.model`` is the frozen initial summarizer (the LoRA adapter switched off)."""
-        import contextlib
-
         if hasattr(self.model, "disable_adapter"):
             return self.model.disable_adapter()
         if self.step == 0:
@@ -103,8 +105,6 @@ class HFSummarizer:
         with a fresh peft LoRA adapter (on the top ``lora_layers`` blocks when > 0). ``dtype``: a torch dtype name or ``auto`` (bf16 where the CPU multiplies it
         natively); default fp32."""
         from transformers import AutoModelForCausalLM, AutoTokenizer
-
-        from pluralign.models.llm import DEFAULT_LLM, resolve_dtype, resolve_llm
 
         name_or_path = name_or_path or DEFAULT_LLM
         path = Path(name_or_path) if Path(name_or_path).is_dir() else Path(resolve_llm(name_or_path))
@@ -168,8 +168,6 @@ class HFSummarizer:
 
     def _generate(self, queries: list[str], sample: bool, n: int = 1):
         """Sample ``n`` summaries per query (the group shares the query's pre-fill)."""
-        from pluralign.models.generation import eos_ids, sample_tokens
-
         prompt_ids = self.tokenizer(queries, add_special_tokens=False)["input_ids"]
         pad = self.tokenizer.pad_token_id
         eos = eos_ids(self.model, self.tokenizer)
@@ -201,8 +199,6 @@ class HFSummarizer:
                   initial: bool = False) -> list[str]:
         """One summary per context (greedy unless ``sample``); ``initial`` asks the frozen initial summarizer (the
         zero-shot summaries the RL-trained ones are compared with)."""
-        import contextlib
-
         out: list[str] = []
         with self.initial_model() if initial else contextlib.nullcontext():
             for i in range(0, len(contexts), batch_size):
@@ -221,9 +217,6 @@ class HFSummarizer:
         self.model.save_pretrained(out)
         self.tokenizer.save_pretrained(out)
         if hasattr(self.model, "peft_config"):
-            from pluralign.models.backbone import BackboneNotFoundError
-            from pluralign.models.llm import resolve_llm
-
             try:
                 resolve_llm(self.name)
             except BackboneNotFoundError:

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import torch
 
+from pluralign.summarizers.hf import sequence_logprobs
+
 
 def group_advantages(rewards: torch.Tensor, group_size: int, *, mode: str = "grpo", eps: float = 1e-6) -> torch.Tensor:
     """Advantages for context-major rewards (``group_size`` consecutive samples per context).
@@ -68,8 +70,6 @@ class TokenGroupUpdater:
         self.optimizer = torch.optim.AdamW(self.params, lr=lr, weight_decay=0.0)
 
     def step(self, rollout, scores: torch.Tensor) -> dict[str, float]:
-        from pluralign.summarizers.hf import sequence_logprobs
-
         dev = self.s.device
         args = [t.to(dev) for t in (rollout.query_ids, rollout.query_mask, rollout.response_ids, rollout.response_mask)]
         adv = group_advantages(scores, rollout.group_size, mode=self.mode).to(dev)

@@ -16,9 +16,12 @@ import logging
 import re
 import time
 from collections.abc import Sequence
+from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 
+from pluralign.models.generation import generate_texts
+from pluralign.models.llm import fast_bf16_cpu, load_causal_lm
 from pluralign.objectives.rewards import MultiObjectiveReward
 from pluralign.training.policy_config import PolicyConfig
 
@@ -68,8 +71,6 @@ def list_checkpoints(out_dir: str | Path) -> dict[int, Path]:
 def _bf16(cfg: PolicyConfig) -> bool:
     import torch
 
-    from pluralign.models.llm import fast_bf16_cpu
-
     if cfg.bf16 is not None:
         return bool(cfg.bf16)
     return torch.cuda.is_bf16_supported() if torch.cuda.is_available() else fast_bf16_cpu()
@@ -92,8 +93,6 @@ def train_grpo_policy(prompts: Sequence[str], reward: MultiObjectiveReward, cfg:
         raise ValueError(f"per_device_train_batch_size ({cfg.per_device_train_batch_size}) must be a multiple of "
                          f"num_generations ({cfg.num_generations})")
     if model is None:
-        from pluralign.models.llm import load_causal_lm
-
         model, tokenizer = load_causal_lm(cfg.model, dtype="float32")
     elif tokenizer is None:
         raise ValueError("pass the tokenizer with the model")
@@ -135,8 +134,6 @@ class PolicyCheckpoints:
 
     def __init__(self, model_name: str | None = None, *, model=None, tokenizer=None, dtype: str = "auto"):
         if model is None:
-            from pluralign.models.llm import load_causal_lm
-
             model, tokenizer = load_causal_lm(model_name, dtype=dtype)
         elif tokenizer is None:
             raise ValueError("pass the tokenizer with the model")
@@ -164,10 +161,6 @@ class PolicyCheckpoints:
                 seed: int = 0, batch_size: int = 16) -> list[str]:
         """One answer per prompt from ``checkpoint`` (``None`` = the base model without adapters): greedy when
         ``cfg.eval_temperature`` is 0, else sampled with ``seed``; at most ``cfg.max_completion_length`` tokens."""
-        from contextlib import nullcontext
-
-        from pluralign.models.generation import generate_texts
-
         active = self._activate(checkpoint)
         if active is None and self._loaded:
             ctx, model = self.model.disable_adapter(), self.model

@@ -9,6 +9,7 @@ written. Line numbers are physical lines for JSONL and CSV; for formats without 
 from __future__ import annotations
 
 import csv
+import dataclasses
 import gzip
 import hashlib
 import io
@@ -262,8 +263,6 @@ def render_dialogue(messages: list[Message]) -> str:
 
 def build_options(cls: type, opts: dict[str, Any]):
     """``cls(**opts)`` with a clear error naming the unknown option and the known ones."""
-    import dataclasses
-
     known = {f.name for f in dataclasses.fields(cls)}
     unknown = sorted(set(opts) - known)
     if unknown:

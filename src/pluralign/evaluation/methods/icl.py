@@ -14,13 +14,12 @@ from collections.abc import Sequence
 
 from pluralign.data.splits import Example
 from pluralign.evaluation.methods.base import ConditionedRMMethod
+from pluralign.summarizers.base import render_context
 
 _NO_LIMIT = 10**9
 
 
 def render_icl_context(example: Example) -> str:
-    from pluralign.summarizers.base import render_context
-
     return render_context(example.context, max_pairs=_NO_LIMIT, max_conversations=_NO_LIMIT, max_chars=_NO_LIMIT)
 
 

@@ -18,6 +18,7 @@ from typing import Any
 from pluralign.data.io import FeedbackFileError, RecordIssue, iter_jsonl_objects
 from pluralign.data.splits import Example
 from pluralign.evaluation.methods.base import ConditionedRMMethod
+from pluralign.evaluation.methods.plus import summary_metrics
 
 
 def load_summaries(path: str | os.PathLike) -> dict[str, str]:
@@ -87,8 +88,6 @@ class SummaryMethod(ConditionedRMMethod):
 
     def extra_metrics(self, examples: Sequence[Example]) -> dict[str, float]:
         """``copy_rate``, ``summary_words`` and compression, as for the plus methods."""
-        from pluralign.evaluation.methods.plus import summary_metrics
-
         if not examples or self.model is None:
             return {}
         return summary_metrics(examples, self._conditionings(examples), self.model.tokenizer)
