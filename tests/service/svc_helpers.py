@@ -15,14 +15,10 @@ import pytest
 import sqlalchemy as sa
 import uvicorn
 
+from ports import free_port
+
 ADMIN_KEY = "test-admin-key-0123456789"
 PG_URL = os.environ.get("PLURALIGN_TEST_PG_URL")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @contextlib.contextmanager

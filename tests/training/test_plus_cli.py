@@ -16,6 +16,7 @@ from pet_users import make_users
 from pluralign.cli import main
 from pluralign.data.io import write_users
 from pluralign.summarizers.store import SummaryStore
+from ports import free_port
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -66,7 +67,7 @@ def test_two_processes_split_rollouts_and_stay_in_sync(tmp_path):
     assert torchrun, "torchrun comes with torch"
     env = {**os.environ, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1"}
     proc = subprocess.run(
-        [torchrun, "--nproc_per_node", "2", "--master_port", "29533", "-m", "pluralign.cli", "train", "plus",
+        [torchrun, "--nproc_per_node", "2", "--master_port", str(free_port()), "-m", "pluralign.cli", "train", "plus",
          "--config", str(ROOT / "configs/plus-qwen2.5-3b-gpu.yaml"), "--train", str(data), "--out", str(out),
          *TINY], env=env, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]

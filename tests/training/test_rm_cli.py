@@ -8,6 +8,7 @@ import numpy as np
 from pluralign.cli import main
 from pluralign.cli.train_rm import load_rows
 from pluralign.models.reward_model import SummaryConditionedRM
+from ports import free_port
 
 
 def _write(path, objs):
@@ -64,7 +65,7 @@ def test_train_rm_on_two_processes(tmp_path):
     out = tmp_path / "rm"
     torchrun = shutil.which("torchrun", path=str(Path(sys.executable).parent))
     env = {**os.environ, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1"}
-    proc = subprocess.run([torchrun, "--nproc_per_node", "2", "--master_port", "29534", "-m", "pluralign.cli",
+    proc = subprocess.run([torchrun, "--nproc_per_node", "2", "--master_port", str(free_port()), "-m", "pluralign.cli",
                            "train", "rm", "--train", str(train), "--out", str(out), "--set", "max_steps=3",
                            "--set", "batch_size=4", "--set", "max_length=48"], env=env, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
