@@ -12,7 +12,9 @@ import copy
 import functools
 from typing import Literal
 
+import torch
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast, Qwen2Config, Qwen2ForCausalLM
 
 # Qwen2.5's template, trimmed to what we use (system/user/assistant turns, generation prompt); no tool calls.
 CHAT_TEMPLATE = (
@@ -48,8 +50,6 @@ yes no maybe because however therefore although which what when where why who ho
 
 @functools.lru_cache(maxsize=1)
 def _build_tokenizer(vocab_size: int):
-    from transformers import PreTrainedTokenizerFast
-
     tok = Tokenizer(models.BPE())
     tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     tok.decoder = decoders.ByteLevel()
@@ -96,9 +96,6 @@ def tiny_causal_lm(
     Same seed, same weights. Token ids (pad/eos/bos) are wired into the config and generation config, so
     ``model.generate`` stops on ``<|im_end|>`` and pads with ``<|pad|>``.
     """
-    import torch
-    from transformers import LlamaConfig, LlamaForCausalLM, Qwen2Config, Qwen2ForCausalLM
-
     if hidden_size % heads:
         raise ValueError(f"hidden_size={hidden_size} must be divisible by heads={heads}")
     tokenizer = tiny_tokenizer(vocab_size)

@@ -22,6 +22,7 @@ from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Any
 
+import torch
 from fastapi import FastAPI, Request
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -134,8 +135,6 @@ def create_chat_app(model, tokenizer, *, model_id: str = "local", api_key: str |
                     default_max_tokens: int = 64, max_batch: int = 16, max_wait_ms: float = 10.0) -> FastAPI:
     """The app; ``app.state.received`` keeps the last 100 request bodies (what the upstream was really sent) and
     ``app.state.generator`` is the :class:`BatchedGenerator`."""
-    import torch
-
     generator = BatchedGenerator(model, tokenizer, max_batch=max_batch, max_wait_s=max_wait_ms / 1000)
 
     @contextlib.asynccontextmanager

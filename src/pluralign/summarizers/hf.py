@@ -19,6 +19,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
+from peft import LoraConfig, PeftModel, get_peft_model, load_peft_weights, set_peft_model_state_dict
+from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from pluralign.data.schema import UserRecord
 from pluralign.models.backbone import BackboneNotFoundError
@@ -104,15 +106,11 @@ class HFSummarizer:
         directory written by :meth:`save_pretrained` (LoRA adapters included); ``lora_r > 0`` wraps a plain model
         with a fresh peft LoRA adapter (on the top ``lora_layers`` blocks when > 0). ``dtype``: a torch dtype name or ``auto`` (bf16 where the CPU multiplies it
         natively); default fp32."""
-        from transformers import AutoModelForCausalLM, AutoTokenizer
-
         name_or_path = name_or_path or DEFAULT_LLM
         path = Path(name_or_path) if Path(name_or_path).is_dir() else Path(resolve_llm(name_or_path))
         meta = json.loads((path / META).read_text()) if (path / META).exists() else {}
         torch_dtype = resolve_dtype(dtype) if dtype else None
         if (path / "adapter_config.json").exists():
-            from peft import PeftModel
-
             base = path / "base" if (path / "base").exists() else resolve_llm(meta["base"])
             model = AutoModelForCausalLM.from_pretrained(base, dtype=torch_dtype)
             model = PeftModel.from_pretrained(model, str(path), is_trainable=True)
@@ -130,12 +128,8 @@ class HFSummarizer:
         """Load weights saved by :meth:`save_pretrained` into this (same-architecture) model, in place."""
         d = Path(directory)
         if hasattr(self.model, "peft_config"):
-            from peft import load_peft_weights, set_peft_model_state_dict
-
             set_peft_model_state_dict(self.model, load_peft_weights(str(d), device=str(self.device)))
         else:
-            from transformers import AutoModelForCausalLM
-
             self.model.load_state_dict(AutoModelForCausalLM.from_pretrained(d).state_dict())
 
     @property
@@ -229,8 +223,6 @@ class HFSummarizer:
 def add_lora(model, *, r: int = 16, alpha: int = 32, dropout: float = 0.0, layers: int = 0):
     """Wrap a causal LM with a LoRA adapter on all linear projections (peft); ``layers > 0`` puts it only on the top
     ``layers`` transformer blocks, so the backward pass stops there (the cheap setting on CPU)."""
-    from peft import LoraConfig, get_peft_model
-
     targets: str | list[str] = "all-linear"
     extra = {}
     n = int(model.config.get_text_config().num_hidden_layers)

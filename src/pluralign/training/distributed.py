@@ -19,6 +19,8 @@ from collections.abc import Iterable, Sequence
 from typing import Any, TypeVar
 
 import torch
+import torch.distributed as dist
+from accelerate import Accelerator
 
 T = TypeVar("T")
 
@@ -27,8 +29,6 @@ def make_accelerator(**kwargs: Any):
     """An ``accelerate.Accelerator`` that also runs data-parallel on CPU-only machines: with no accelerator device,
     ``cpu=True`` makes ``torchrun``/``accelerate launch`` with several processes use the gloo backend (otherwise
     accelerate silently runs every process as a separate single-process job)."""
-    from accelerate import Accelerator
-
     return Accelerator(cpu=not torch.accelerator.is_available(), **kwargs)
 
 
@@ -55,7 +55,6 @@ def average_gradients(optimizers: Iterable[torch.optim.Optimizer], world: int) -
     after backward accumulates it. Returns the hook handles (``handle.remove()`` undoes it)."""
     if world <= 1:
         return []
-    import torch.distributed as dist
 
     def hook(p: torch.Tensor) -> None:
         dist.all_reduce(p.grad, op=dist.ReduceOp.SUM)
@@ -68,7 +67,6 @@ def global_count(n: int, world: int) -> int:
     """Sum of ``n`` over all processes."""
     if world <= 1:
         return n
-    import torch.distributed as dist
 
     t = torch.tensor([n], dtype=torch.long)
     dist.all_reduce(t)
@@ -79,7 +77,6 @@ def global_mean(values: dict[str, float], world: int) -> dict[str, float]:
     """Mean over processes of each value (for logs; every rank gets the same numbers)."""
     if world <= 1 or not values:
         return values
-    import torch.distributed as dist
 
     keys = sorted(values)
     t = torch.tensor([float(values[k]) for k in keys], dtype=torch.float64)
@@ -108,7 +105,6 @@ def gather_floats(x: float, world: int) -> list[float]:
     """``x`` from every process, in rank order."""
     if world <= 1:
         return [x]
-    import torch.distributed as dist
 
     out = [torch.zeros(1, dtype=torch.float64) for _ in range(world)]
     dist.all_gather(out, torch.tensor([x], dtype=torch.float64))

@@ -20,6 +20,12 @@ from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 
+import torch
+from datasets import Dataset
+from peft import LoraConfig, PeftModel
+from transformers import PrinterCallback
+from trl import GRPOConfig, GRPOTrainer
+
 from pluralign.models.generation import generate_texts
 from pluralign.models.llm import fast_bf16_cpu, load_causal_lm
 from pluralign.objectives.rewards import MultiObjectiveReward
@@ -37,8 +43,6 @@ def chat_prompt(prompt: str, system_prompt: str | None = None) -> list[dict[str,
 
 def lora_config(cfg: PolicyConfig, n_layers: int):
     """LoRA on ``cfg.lora_target_modules`` of the top ``cfg.lora_top_layers`` of ``n_layers`` decoder layers."""
-    from peft import LoraConfig
-
     top = cfg.lora_top_layers
     if top < 0 or top > n_layers:
         raise ValueError(f"lora_top_layers must be in [0, {n_layers}], got {top}")
@@ -69,8 +73,6 @@ def list_checkpoints(out_dir: str | Path) -> dict[int, Path]:
 
 
 def _bf16(cfg: PolicyConfig) -> bool:
-    import torch
-
     if cfg.bf16 is not None:
         return bool(cfg.bf16)
     return torch.cuda.is_bf16_supported() if torch.cuda.is_available() else fast_bf16_cpu()
@@ -83,10 +85,6 @@ def train_grpo_policy(prompts: Sequence[str], reward: MultiObjectiveReward, cfg:
     The model's weights stay in fp32 (LoRA's optimizer needs them) and run under bf16 autocast where the hardware
     has it. Checkpoints go to ``out_dir/checkpoint-<step>``, the last step always among them.
     """
-    import torch
-    from datasets import Dataset
-    from trl import GRPOConfig, GRPOTrainer
-
     if not prompts:
         raise ValueError("GRPO needs at least one training prompt")
     if cfg.per_device_train_batch_size % cfg.num_generations:
@@ -113,7 +111,6 @@ def train_grpo_policy(prompts: Sequence[str], reward: MultiObjectiveReward, cfg:
     trainer = GRPOTrainer(model=model, reward_funcs=funcs, args=args, train_dataset=Dataset.from_dict({"prompt": rows}),
                           processing_class=tokenizer,
                           peft_config=lora_config(cfg, model.config.num_hidden_layers))
-    from transformers import PrinterCallback
 
     trainer.remove_callback(PrinterCallback)  # per-step dicts on stdout; the log history is kept and returned
     t0 = time.time()
@@ -144,7 +141,6 @@ class PolicyCheckpoints:
     def _activate(self, checkpoint: str | Path | None):
         if checkpoint is None:
             return None
-        from peft import PeftModel
 
         key = str(Path(checkpoint).resolve())
         if key not in self._loaded:
