@@ -32,7 +32,8 @@ class ConfigError(ValueError):
 
 @dataclasses.dataclass
 class _Value:
-    """A raw value and where it came from (``raw`` is the text after ``=`` for command-line values)."""
+    """A value as read, where it came from (a YAML path or a ``--set`` item), and whether it is command-line text
+    (parsed by the field's type: ``2024`` stays text for a str field)."""
 
     value: Any
     where: str
@@ -57,7 +58,7 @@ def _dotted_names(cls: type, prefix: str = "") -> list[str]:
     return names
 
 
-def _unknown(cls: type, key: str, where: str, root: type) -> ConfigError:
+def _unknown(key: str, where: str, root: type) -> ConfigError:
     known = _dotted_names(root)
     hint = ""
     # A flat key of the old form (rm_lr) whose nested place exists (rm.lr).
@@ -173,7 +174,7 @@ def _build(cls: type[T], values: dict[str, Any], base: T | None, root: type, pre
         key = f"{prefix}{name}"
         if name not in fields:
             where = v.where if isinstance(v, _Value) else next(iter(_leaves(v))).where
-            raise _unknown(cls, key, where, root)
+            raise _unknown(key, where, root)
         sub = _section_type(hints.get(name))
         if sub is not None:
             if isinstance(v, _Value) and v.value in (None, {}):
