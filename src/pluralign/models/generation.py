@@ -18,6 +18,7 @@ completions whatever else shares the batch. ``temperature=0`` is greedy decoding
 from __future__ import annotations
 
 from collections.abc import Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import torch
@@ -61,8 +62,10 @@ def encode_prompts(tokenizer, prompts: Sequence[str] | Sequence[Messages]) -> li
 class _Sampler:
     """Next-token choice for a batch of rows with their own temperature, top-p and random stream.
 
-    Sampling is the exponential race (``argmax p_i / E_i`` with ``E_i ~ Exp(1)`` draws from ``p``), so each row
-    draws its noise from its own generator; greedy rows (temperature 0) take the argmax."""
+    Sampling is by inverse CDF: each row draws one uniform number from its own generator per step and takes the
+    first token whose cumulative probability exceeds it (one draw per row, not one per vocabulary entry: an
+    exponential or Gumbel race over SmolLM2's 49k-token vocabulary cost more per step than the attention);
+    greedy rows (temperature 0) take the argmax."""
 
     def __init__(self, rows: Sequence[Row], vocab: int, device: torch.device):
         self.temperature = torch.tensor([max(r.temperature, 1e-6) for r in rows], device=device)[:, None]
@@ -71,7 +74,7 @@ class _Sampler:
         self.top_p = torch.tensor([r.top_p for r in rows], device=device)[:, None]
         self.any_top_p = any(r.top_p < 1.0 for r in rows)
         self.generators = [torch.Generator(device=device).manual_seed(r.seed) for r in rows]
-        self.noise = torch.empty((len(rows), vocab), device=device)
+        self.uniform = torch.empty((len(rows), 1), dtype=torch.float64, device=device)
 
     def __call__(self, logits: torch.Tensor) -> torch.Tensor:
         best = logits.argmax(-1)
@@ -83,11 +86,54 @@ class _Sampler:
             probs = sorted_logits.softmax(-1)
             drop = probs.cumsum(-1) - probs > self.top_p  # keep the smallest set reaching top_p (at least one)
             logits = logits.scatter(-1, order, sorted_logits.masked_fill(drop, float("-inf")))
-        probs = logits.softmax(-1)
+        cdf = logits.softmax(-1).double().cumsum(-1)  # float64: no rounding drift over the vocabulary
         for i, g in enumerate(self.generators):
-            self.noise[i].exponential_(generator=g)
-        sampled = (probs / self.noise[:, : probs.shape[-1]]).argmax(-1)
+            self.uniform[i].uniform_(generator=g)
+        # first index whose cumulative probability exceeds u * total (a zero-probability token never qualifies)
+        sampled = torch.searchsorted(cdf, self.uniform * cdf[:, -1:], right=True).squeeze(-1)
+        sampled = sampled.clamp_(max=logits.shape[-1] - 1)
         return torch.where(self.greedy, best, sampled)
+
+
+DECODE_ATTENTION = "pluralign_sdpa_gqa_decode"
+
+
+def _decode_attention(module, query, key, value, attention_mask, scaling=None, **kwargs):
+    """SDPA for a decoding step (one query token per row) with grouped-query heads packed onto their key/value
+    head: ``(rows, kv_heads, group, dim)`` queries against the cached keys as they are. transformers' CPU SDPA path
+    instead copies every cached key and value ``group`` times per layer and step when a mask is given (SmolLM2: 9
+    query heads on 3 key/value heads), which is most of a decoding step's attention time at batch 16. Same
+    arithmetic; anything else (pre-fill, no grouping) goes to transformers' SDPA unchanged."""
+    from transformers.integrations.sdpa_attention import sdpa_attention_forward
+
+    rows, heads, q_len, dim = query.shape
+    kv_heads = key.shape[1]
+    if q_len != 1 or kv_heads == heads or module.training:
+        return sdpa_attention_forward(module, query, key, value, attention_mask, scaling=scaling, **kwargs)
+    packed = query.reshape(rows, kv_heads, heads // kv_heads, dim)
+    out = torch.nn.functional.scaled_dot_product_attention(packed, key, value, attn_mask=attention_mask, scale=scaling)
+    return out.reshape(rows, heads, 1, dim).transpose(1, 2).contiguous(), None
+
+
+def _register_decode_attention() -> None:
+    from transformers import AttentionInterface
+
+    AttentionInterface.register(DECODE_ATTENTION, _decode_attention)
+
+
+@contextmanager
+def _packed_gqa_decoding(model):
+    """Decoding steps use :func:`_decode_attention` where the model runs transformers' SDPA (restored after)."""
+    config = model.config
+    if getattr(config, "_attn_implementation", None) != "sdpa":
+        yield
+        return
+    _register_decode_attention()
+    config._attn_implementation = DECODE_ATTENTION
+    try:
+        yield
+    finally:
+        config._attn_implementation = "sdpa"
 
 
 def _static_cache_from(model, prefill_cache, repeats: torch.Tensor, max_len: int):
@@ -105,17 +151,56 @@ def _static_cache_from(model, prefill_cache, repeats: torch.Tensor, max_len: int
     return cache
 
 
+def shared_prefix_length(prompt_ids: Sequence[Sequence[int]], minimum: int = 16) -> int:
+    """How many leading tokens every prompt has in common (each keeps at least one token of its own, whose logits
+    start its completion); 0 when fewer than ``minimum`` are shared or there is a single prompt."""
+    if len(prompt_ids) < 2:
+        return 0
+    first, limit = prompt_ids[0], min(len(p) for p in prompt_ids) - 1
+    k = 0
+    while k < limit and all(p[k] == first[k] for p in prompt_ids[1:]):
+        k += 1
+    return k if k >= minimum else 0
+
+
+def _prefill(model, prompt_ids: Sequence[Sequence[int]], pad_token_id: int, share_prefix: bool, device):
+    """Pre-fill every prompt: ``(cache, mask, positions, next-token logits)``, one row per prompt.
+
+    The tokens all prompts share (a system prompt, an instruction, a chat template's header) are pre-filled once,
+    at batch 1, and the rest of each prompt, left-padded, attends to that shared part; the cache layout is then
+    ``[shared prefix | left-padded own tokens]`` and ``mask`` marks the real positions."""
+    from transformers import DynamicCache
+
+    b = len(prompt_ids)
+    shared = shared_prefix_length(prompt_ids) if share_prefix else 0
+    cache = DynamicCache(config=model.config)
+    if shared:
+        model(input_ids=torch.tensor([list(prompt_ids[0][:shared])], dtype=torch.long, device=device),
+              past_key_values=cache, use_cache=True, logits_to_keep=1)
+        cache.batch_repeat_interleave(b)
+    own = [p[shared:] for p in prompt_ids]
+    width = max(len(p) for p in own)
+    input_ids = torch.full((b, width), pad_token_id, dtype=torch.long, device=device)
+    mask = torch.ones((b, shared + width), dtype=torch.long, device=device)
+    for i, p in enumerate(own):  # left padding: the last prompt token sits at the same column for all
+        input_ids[i, width - len(p):] = torch.tensor(list(p), dtype=torch.long)
+        mask[i, shared:shared + width - len(p)] = 0
+    positions = (mask.cumsum(1) - 1).clamp(min=0)
+    out = model(input_ids=input_ids, attention_mask=mask, position_ids=positions[:, shared:], past_key_values=cache,
+                use_cache=True, logits_to_keep=1)
+    return cache, mask, positions, out.logits[:, -1]
+
+
 @torch.inference_mode()
 def sample_rows(model, prompt_ids: Sequence[Sequence[int]], rows: Sequence[Row], *,
                 eos_token_id: int | Sequence[int] | None = None, pad_token_id: int = 0,
-                stop_at_eos: bool = True) -> list[list[int]]:
+                stop_at_eos: bool = True, share_prefix: bool = True) -> list[list[int]]:
     """New tokens for every row (the EOS kept when it stopped there), in one forward batch of ``len(rows)``.
 
-    ``rows`` must be grouped by prompt (all rows of prompt 0, then of prompt 1, ...), every prompt used."""
-    from transformers import DynamicCache
-
+    ``rows`` must be grouped by prompt (all rows of prompt 0, then of prompt 1, ...), every prompt used.
+    ``share_prefix`` pre-fills the leading tokens common to all prompts once (the same computation, done once)."""
     device = next(model.parameters()).device
-    b, width = len(prompt_ids), max(len(p) for p in prompt_ids)
+    b = len(prompt_ids)
     if min(len(p) for p in prompt_ids) == 0:
         raise ValueError("every prompt needs at least one token")
     counts = [0] * b
@@ -124,21 +209,12 @@ def sample_rows(model, prompt_ids: Sequence[Sequence[int]], rows: Sequence[Row],
     if [r.prompt for r in rows] != [i for i in range(b) for _ in range(counts[i])] or 0 in counts:
         raise ValueError("rows must be grouped by prompt, in prompt order, and use every prompt")
     repeats = torch.tensor(counts, device=device)
-    input_ids = torch.full((b, width), pad_token_id, dtype=torch.long, device=device)
-    mask = torch.zeros((b, width), dtype=torch.long, device=device)
-    for i, p in enumerate(prompt_ids):  # left padding: the last prompt token sits at the same column for all
-        input_ids[i, width - len(p):] = torch.tensor(list(p), dtype=torch.long)
-        mask[i, width - len(p):] = 1
-    positions = (mask.cumsum(1) - 1).clamp(min=0)
-
-    prefill = DynamicCache(config=model.config)
-    out = model(input_ids=input_ids, attention_mask=mask, position_ids=positions, past_key_values=prefill,
-                use_cache=True, logits_to_keep=1)
-    logits = out.logits[:, -1]
+    prefill, mask, positions, logits = _prefill(model, prompt_ids, pad_token_id, share_prefix, device)
+    width = mask.shape[1]
     longest = max(r.max_new_tokens for r in rows)
     total = width + longest
     cache = _static_cache_from(model, prefill, repeats, total)
-    del prefill, out
+    del prefill
     if len(rows) > b:
         logits = logits.repeat_interleave(repeats, 0)
         mask = mask.repeat_interleave(repeats, 0)
@@ -158,22 +234,23 @@ def sample_rows(model, prompt_ids: Sequence[Sequence[int]], rows: Sequence[Row],
     stopped = torch.zeros(n_rows, dtype=torch.bool, device=device)  # ended on an EOS (kept) rather than a limit
     generated = torch.full((n_rows, longest), pad_token_id, dtype=torch.long, device=device)
     steps = 0
-    for step in range(longest):
-        token = sampler(logits).masked_fill(finished, pad_token_id)
-        generated[:, step] = token
-        steps = step + 1
-        if stop_at_eos and eos.numel():
-            hit = torch.isin(token, eos) & ~finished
-            stopped |= hit
-            finished |= hit
-        finished |= limit <= steps
-        if step + 1 == longest or bool(finished.all()):
-            break
-        attend[:, 0, 0, width + step] = True
-        out = model(input_ids=token[:, None], attention_mask=attend, position_ids=next_pos, past_key_values=cache,
-                    use_cache=True, logits_to_keep=1)
-        logits = out.logits[:, -1]
-        next_pos += 1
+    with _packed_gqa_decoding(model):
+        for step in range(longest):
+            token = sampler(logits).masked_fill(finished, pad_token_id)
+            generated[:, step] = token
+            steps = step + 1
+            if stop_at_eos and eos.numel():
+                hit = torch.isin(token, eos) & ~finished
+                stopped |= hit
+                finished |= hit
+            finished |= limit <= steps
+            if step + 1 == longest or bool(finished.all()):
+                break
+            attend[:, 0, 0, width + step] = True
+            out = model(input_ids=token[:, None], attention_mask=attend, position_ids=next_pos, past_key_values=cache,
+                        use_cache=True, logits_to_keep=1)
+            logits = out.logits[:, -1]
+            next_pos += 1
 
     eos_set = set(eos.tolist())
     tokens = []
@@ -188,7 +265,7 @@ def sample_rows(model, prompt_ids: Sequence[Sequence[int]], rows: Sequence[Row],
 def sample_tokens(model, prompt_ids: Sequence[Sequence[int]], *, n: int = 1, max_new_tokens: int = 64,
                   temperature: float = 1.0, top_p: float = 1.0, seed: int | None = None, batch_size: int = 16,
                   eos_token_id: int | Sequence[int] | None = None, pad_token_id: int = 0,
-                  stop_at_eos: bool = True) -> list[list[list[int]]]:
+                  stop_at_eos: bool = True, share_prefix: bool = True) -> list[list[list[int]]]:
     """``n`` completions (token ids, EOS kept) per prompt, in prompt order; prompts are batched by length,
     ``batch_size`` sequences at a time. The completions depend on ``seed`` only, not on ``batch_size`` or the other
     prompts; ``seed=None`` draws the seed from torch's global generator (so ``torch.manual_seed`` makes a run
@@ -210,7 +287,7 @@ def sample_tokens(model, prompt_ids: Sequence[Sequence[int]], *, n: int = 1, max
             rows = [Row(k, row_seed(seed, i, j), max_new_tokens, temperature, top_p)
                     for k, i in enumerate(chunk) for j in range(n)]
             tokens = sample_rows(model, [prompt_ids[i] for i in chunk], rows, eos_token_id=eos_token_id,
-                                 pad_token_id=pad_token_id, stop_at_eos=stop_at_eos)
+                                 pad_token_id=pad_token_id, stop_at_eos=stop_at_eos, share_prefix=share_prefix)
             for row, toks in zip(rows, tokens, strict=True):
                 result[chunk[row.prompt]].append(toks)
     finally:
