@@ -1,6 +1,7 @@
 """``pluralign train rm``: TRL-style and feedback-file inputs, clear errors that write nothing."""
 
 import json
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -31,6 +32,34 @@ def test_train_rm_from_trl_rows(tmp_path, capsys):
     assert "saved reward model" in capsys.readouterr().out
 
 
+def test_train_rm_checkpoints_load_and_resume(tmp_path):
+    """Every checkpoint-<step> and the final directory are library checkpoints; a stopped run resumes from the
+    newest one (the Trainer's own resume: weights, optimizer, schedule, RNG, data order) and ends where an
+    uninterrupted run does."""
+    from transformers import AutoModel
+
+    rows = [{"prompt": "Describe a pet.", "chosen": f"A dog number {i}.", "rejected": f"A cat number {i}.",
+             "summary": "I love dogs."} for i in range(12)]
+    train = _write(tmp_path / "train.jsonl", rows)
+    common = [f"--set={kv}" for kv in ("batch_size=4", "max_length=48", "logging_steps=1", "bf16=false",
+                                       "save_total_limit=0", "max_steps=4", "save_steps=2")]
+    out = tmp_path / "rm"
+    assert main(["train", "rm", "--train", str(train), "--out", str(out), *common]) == 0
+    assert sorted(p.name for p in out.glob("checkpoint-*")) == ["checkpoint-2", "checkpoint-4"]
+    assert isinstance(AutoModel.from_pretrained(out / "checkpoint-2"), SummaryConditionedRM)
+    shutil.rmtree(out / "checkpoint-4")  # as if the run had stopped during step 3
+    assert main(["train", "rm", "--train", str(train), "--out", str(out), *common,
+                 "--set", "resume_from_checkpoint=latest"]) == 0
+    report = json.loads((out / "train_results.json").read_text())
+    assert report["steps"] == 4 and report["pairs_seen"] == 2 * 4  # steps 3 and 4 only
+    resumed = SummaryConditionedRM.from_pretrained(out)
+    straight = tmp_path / "straight"
+    assert main(["train", "rm", "--train", str(train), "--out", str(straight), *common[:-1]]) == 0
+    probe = (["Describe a pet."] * 2, ["A dog.", "A cat."], ["I love dogs."] * 2)
+    np.testing.assert_allclose(resumed.score(*probe), SummaryConditionedRM.from_pretrained(straight).score(*probe),
+                               atol=1e-5)
+
+
 def test_bad_row_names_file_line_field_and_writes_nothing(tmp_path, capsys):
     good = {"prompt": "p", "chosen": "a", "rejected": "b"}
     train = _write(tmp_path / "train.jsonl", [good, good, {"prompt": "p", "chosen": "a", "rejected": 3}])
@@ -55,7 +84,6 @@ def test_feedback_file_rows_take_the_condition(tmp_path):
 def test_train_rm_on_two_processes(tmp_path):
     """torchrun with 2 CPU processes (gloo, DDP through accelerate): each takes its share of every batch."""
     import os
-    import shutil
     import subprocess
     import sys
 

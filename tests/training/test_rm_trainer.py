@@ -1,7 +1,9 @@
-"""Bradley-Terry trainer: learns a toy preference, uses the summary, resumes exactly, validates its rows."""
+"""The reward model on TRL's RewardTrainer: learns a toy preference, uses the summary, resumes exactly, validates
+its rows; the PLUS inner-loop update optimises the same loss as the Trainer."""
 
 import copy
 import random
+import shutil
 
 import numpy as np
 import pytest
@@ -13,13 +15,9 @@ from pluralign.models.reward_model import SummaryConditionedRM
 from pluralign.models.tiny import tiny_causal_lm
 from pluralign.summarizers.store import SummaryStore, summaries_for
 from pluralign.training.rm_config import RMConfig
-from pluralign.training.rm_trainer import (
-    RMUpdater,
-    bucketed_batches,
-    evaluate_pairs,
-    train_reward_model,
-    validate_rows,
-)
+from pluralign.training.rm_data import validate_rows
+from pluralign.training.rm_trainer import build_trainer, reward_config, train_reward_model
+from pluralign.training.rm_updater import RMUpdater, evaluate_pairs, pair_loss
 
 ADJ = ["friendly", "small", "fluffy", "quiet", "playful", "old", "young", "lazy", "clever", "curious", "big"]
 PLACES = ["garden", "kitchen", "park", "house", "yard", "street", "beach", "farm", "city", "forest"]
@@ -96,14 +94,17 @@ def test_resume_continues_at_the_right_step(tmp_path):
 
     out = tmp_path / "run"
     train_reward_model(fresh(), rows, RMConfig(**cfg, output_dir=str(out), save_steps=3))
-    for name in ("optimizer.pt", "scheduler.pt", "rng_state.pt", "trainer_state.json", "head.safetensors"):
+    for name in ("optimizer.pt", "scheduler.pt", "rng_state.pth", "trainer_state.json", "model.safetensors"):
         assert (out / "checkpoint-3" / name).exists()
-    assert (out / "model.safetensors").exists()
+    assert (out / "model.safetensors").exists() and (out / "train_results.json").exists()
+    from_ckpt = SummaryConditionedRM.from_pretrained(out / "checkpoint-3")  # a checkpoint is a model directory
+    assert np.isfinite(from_ckpt.score(["Describe a pet."], ["A dog."])).all()
 
+    shutil.rmtree(out / "checkpoint-6")  # as if the run had stopped during step 4
     resumed = fresh()
-    m = train_reward_model(resumed, rows, RMConfig(**cfg, output_dir=str(tmp_path / "run2"),
-                                                   resume_from_checkpoint=str(out / "checkpoint-3")))
-    assert m["steps"] == 6 and [h["step"] for h in m["history"]] == [4, 5, 6]
+    m = train_reward_model(resumed, rows, RMConfig(**cfg, output_dir=str(out), save_steps=3,
+                                                   resume_from_checkpoint="latest"))
+    assert m["steps"] == 6 and m["pairs_seen"] == 3 * 8 and [h["step"] for h in m["history"]] == [1, 2, 3, 4, 5, 6]
     changed = False
     for (n, a), b in zip(full.state_dict().items(), resumed.state_dict().values(), strict=True):
         torch.testing.assert_close(a, b, atol=1e-6, rtol=1e-5, msg=n)
@@ -122,11 +123,30 @@ def test_incremental_updates_on_in_memory_rows(base_rm):
     assert updater.steps == 6 and evaluate_pairs(rm, held_out)["loss"] < before
 
 
-def test_bucketed_batches_cover_every_row_once():
-    rows = pet_rows(50, seed=3)
-    batches = bucketed_batches(rows, batch_size=4, bucket_size=2, seed=0)
-    assert sorted(i for b in batches for i in b) == list(range(50))
-    assert bucketed_batches(rows, 4, 2, seed=0) == batches != bucketed_batches(rows, 4, 2, seed=1)
+def test_config_maps_onto_reward_config(tmp_path):
+    cfg = RMConfig(lr=2e-4, batch_size=4, grad_accum=2, max_steps=0, epochs=2, warmup_ratio=0.2, bucket_size=8,
+                   center_rewards_coef=0.01, save_steps=5, save_total_limit=0, bf16=False)
+    args = reward_config(cfg, str(tmp_path))
+    assert (args.learning_rate, args.per_device_train_batch_size, args.gradient_accumulation_steps) == (2e-4, 4, 2)
+    assert args.max_steps == -1 and args.num_train_epochs == 2 and args.warmup_steps == 0.2
+    assert args.lr_scheduler_type == "cosine" and args.center_rewards_coefficient == 0.01
+    assert args.train_sampling_strategy == "group_by_length" and args.save_steps == 5
+    assert args.save_total_limit is None and not args.bf16 and not args.gradient_checkpointing
+    assert reward_config(RMConfig(bucket_size=0), str(tmp_path)).train_sampling_strategy == "random"
+
+
+def test_inner_loop_loss_is_the_trainers(base_rm, tmp_path):
+    """The PLUS inner loop's loss equals RewardTrainer.compute_loss on the same rows (margins and centring too)."""
+    rm = copy.deepcopy(base_rm)
+    rows = [{**r, "margin": 0.5 * (i % 3)} for i, r in enumerate(pet_rows(8, seed=6, summary="I love dogs."))]
+    cfg = RMConfig(batch_size=8, center_rewards_coef=0.01, margin=0.25, bf16=False, bucket_size=0)
+    trainer = build_trainer(rm, validate_rows(rows), cfg, output_dir=str(tmp_path))
+    batch = trainer.data_collator([trainer.train_dataset[i] for i in range(len(rows))])
+    rm.eval()  # no dropout, so both forwards see the same network
+    theirs = trainer.compute_loss(rm, dict(batch))
+    ours, stats = pair_loss(rm, rows, margin=cfg.margin, center_rewards_coef=cfg.center_rewards_coef)
+    torch.testing.assert_close(ours, theirs, atol=1e-5, rtol=1e-5)
+    assert 0.0 <= stats["accuracy"] <= 1.0
 
 
 def test_bad_rows_and_config_fail_clearly():

@@ -1,6 +1,9 @@
-"""``RMConfig``: every knob of the summary-conditioned reward-model trainer, with its help text.
+"""``RMConfig``: every knob of the summary-conditioned reward model and its training, with its help text.
 
-Load with ``pluralign.config.load_config(RMConfig, "configs/rm.yaml", ["lr=1e-4"])``.
+The training fields map onto TRL's ``RewardConfig`` (a ``transformers.TrainingArguments``) in one place,
+:func:`pluralign.training.rm_trainer.reward_config`; the PLUS inner-loop update
+(:class:`pluralign.training.rm_updater.RMUpdater`) reads the same fields. This module imports nothing heavy, so
+configs nest it freely. Load with ``pluralign.config.load_config(RMConfig, "configs/rm.yaml", ["lr=1e-4"])``.
 """
 
 from __future__ import annotations
@@ -20,11 +23,12 @@ class RMConfig:
         "help": "peak AdamW learning rate (5e-5 suits a MiniLM full fine-tune; use ~1e-4..2e-4 with LoRA)"})
     head_lr: float | None = field(default=None, metadata={
         "help": "learning rate of the scalar head; default: 10x lr (a fresh head needs to move faster)"})
-    batch_size: int = field(default=16, metadata={"help": "preference pairs per micro-batch"})
-    grad_accum: int = field(default=1, metadata={"help": "micro-batches accumulated per optimizer step"})
+    batch_size: int = field(default=16, metadata={
+        "help": "preference pairs per micro-batch (per process): RewardConfig.per_device_train_batch_size"})
+    grad_accum: int = field(default=1, metadata={"help": "micro-batches accumulated per optimizer step: gradient_accumulation_steps"})
     epochs: float = field(default=1.0, metadata={"help": "passes over the training rows (ignored if max_steps > 0)"})
     max_steps: int = field(default=0, metadata={"help": "optimizer steps to run; 0 = derive from epochs"})
-    warmup_ratio: float = field(default=0.1, metadata={"help": "fraction of steps of linear warm-up"})
+    warmup_ratio: float = field(default=0.1, metadata={"help": "fraction of steps of linear warm-up, then cosine decay (RewardTrainer runs only)"})
     weight_decay: float = field(default=0.01, metadata={"help": "AdamW weight decay (not applied to biases/norms)"})
     max_grad_norm: float = field(default=1.0, metadata={"help": "gradient clipping norm; 0 disables"})
     margin: float = field(default=0.0, metadata={
@@ -37,8 +41,11 @@ class RMConfig:
     lora_alpha: int = field(default=16, metadata={"help": "LoRA alpha (scale = alpha / r)"})
     lora_dropout: float = field(default=0.05, metadata={"help": "LoRA dropout"})
     bucket_size: int = field(default=8, metadata={
-        "help": "length bucketing: rows are shuffled, cut into chunks of bucket_size batches, sorted by length "
-                "within each chunk (less padding, still random)"})
+        "help": "length bucketing (less padding, still random): > 0 groups batches by length with the Trainer's "
+                "length-grouped sampler (shuffled mega-batches of up to 50 batches, sorted within); 0 = plain "
+                "random batches"})
+    gradient_checkpointing: bool = field(default=False, metadata={
+        "help": "recompute activations in the backward pass (less memory, ~20-30% slower; TRL's default is on)"})
     seed: int = field(default=0, metadata={"help": "seed for head init, shuffling and dropout"})
     output_dir: str | None = field(default=None, metadata={
         "help": "where checkpoints and the final model go; None = nothing written"})
@@ -47,8 +54,9 @@ class RMConfig:
     save_total_limit: int = field(default=2, metadata={
         "help": "keep at most this many checkpoint-* dirs (0 = keep all)"})
     resume_from_checkpoint: str | None = field(default=None, metadata={
-        "help": "a checkpoint-<step> dir to resume from, or 'latest' for the newest one in output_dir"})
-    report_to: str = field(default="none", metadata={"help": "none | tensorboard | wandb (through accelerate)"})
+        "help": "a checkpoint-<step> dir to resume from (weights, optimizer, scheduler, RNG, data order: the "
+                "Trainer's own resume), or 'latest' for the newest one in output_dir (none there: start fresh)"})
+    report_to: str = field(default="none", metadata={"help": "none | tensorboard | wandb (the Trainer's report_to)"})
     logging_steps: int = field(default=10, metadata={"help": "log loss/accuracy/lr every N optimizer steps"})
     eval_steps: int = field(default=0, metadata={"help": "evaluate on eval rows every N steps (0 = only at the end)"})
     eval_batch_size: int = field(default=64, metadata={"help": "pairs per batch when scoring eval rows"})
