@@ -33,8 +33,8 @@ def register(sub) -> None:
         "users, paired differences of every learned method against bt and against the keyword floor, tokens per "
         "pair, train wall time and peak memory. Writes DIR/results.json and DIR/report.md and prints the table. "
         "Suites: " + "; ".join(f"{k} - {v}" for k, v in SUITE_HELP.items()) + ".",
-        epilog="Settings: " + SET_SYNTAX + " Bench keys are rm.KEY (RMConfig, see 'pluralign train rm --help') "
-        "and plus.KEY (PlusConfig, see 'pluralign train plus --help').",
+        epilog="Settings: --rm-config YAML (the base RMConfig), then " + SET_SYNTAX + " Bench keys are rm.KEY "
+        "(RMConfig, see 'pluralign train rm --help') and plus.KEY (PlusConfig, see 'pluralign train plus --help').",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("suite", metavar="SUITE", choices=list(SUITE_HELP), help="suite to run: " + ", ".join(SUITE_HELP))
     p.add_argument("--out", required=True, metavar="DIR", help="output folder for results.json and report.md")

@@ -10,9 +10,9 @@ import argparse
 import re
 import textwrap
 
-SET_SYNTAX = ("--set KEY=VALUE, repeatable, after --config YAML (later wins). A dotted KEY reaches into a section "
-              "(--set rm.lr=1e-4, or 'rm: {lr: 1e-4}' in YAML); a list is a,b or [a, b]; null sets None. Unknown "
-              "keys and values of the wrong type are errors naming the key and the expected type.")
+SET_SYNTAX = ("--set KEY=VALUE, repeatable (later wins). A dotted KEY reaches into a section (--set rm.lr=1e-4, or "
+              "'rm: {lr: 1e-4}' in YAML); a list is a,b or [a, b]; null sets None. Unknown keys and values of the "
+              "wrong type are errors naming the key and the expected type.")
 
 _BARE_OVERRIDE = re.compile(r"^[A-Za-z_][\w.-]*=")
 
@@ -30,7 +30,7 @@ def config_epilog(cls: type) -> str:
     """``--help`` text after the options: the override syntax, then every key with its default and help."""
     from pluralign.config import config_help
 
-    return f"{textwrap.fill('Settings: ' + SET_SYNTAX, 110)}\n\n{cls.__name__} keys (KEY=default  help):\n" \
+    return f"{textwrap.fill('Settings: --config YAML, then ' + SET_SYNTAX, 110)}\n\n{cls.__name__} keys (KEY=default  help):\n" \
         f"{config_help(cls)}"
 
 
