@@ -1,5 +1,5 @@
-"""The benchmark result record, the one bootstrap every CI comes from, and the files a bench run writes
-(``results.json``, ``report.md``).
+"""The benchmark result record, its CIs (from the one bootstrap, :func:`pluralign.metrics.bootstrap_ci`), and the
+files a bench run writes (``results.json``, ``report.md``).
 
 Field names are a contract: ``{"benchmark", "method", "split", "metric", "value", "n", "ci_low", "ci_high",
 "seconds", "ci_unit", "n_users"}`` on every record. ``ci_unit`` says what the 95% CI resampled: ``"user"`` (a
@@ -16,11 +16,13 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
+
+from pluralign.metrics import bootstrap_ci
 
 SPLITS = ("seen-users", "new-users", "new-topics", "chrono")
 REQUIRED_FIELDS = ("benchmark", "method", "split", "metric", "value", "n", "ci_low", "ci_high", "seconds", "ci_unit",
@@ -47,56 +49,6 @@ class Result:
     seed_min: float | None = None
     seed_max: float | None = None
     context_votes: int | None = None
-
-
-def bootstrap_ci(
-    values: Sequence[float] | np.ndarray,
-    stat: Callable[[np.ndarray], float] = np.mean,
-    *,
-    clusters: Sequence | np.ndarray | None = None,
-    strata: Sequence | np.ndarray | None = None,
-    n_boot: int = 1000,
-    alpha: float = 0.05,
-    seed: int = 0,
-) -> tuple[float, float]:
-    """Percentile bootstrap CI of ``stat`` over the rows of ``values`` (95% by default).
-
-    ``clusters`` (one key per row, e.g. the user id) makes it a cluster bootstrap: whole clusters are drawn with
-    replacement and all their rows come along, which is what keeps a user's correlated pairs from passing for
-    independent evidence. ``strata`` (one key per row, e.g. the run seed) draws clusters within each stratum
-    separately, each stratum keeping its own number of clusters. Resamples whose ``stat`` is NaN are skipped.
-    """
-    arr = np.asarray(values)
-    if len(arr) == 0:
-        return (math.nan, math.nan)
-    rng = np.random.default_rng(seed)
-    if clusters is None and strata is None:
-        idx = rng.integers(0, len(arr), size=(n_boot, len(arr)))
-        stats = np.array([stat(arr[i]) for i in idx], dtype=float)
-    else:
-        keys = np.asarray(clusters if clusters is not None else np.arange(len(arr)), dtype=object)
-        layers = np.asarray(strata if strata is not None else np.zeros(len(arr)), dtype=object)
-        if len(keys) != len(arr) or len(layers) != len(arr):
-            raise ValueError(f"clusters/strata need one key per row ({len(arr)} rows)")
-        members: list[list[np.ndarray] | np.ndarray] = []
-        for layer in dict.fromkeys(layers.tolist()):
-            rows = np.flatnonzero(layers == layer)
-            by_key: dict = {}
-            for r in rows:
-                by_key.setdefault(keys[r], []).append(r)
-            groups = [np.asarray(v) for v in by_key.values()]
-            # One row per cluster (strata alone): an index array draws the same rows as the list, much faster.
-            members.append(np.concatenate(groups) if all(len(g) == 1 for g in groups) else groups)
-        stats = np.empty(n_boot)
-        for b in range(n_boot):
-            parts = [groups[rng.integers(0, len(groups), len(groups))] if isinstance(groups, np.ndarray)
-                     else np.concatenate([groups[i] for i in rng.integers(0, len(groups), len(groups))])
-                     for groups in members]
-            stats[b] = stat(arr[np.concatenate(parts)])
-    stats = stats[~np.isnan(stats)]
-    if len(stats) == 0:
-        return (math.nan, math.nan)
-    return float(np.quantile(stats, alpha / 2)), float(np.quantile(stats, 1 - alpha / 2))
 
 
 def mean_result(benchmark: str, method: str, split: str, metric: str, values: Sequence[float],
