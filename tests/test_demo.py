@@ -7,7 +7,8 @@ import re
 
 import pytest
 
-from pluralign.demo import DemoConfig, StageCache, run_demo
+from pluralign.demo import DemoConfig, run_demo
+from pluralign.evaluation.stages import StageCache
 
 
 @pytest.fixture(scope="module")

@@ -15,9 +15,7 @@ Everything the report shows comes from ``OUT/results.json`` (plus per-stage deta
 
 from __future__ import annotations
 
-import json
 import logging
-import os
 import time
 from collections.abc import Callable
 from dataclasses import asdict, replace
@@ -25,68 +23,43 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from tqdm.auto import tqdm
 
 from pluralign.demo_config import DemoConfig, apply_size
-from pluralign.evaluation.results import Result, render_markdown, write_results
+from pluralign.evaluation.bench import bayes_results, build_polis_split, build_simulated_split, subsample
+from pluralign.evaluation.methods import make_method
+from pluralign.evaluation.report import (
+    Report,
+    plot_accuracy,
+    plot_bars,
+    plot_curves,
+    plot_reliability_and_roc,
+    render_markdown,
+)
+from pluralign.evaluation.results import Result, write_results
+from pluralign.evaluation.rluf_policy import POLICY_SETTINGS, PolicyBudget, held_out_prompts
+from pluralign.evaluation.stages import (
+    SavedPicker,
+    StageCache,
+    StageOutput,
+    love_stage,
+    method_stage,
+    policy_stage,
+    winrate_stage,
+)
+from pluralign.models.love import LoveModel, NgramEncoder
+from pluralign.sim.suites import build_suite
+from pluralign.training.policy_config import PolicyConfig
 
 log = logging.getLogger(__name__)
 BENCH = "demo"
 
 
-class StageCache:
-    """One JSON file per finished stage; a stage that has its file is not run again."""
-
-    def __init__(self, out: Path, fingerprint: dict):
-        self.dir = out / "stages"
-        self.dir.mkdir(parents=True, exist_ok=True)
-        fp = self.dir / "config.json"
-        text = json.dumps(fingerprint, sort_keys=True, indent=1)
-        if fp.exists() and fp.read_text() != text:
-            raise ValueError(f"{out} holds a demo run with another configuration; use a new --out or delete it "
-                             f"(compare {fp})")
-        fp.write_text(text)
-
-    def run(self, name: str, fn: Callable[[], dict]) -> dict:
-        path = self.dir / f"{name}.json"
-        if path.exists():
-            log.info("stage %s: done in an earlier run, reusing %s", name, path)
-            return json.loads(path.read_text())
-        t0 = time.time()
-        res = fn()
-        res["seconds"] = time.time() - t0
-        tmp = path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(res, default=_json_default))
-        os.replace(tmp, path)
-        return res
-
-
-def _json_default(o: Any):
-    if isinstance(o, np.generic):
-        return o.item()
-    if isinstance(o, np.ndarray):
-        return o.tolist()
-    if isinstance(o, Result):
-        return asdict(o)
-    raise TypeError(type(o))
-
-
-def _rows(results: list[Result]) -> list[dict]:
-    return [asdict(r) for r in results]
-
-
-def _from_rows(rows: list[dict]) -> list[Result]:
-    return [Result(**r) for r in rows]
-
-
-# --- stage 1: personalisation methods -----------------------------------------------------------------------------
+# --- the demo's stages: the shared stages of pluralign.evaluation.stages with the demo's settings -------------------
 
 def _build_split(cfg: DemoConfig):
-    from pluralign.evaluation.bench import build_polis_split, build_simulated_split
-
     if cfg.polis_dir:
         return build_polis_split(cfg.polis_dir, seed=cfg.seed, quick=cfg.quick), None
-    from pluralign.sim.suites import build_suite
-
     return build_simulated_split(cfg.suite, seed=cfg.seed, quick=cfg.quick), build_suite(cfg.suite, seed=cfg.seed,
                                                                                             quick=cfg.quick)
 
@@ -107,132 +80,44 @@ def _method_options(cfg: DemoConfig, name: str) -> dict:
     return opts
 
 
-def run_method_stage(cfg: DemoConfig, name: str, split, eval_sets: dict, out: Path) -> dict:
-    from pluralign.evaluation.bench import run_method
-    from pluralign.evaluation.methods import make_method
-
-    benchmark = "polis" if cfg.polis_dir else cfg.suite
+def run_method_stage(cfg: DemoConfig, name: str, split, eval_sets: dict, out: Path,
+                     done: dict[str, StageOutput] | None = None) -> StageOutput:
+    """Fit and score one method (the bench's method stage), keeping what the report and the win-rate stage read:
+    the margins of the first 8 pairs of each split, the users' conditioning texts, the saved RM, the training log.
+    ``plus``'s best-of-N transfer test reads the ``bt`` stage's saved RM when it ran (``done``) instead of fitting
+    the same user-blind RM again."""
     method = make_method(name, **_method_options(cfg, name))
-    results = run_method(benchmark, method, split, eval_sets, seed=cfg.seed)
-    if name == "plus" and not cfg.polis_dir and eval_sets.get("new-users") \
-            and hasattr(getattr(method, "summarizer", None), "initial_model"):
-        from pluralign.evaluation.transfer import bench_transfer  # the LLM summaries in a chat model's prompt
-
-        results += bench_transfer(benchmark, method, split, eval_sets["new-users"], seed=cfg.seed, quick=cfg.quick,
-                                  rm_config=_method_options(cfg, "bt")["rm_config"])
-    detail: dict[str, Any] = {"results": _rows(results)}
-    # Per-example margins and conditioning texts feed the example-users table and the win-rate stage.
-    margins = {}
-    for s, exs in eval_sets.items():
-        m = method.score_pairs(exs[:8])
-        margins[s] = [{"user_id": e.user_id, "pair_id": e.target.pair_id, "margin": float(x)}
-                      for e, x in zip(exs[:8], m, strict=True)]
-    detail["margins"] = margins
-    if hasattr(method, "_conditionings"):
-        # One context per user (a user's examples share it): the text the RM was conditioned on.
-        firsts: dict[str, Any] = {}
-        for exs in [split.train, *eval_sets.values()]:
-            for e in exs:
-                firsts.setdefault(e.user_id, e)
-        texts = method._conditionings(list(firsts.values()))
-        detail["conditioning"] = dict(zip(firsts, texts, strict=True))
-    if getattr(method, "model", None) is not None and hasattr(method.model, "save_pretrained"):
-        method.model.save_pretrained(out / "models" / name)
-        detail["model_dir"] = str(out / "models" / name)
-    for attr in ("history", "training_log", "log"):
-        val = getattr(method, attr, None)
-        if isinstance(val, list) and val and isinstance(val[0], dict):
-            detail["training_log"] = val
-            break
-    return detail
+    bt_dir = ((done or {}).get("method-bt") or StageOutput([])).artefacts.get("model_dir")
+    return method_stage(_benchmark(cfg), method, split, eval_sets, seed=cfg.seed, quick=cfg.quick,
+                        simulated=not cfg.polis_dir, transfer_rm_config=_method_options(cfg, "bt")["rm_config"],
+                        transfer_blind=SavedPicker(bt_dir, {}) if bt_dir and name == "plus" else None,
+                        report_pairs=8, model_dir=out / "models" / name)
 
 
-# --- stage 2: win rate ----------------------------------------------------------------------------------------------
-
-class _SavedPicker:
-    """A saved RM plus the conditioning text it used per user: what best-of-N needs."""
-
-    def __init__(self, model_dir: str, conditioning: dict[str, str | None]):
-        from pluralign.models.reward_model import SummaryConditionedRM
-
-        self.model = SummaryConditionedRM.from_pretrained(model_dir)
-        self._cond = conditioning
-
-    def conditioning(self, example) -> str | None:
-        return self._cond.get(example.user_id)
+def run_winrate_stage(cfg: DemoConfig, split, suite, methods: dict[str, StageOutput]) -> StageOutput:
+    return winrate_stage(BENCH, split, suite, methods, n_candidates=cfg.winrate_candidates,
+                         prompts_per_user=cfg.winrate_prompts, seed=cfg.seed, max_users=40 if cfg.quick else None)
 
 
-def run_winrate_stage(cfg: DemoConfig, split, suite, methods: dict[str, dict]) -> dict:
-    from pluralign.evaluation.winrate import candidate_pools, personalised_win_rate
-
-    personal_name = "plus" if "plus" in methods else next((m for m in ("oracle", "icl") if m in methods), None)
-    if suite is None or personal_name is None or "bt" not in methods:
-        return {"skipped": "needs a simulated suite, the bt method and a personalised method"}
-    personal = _SavedPicker(methods[personal_name]["model_dir"], methods[personal_name]["conditioning"])
-    default = _SavedPicker(methods["bt"]["model_dir"], methods["bt"].get("conditioning", {}))
-    pools = candidate_pools(suite.users)
-    out: dict[str, Any] = {"personal": personal_name, "results": [], "examples": {}}
-    for s in ("seen-users", "new-users"):
-        exs = split.eval.get(s) or []
-        if not exs:
-            continue
-        wr = personalised_win_rate(exs, suite.simulated, pools, personal, default, n_candidates=cfg.winrate_candidates,
-                                   prompts_per_user=cfg.winrate_prompts, seed=cfg.seed,
-                                   max_users=40 if cfg.quick else None)
-        out["results"] += _rows(wr.results(BENCH, f"{personal_name}-vs-default", s))
-        out["examples"][s] = wr.examples
-        out[s] = {"wins": wr.wins, "losses": wr.losses, "ties": wr.ties}
-    return out
-
-
-# --- stage 3: P[Love] -------------------------------------------------------------------------------------------------
-
-def run_love_stage(cfg: DemoConfig, out: Path) -> dict:
-    from pluralign.sim import simulate_reaction_log
-    from pluralign.training.love_config import LoveConfig
-    from pluralign.training.love_trainer import HONEST, reaction_table, train_love
-
+def run_love_stage(cfg: DemoConfig, out: Path) -> StageOutput:
     offline, ab = demo_policy_prompts(cfg)  # the policy stage's prompts never appear in the log
-    records = simulate_reaction_log(n_users=cfg.love_users, per_user=cfg.love_per_user,
-                                    adversarial_frac=cfg.adversarial_frac, base_rate=cfg.base_rate, seed=cfg.seed,
-                                    exclude_prompts=frozenset(offline + ab))
-    table = reaction_table(records, source="sim:reactions")
-    res = train_love(table, LoveConfig(defence=True, seed=cfg.seed), out_dir=out / "models" / "p_love")
-    m = res.metrics
-    n = int(m["n_test"])
-    results = [Result(BENCH, "p_love", "chrono", k, m[k], n) for k in ("auroc", "oracle_auroc", "ece", "length_r")]
-    results.append(Result(BENCH, "p_love-uncorrected", "chrono", "ece", m["ece_raw"], n))
-    te = table.take(res.test_idx)
-    honest = np.flatnonzero([k == HONEST for k in te.user_kinds])
-    te = te.take(honest)
-    probs = res.model.predict_proba(te.prompts, te.responses, te.summaries, corrected=True)
-    raw = res.model.predict_proba(te.prompts, te.responses, te.summaries, corrected=False)
-    flagged = res.defence.flagged() if res.defence is not None else []
-    return {"results": _rows(results), "metrics": m, "probs": probs, "raw": raw, "labels": te.labels,
-            "reactions": len(table), "love_rate": float(table.labels.mean()), "flagged_users": len(flagged)}
+    return love_stage(BENCH, out / "models" / "p_love", n_users=cfg.love_users, per_user=cfg.love_per_user,
+                      adversarial_frac=cfg.adversarial_frac, base_rate=cfg.base_rate, seed=cfg.seed,
+                      exclude_prompts=offline + ab)
 
-
-# --- stage 4: policies, A/B test and release gate -------------------------------------------------------------------
 
 DEMO_POLICIES = ("w0", "w0.1", "love-only")  # baseline, moderate, and the unguarded hack
 
 
 def demo_policy_prompts(cfg: DemoConfig) -> tuple[list[str], list[str]]:
     """The policy stage's offline and A/B prompts, held out of the love stage's reaction log."""
-    from pluralign.evaluation.rluf_policy import held_out_prompts
-
     return held_out_prompts(cfg.policy_offline_prompts, cfg.ab_prompts, cfg.seed)
 
 
-def run_ab_stage(cfg: DemoConfig, out: Path) -> dict:
-    """A small language-model policy trained by GRPO (SmolLM2 + LoRA) in three settings, each answered prompt
-    A/B-tested against the initial model with fresh simulated users, and gated (:mod:`pluralign.evaluation.rluf_policy`)."""
-    from pluralign.evaluation.rluf_policy import POLICY_SETTINGS, PolicyBudget, run_policy_benchmark
-    from pluralign.models.love import LoveModel, NgramEncoder
-    from pluralign.training.policy_config import PolicyConfig
-
-    love = LoveModel.from_pretrained(out / "models" / "p_love")
-    love_fn = lambda p, r: love.predict_proba(list(p), list(r))  # noqa: E731
+def run_ab_stage(cfg: DemoConfig, out: Path) -> StageOutput:
+    """The rluf suite's policy stage at the demo's budget: SmolLM2 + LoRA trained by GRPO in three settings on the
+    love stage's P[Love], each policy's answers A/B-tested against the initial model with fresh simulated users, and
+    gated."""
     offline, ab = demo_policy_prompts(cfg)
     n_rm = 200 if cfg.size == "tiny" else 1500  # n-gram heads are cheap: use many HH-RLHF pairs
     budget = PolicyBudget(train_prompts=cfg.policy_train_prompts, offline_prompts=len(offline), ab_prompts=len(ab),
@@ -249,17 +134,13 @@ def run_ab_stage(cfg: DemoConfig, out: Path) -> dict:
         extra = {"lora_top_layers": 0}
     pcfg = PolicyConfig(method="grpo", model=model, max_steps=cfg.policy_steps,
                         save_steps=budget.save_steps, max_completion_length=cfg.policy_tokens, seed=cfg.seed, **extra)
-    details: dict = {}
-    results = run_policy_benchmark(out, budget, love_fn, offline_prompts=offline, ab_prompts=ab,
-                                   encoder=NgramEncoder(), seed=cfg.seed, bench=BENCH, base_cfg=pcfg,
-                                   settings=[s for s in POLICY_SETTINGS if s[0] in DEMO_POLICIES], details=details)
-    policies = {n: {"per_segment": r["per_segment"], "gate": r["gate"], "reasons": r["gate_reasons"],
-                    "love_rate_a": None, "signoff_rate_a": r["signoff_rate_initial"]}
-                for n, r in details["finals"].items()}
-    return {"results": _rows(results), "policies": policies, "examples": details["examples"],
-            "checkpoints": details["checkpoints"], "runs": {k: {"seconds": v["seconds"], "train_steps":
-                                                               v["train_steps"]} for k, v in details["runs"].items()},
-            "rm_heldout_accuracy": details["rm_heldout_accuracy"]}
+    return policy_stage(out, budget, LoveModel.from_pretrained(out / "models" / "p_love"), offline_prompts=offline,
+                        ab_prompts=ab, encoder=NgramEncoder(), seed=cfg.seed, benchmark=BENCH, base_cfg=pcfg,
+                        settings=[s for s in POLICY_SETTINGS if s[0] in DEMO_POLICIES])
+
+
+def _benchmark(cfg: DemoConfig) -> str:
+    return "polis" if cfg.polis_dir else cfg.suite
 
 
 # --- report -----------------------------------------------------------------------------------------------------------
@@ -284,15 +165,10 @@ def _pct(v: float | None) -> str:
     return "–" if _undefined(v) else f"{100 * v:.1f}%"
 
 
-def build_report(out: Path, cfg: DemoConfig, rows: list[dict], stages: dict[str, dict], split, suite) -> None:
-    from pluralign.evaluation.report import (
-        Report,
-        plot_accuracy,
-        plot_bars,
-        plot_curves,
-        plot_reliability_and_roc,
-    )
-
+def build_report(out: Path, cfg: DemoConfig, rows: list[dict], stages: dict[str, StageOutput], split,
+                 suite) -> None:
+    """``report.md`` and ``report.html`` (one :class:`~pluralign.evaluation.report.Report`) from the rows and the
+    stages' artefacts."""
     fig = out / "figures"
     fig.mkdir(exist_ok=True)
     data = f"Polis conversations in {cfg.polis_dir}" if cfg.polis_dir else f"the simulated '{cfg.suite}' suite"
@@ -320,7 +196,8 @@ def build_report(out: Path, cfg: DemoConfig, rows: list[dict], stages: dict[str,
         table.append([m, *cells, f"{tok:.0f}" if tok is not None else "–", f"{secs:.0f}" if secs is not None else "–"])
     rep.table(["method", *splits, "tokens / pair", "train s"], table)
 
-    plus_log = stages.get("method-plus", {}).get("training_log")
+    art = {name: o.artefacts for name, o in stages.items()}
+    plus_log = art.get("method-plus", {}).get("training_log")
     if plus_log:
         keys = [k for k in ("reward", "mean_reward", "rm_accuracy", "copy_rate", "summary_words", "kl")
                 if any(k in r for r in plus_log)][:4]
@@ -340,23 +217,23 @@ def build_report(out: Path, cfg: DemoConfig, rows: list[dict], stages: dict[str,
                   [[r["metric"], _pct(r["value"]), f"{_pct(r.get('ci_low'))} to {_pct(r.get('ci_high'))}", str(r["n"])]
                    for r in transfer])
 
-    wr = stages.get("winrate", {})
-    if wr.get("results"):
+    wr = art.get("winrate", {})
+    if stages.get("winrate") and stages["winrate"].results:
         rep.h2("Personalisation a user can feel: best-of-N with the user's summary vs default answers")
         rep.p(f"Answers picked by the {wr['personal']} RM with the user's summary vs the population RM, judged by "
               "each simulated user's ground truth (ties excluded from the win rate).")
-        wrows = [r for r in wr["results"] if r["metric"] == "win_rate"]
+        wrows = [r for r in stages["winrate"].rows() if r["metric"] == "win_rate"]
         rep.table(["split", "win rate [95% CI]", "wins / losses / ties"],
                   [[r["split"], f"{_pct(r['value'])} [{_pct(r['ci_low'])}, {_pct(r['ci_high'])}]",
                     "{wins} / {losses} / {ties}".format(**wr[r["split"]])] for r in wrows])
 
-    ex_rows = _example_users(stages, split, suite)
+    ex_rows = _example_users(art, split, suite)
     if ex_rows:
         rep.h2("Example users: history, summaries and predicted choices")
         rep.table(["user", "history (excerpt)", "learned summary (plus)", "untrained summary", "target pair",
                    "truth", "predicted (plus / untrained / bt)"], ex_rows)
 
-    love = stages.get("love")
+    love = art.get("love")
     if love:
         rep.h2("P[Love]: calibration and ROC on the chronological test split")
         m = love["metrics"]
@@ -370,7 +247,7 @@ def build_report(out: Path, cfg: DemoConfig, rows: list[dict], stages: dict[str,
             ["reactions / love rate / flagged users", f"{love['reactions']} / {_pct(love['love_rate'])} / "
                                                         f"{love['flagged_users']}"]])
 
-    ab = stages.get("ab")
+    ab = art.get("ab")
     if ab:
         rep.h2("A language-model policy trained by RL on P[Love], judged by users who never trained it")
         runs = ab.get("runs", {})
@@ -382,11 +259,11 @@ def build_report(out: Path, cfg: DemoConfig, rows: list[dict], stages: dict[str,
                                                                       f"({v['seconds']:.0f}s)" for k, v in runs.items())
               + ".")
         trows = []
-        for name, d in ab["policies"].items():
+        for name, d in ab["finals"].items():
             trows.append([name, _pct(_value(rows, name, "all", "love_lift")),
                           _pct(_value(rows, name, "all", "help_delta")), _pct(_value(rows, name, "all", "safety_delta")),
                           _pct(_value(rows, name, "all", "signoff_rate")), _pct(_value(rows, name, "all", "emoji_rate")),
-                          d["gate"], "; ".join(d["reasons"])[:200] or "–"])
+                          d["gate"], "; ".join(d["gate_reasons"])[:200] or "–"])
         rep.table(["policy", "love lift", "helpfulness change", "safety change", "sign-off rate", "emoji rate", "gate",
                    "reasons"], trows)
         rep.p(f"Initial model: sign-off rate {_pct(_value(rows, 'initial', 'all', 'signoff_rate'))}, emoji rate "
@@ -401,8 +278,8 @@ def build_report(out: Path, cfg: DemoConfig, rows: list[dict], stages: dict[str,
                     erows.append([_short(ex["prompt"], 80), name, _short(a["text"], 220), f"{a['love']:.4f}",
                                   f"{a['helpfulness']:+.2f}", f"{a['safety']:+.2f}"])
             rep.table(["prompt", "policy", "answer", "P[Love]", "helpfulness RM", "safety RM"], erows)
-        name = "w0.1" if "w0.1" in ab["policies"] else next(iter(ab["policies"]))
-        seg = ab["policies"][name]["per_segment"]
+        name = "w0.1" if "w0.1" in ab["finals"] else next(iter(ab["finals"]))
+        seg = ab["finals"][name]["per_segment"]
         labels = [s for s in seg if seg[s].get("love_lift") is not None and not np.isnan(seg[s]["love_lift"])]
         if labels:
             plot_bars(labels, [100 * seg[s]["love_lift"] for s in labels], fig / "ab_segments.png",
@@ -424,8 +301,8 @@ def _short(text: str | None, n: int = 160) -> str:
     return text if len(text) <= n else text[: n - 1] + "…"
 
 
-def _example_users(stages: dict, split, suite, k: int = 4) -> list[list[str]]:
-    plus, untrained, bt = (stages.get(f"method-{m}", {}) for m in ("plus", "plus-untrained", "bt"))
+def _example_users(art: dict[str, dict], split, suite, k: int = 4) -> list[list[str]]:
+    plus, untrained, bt = (art.get(f"method-{m}", {}) for m in ("plus", "plus-untrained", "bt"))
     if not plus.get("margins"):
         return []
     by_key = {(e.user_id, e.target.pair_id): e for exs in split.eval.values() for e in exs}
@@ -459,44 +336,48 @@ def _example_users(stages: dict, split, suite, k: int = 4) -> list[list[str]]:
 
 # --- entry point ------------------------------------------------------------------------------------------------------
 
-def run_demo(cfg: DemoConfig, out_dir: str | Path) -> list[dict]:
-    """Run every stage (resuming finished ones), write results.json, report.md/html; return the result rows."""
-    from tqdm.auto import tqdm
+def demo_stages(cfg: DemoConfig, split, suite, eval_sets: dict, out: Path,
+                done: dict[str, StageOutput]) -> list[tuple[str, Callable[[], StageOutput]]]:
+    """The demo as a list of (name, stage): one method stage per method, the win rate (which reads the method
+    stages' outputs from ``done``), then on a simulated suite P[Love] and the policy A/B test."""
+    methods = [m for m in cfg.methods if not (cfg.polis_dir and m == "oracle")]
+    steps: list[tuple[str, Callable[[], StageOutput]]] = [
+        (f"method-{m}", lambda m=m: run_method_stage(cfg, m, split, eval_sets, out, done)) for m in methods]
+    steps.append(("winrate", lambda: run_winrate_stage(cfg, split, suite, {m: done[f"method-{m}"] for m in methods})))
+    if not cfg.polis_dir:
+        steps += [("love", lambda: run_love_stage(cfg, out)), ("ab", lambda: run_ab_stage(cfg, out))]
+    return steps
 
+
+def run_demo(cfg: DemoConfig, out_dir: str | Path) -> list[dict]:
+    """Run every stage (resuming finished ones from ``OUT/stages``), write results.json, report.md/html; return the
+    result rows."""
     cfg = apply_size(cfg)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     if cfg.polis_dir and not Path(cfg.polis_dir).is_dir():
         raise FileNotFoundError(f"--polis-dir {cfg.polis_dir}: no such folder")
-    cache = StageCache(out, asdict(cfg))
+    cache = StageCache(out / "stages", asdict(cfg))
     t0 = time.time()
     split, suite = _build_split(cfg)
     cap = 150 if cfg.quick else 600
     if cfg.size == "tiny":
         cap = 30
-    from pluralign.evaluation.bench import bayes_results, subsample
-
     eval_sets = {s: subsample(ex, cap, cfg.seed) for s, ex in split.eval.items() if ex}
-    bench = "polis" if cfg.polis_dir else cfg.suite
     rows: list[dict] = []
     if suite is not None:
-        rows += _rows(bayes_results(bench, replace(split, eval=eval_sets), seed=cfg.seed))
-    methods = [m for m in cfg.methods if not (cfg.polis_dir and m == "oracle")]
-    stages: dict[str, dict] = {}
-    steps = [(f"method-{m}", lambda m=m: run_method_stage(cfg, m, split, eval_sets, out)) for m in methods]
-    steps.append(("winrate", lambda: run_winrate_stage(cfg, split, suite,
-                                                       {m: stages[f"method-{m}"] for m in methods})))
-    if not cfg.polis_dir:
-        steps += [("love", lambda: run_love_stage(cfg, out)), ("ab", lambda: run_ab_stage(cfg, out))]
+        rows += [asdict(r) for r in bayes_results(_benchmark(cfg), replace(split, eval=eval_sets), seed=cfg.seed)]
+    stages: dict[str, StageOutput] = {}
+    steps = demo_stages(cfg, split, suite, eval_sets, out, stages)
     bar = tqdm(steps, desc="pluralign demo", unit="stage")
     for name, fn in bar:
         bar.set_postfix_str(name)
         stages[name] = cache.run(name, fn)
-        rows += stages[name].get("results", [])
+        rows += stages[name].rows()
     rows.append(asdict(Result(BENCH, "demo", "all", "wall_seconds", time.time() - t0, 1)))
     # Undefined figures are None, as results.json writes them, whether a stage ran now or came from its cache.
     rows = [{k: None if _undefined_float(v) else v for k, v in r.items()} for r in rows]
-    write_results(out, _from_rows(rows), title="pluralign demo")
+    write_results(out, [Result(**r) for r in rows], title="pluralign demo")
     (out / "bench_report.md").write_text((out / "report.md").read_text(), encoding="utf-8")
     build_report(out, cfg, rows, stages, split, suite)
     return rows

@@ -41,9 +41,8 @@ import logging
 import math
 import os
 import random
-import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
@@ -53,15 +52,17 @@ import numpy as np
 from pluralign.data.splits import Example, SplitResult, carve_validation, hide_truth
 from pluralign.evaluation.methods.base import bench_rm_config
 from pluralign.evaluation.metrics import accuracy_result, pair_correct
+from pluralign.evaluation.report import render_markdown
 from pluralign.evaluation.results import (
     NOT_LEARNED,
     Result,
     mean_result,
     pooled_mean_result,
-    render_markdown,
     seed_mean_result,
     write_results,
 )
+from pluralign.evaluation.stages import PeakMemory, StageCache, method_stage, run_method
+from pluralign.training.rm_config import RMConfig
 
 log = logging.getLogger(__name__)
 
@@ -73,47 +74,6 @@ DEFAULT_METHODS = {"simulated": [FLOOR, "bt", "icl", "oracle", "latent"],
                    "ratings": [FLOOR, "bt", "icl", "latent"]}
 COMPARE_WITH = ("bt", FLOOR)  # every learned method gets a paired accuracy_diff against each of these
 VALIDATION_FRAC = 0.15  # share of training users carved out as the validation split
-
-
-# --- resources -----------------------------------------------------------------------------------------------------
-
-
-def _rss_mb() -> float:
-    try:
-        import psutil
-
-        return psutil.Process().memory_info().rss / 2**20
-    except ImportError:  # psutil is optional: fall back to the kernel's lifetime peak (coarser)
-        import resource
-
-        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-
-
-class PeakMemory:
-    """Samples this process's RSS in a background thread; ``peak_mb`` is the highest value seen while active."""
-
-    def __init__(self, interval: float = 0.05):
-        self.interval = interval
-        self.peak_mb = 0.0
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            self.peak_mb = max(self.peak_mb, _rss_mb())
-            self._stop.wait(self.interval)
-
-    def __enter__(self) -> PeakMemory:
-        self.peak_mb = _rss_mb()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join()
-        self.peak_mb = max(self.peak_mb, _rss_mb())
 
 
 # --- suites ----------------------------------------------------------------------------------------------------
@@ -237,62 +197,6 @@ def resolve_methods(methods: Sequence[str] | None, kind: str, *, has_groups: boo
     return list(dict.fromkeys([FLOOR, *methods]))
 
 
-def _fits_with_validation(method: Any) -> bool:
-    import inspect
-
-    return "validation" in inspect.signature(method.fit).parameters
-
-
-def run_method(benchmark: str, method: Any, split: SplitResult, eval_sets: dict[str, list[Example]], *,
-               seed: int, progress: Callable[[str], None] | None = None,
-               items: dict[str, dict] | None = None) -> list[Result]:
-    """Fit one method on ``split.train`` (tuning on ``split.validation``) and score it on every non-empty eval set
-    and on the validation split. Only a method with ``use_truth`` is handed ``split.truth``. ``items``, when
-    given, receives per split the user ids and per-pair correctness (for paired comparisons and seed pooling)."""
-    results: list[Result] = []
-    if hasattr(method, "use_truth"):
-        method.use_truth(split.truth)
-    scored = {**eval_sets, "validation": split.validation}
-    train_users = len({e.user_id for e in split.train})
-    with PeakMemory() as mem:
-        t0 = time.perf_counter()
-        if _fits_with_validation(method):
-            method.fit(split.train, seed=seed, validation=split.validation or None)
-        else:  # a method registered from outside that predates validation
-            method.fit(split.train, seed=seed)
-        train_s = time.perf_counter() - t0
-        for name, examples in scored.items():
-            if not examples:
-                continue
-            if progress:
-                progress(f"{method.name}: scoring {name} ({len(examples)} pairs)")
-            t1 = time.perf_counter()
-            margins = method.score_pairs(examples)
-            score_s = time.perf_counter() - t1
-            if len(margins) != len(examples):
-                raise RuntimeError(f"{method.name}: score_pairs returned {len(margins)} margins for "
-                                   f"{len(examples)} examples")
-            users = [e.user_id for e in examples]
-            n_users = len(set(users))
-            results.append(accuracy_result(benchmark, method.name, name, margins, seconds=score_s, seed=seed,
-                                           user_ids=users))
-            if items is not None:
-                items.setdefault("accuracy", {})[name] = {"user_ids": users,
-                                                          "values": pair_correct(margins).tolist()}
-            results.append(Result(benchmark, method.name, name, "tokens_per_pair",
-                                  float(method.tokens_per_pair(examples)), len(examples), ci_unit="user",
-                                  n_users=n_users))
-            extra = getattr(method, "extra_metrics", None)
-            for metric, value in (extra(examples) if extra else {}).items():
-                results.append(Result(benchmark, method.name, name, metric, float(value), len(examples),
-                                      ci_unit="user", n_users=n_users))
-    results.append(Result(benchmark, method.name, "all", "train_seconds", train_s, len(split.train), seconds=train_s,
-                          ci_unit="user", n_users=train_users))
-    results.append(Result(benchmark, method.name, "all", "peak_rss_mb", mem.peak_mb, len(split.train),
-                          ci_unit="user", n_users=train_users))
-    return results
-
-
 def paired_diffs(benchmark: str, items: dict[str, dict[str, dict]], *, seed: int,
                  against: Sequence[str] = COMPARE_WITH) -> list[Result]:
     """``<method>-vs-<other>`` accuracy differences (method minus other) on the same users and pairs, with the
@@ -359,32 +263,6 @@ def aggregate_seeds(benchmark: str, per_seed: dict[int, list[Result]],
     return out
 
 
-def _method_file(out: Path, method: str, seed: int) -> Path:
-    return out / "methods" / f"seed{seed}" / f"{method}.json"
-
-
-def _load_method(out: Path, method: str, seed: int, fingerprint: dict) -> tuple[list[Result], dict] | None:
-    """A finished method's results and per-pair scores from an earlier run with the same settings (None: run it)."""
-    path = _method_file(out, method, seed)
-    if not path.exists():
-        return None
-    saved = json.loads(path.read_text(encoding="utf-8"))
-    if saved.get("fingerprint") != fingerprint or "items" not in saved:
-        log.info("%s: settings changed since %s was written; re-running", method, path)
-        return None
-    return [Result(**r) for r in saved["results"]], saved["items"]
-
-
-def _save_method(out: Path, method: str, seed: int, fingerprint: dict, results: list[Result], items: dict) -> None:
-    """Written as soon as a method finishes (atomically), so a stopped bench resumes with the next method."""
-    path = _method_file(out, method, seed)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps({"fingerprint": fingerprint, "results": [asdict(r) for r in results], "items": items},
-                              default=str), encoding="utf-8")
-    os.replace(tmp, path)
-
-
 def parse_seeds(text: str) -> list[int]:
     """``"0,1,2"`` → ``[0, 1, 2]`` (a clear error for anything else)."""
     try:
@@ -398,7 +276,7 @@ def parse_seeds(text: str) -> list[int]:
 
 def run_suite(name: str, out_dir: str | os.PathLike, quick: bool = False, methods: Sequence[str] | None = None,
               seed: int = 0, polis_dir: str | os.PathLike | None = None, *, summaries: Any = None,
-              summarizer: Any = None, rm_config: Any = None, max_eval_per_split: int | None = None,
+              summarizer: Any = None, rm_config: RMConfig | None = None, max_eval_per_split: int | None = None,
               context_source: str = "all", plus_overrides: list[str] | None = None, resume: bool = True,
               echo: bool = True, seeds: Sequence[int] | None = None, context_votes: Sequence[int] | None = None,
               data: str | os.PathLike | None = None) -> list[Result]:
@@ -492,7 +370,7 @@ def run_suite(name: str, out_dir: str | os.PathLike, quick: bool = False, method
 
 
 def _run_seed(name: str, kind: str, out: Path, seed: int, *, quick: bool, methods: Sequence[str] | None,
-              polis_dir: Any, summaries: Any, summarizer: Any, rm_config: Any, max_eval_per_split: int | None,
+              polis_dir: Any, summaries: Any, summarizer: Any, rm_config: RMConfig | None, max_eval_per_split: int | None,
               context_source: str, plus_overrides: list[str] | None, resume: bool, echo: bool, console: Any,
               has_summaries: bool, context_votes: Sequence[int] | None = None,
               data: str | os.PathLike | None = None) -> tuple[list[Result], dict, list[str]]:
@@ -535,25 +413,21 @@ def _run_seed(name: str, kind: str, out: Path, seed: int, *, quick: bool, method
                    "summaries": summaries is not None, "summarizer": summarizer is not None,
                    "plus": sorted(plus_overrides or []), "validation_frac": VALIDATION_FRAC,
                    "context_votes": list(context_votes or []), "data": str(data)}
+    # Each finished method is saved at once (OUT/methods/seed<S>/<method>.json): a stopped bench resumes there.
+    cache = StageCache(out / "methods" / f"seed{seed}", fingerprint, strict=False)
     bar = tqdm(total=len(built), desc=f"bench {name} seed {seed}", unit="method", disable=not echo)
     while built:
         method = built.pop(0)  # dropped after its run, so only one trained model is held at a time
         bar.set_postfix_str(method.name)
-        done = _load_method(out, method.name, seed, fingerprint) if resume else None
-        if done is None:
-            method_items: dict[str, dict] = {}
-            recs = run_method(name, method, split, eval_sets, seed=seed, items=method_items,
-                              progress=(lambda msg: bar.set_postfix_str(msg)) if echo else None)
-            if method.name == "plus" and kind == "simulated" and eval_sets.get("new-users") \
-                    and hasattr(method.summarizer, "initial_model"):
-                from pluralign.evaluation.transfer import bench_transfer  # the LLM summarizer's chat transfer
-
-                recs += bench_transfer(name, method, split, eval_sets["new-users"], seed=seed, quick=quick,
-                                       rm_config=replace(cfg))
-            _save_method(out, method.name, seed, fingerprint, recs, method_items)
+        stage = cache.load(method.name) if resume else None
+        if stage is None:
+            stage = cache.run(method.name, lambda method=method: method_stage(
+                name, method, split, eval_sets, seed=seed, quick=quick, simulated=kind == "simulated",
+                transfer_rm_config=replace(cfg), progress=(lambda msg: bar.set_postfix_str(msg)) if echo else None),
+                resume=False)
         else:
-            recs, method_items = done
-            console.print(f"{method.name}: reusing {_method_file(out, method.name, seed)}")
+            console.print(f"{method.name}: reusing {cache.path(method.name)}")
+        recs, method_items = stage.results, stage.artefacts["items"]
         results += recs
         items[method.name] = method_items
         bar.update(1)
@@ -591,7 +465,7 @@ def evaluate_checkpoint(model_dir: str | os.PathLike, data: str | os.PathLike, o
     from pluralign.evaluation.methods.summary import load_summaries
     from pluralign.evaluation.metrics import auroc_result
     from pluralign.models.reward_model import SummaryConditionedRM
-    from pluralign.training.rm_trainer import bf16_supported
+    from pluralign.training.precision import bf16_supported
 
     users = read_users(data)
     by_user = (summaries if isinstance(summaries, dict) else load_summaries(summaries)) if summaries else {}

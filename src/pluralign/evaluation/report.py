@@ -1,7 +1,10 @@
-"""Human-facing reports: plots (matplotlib) and the same content as ``report.md`` and ``report.html``.
+"""Human-facing reports, one renderer: a :class:`Report` is a list of blocks (headings, paragraphs, tables, images)
+written as ``report.md`` and ``report.html``. Both renderings come from the same blocks, so the numbers in the HTML
+and the Markdown can never disagree with each other or with ``results.json``.
 
-A report is a list of blocks (headings, paragraphs, tables, images). Both renderings come from the same blocks, so
-the numbers in the HTML and the Markdown can never disagree with each other or with ``results.json``.
+:func:`results_report` lays out the records of a bench run (one table per benchmark and metric, the ``keyword``
+floor, the per-seed accuracies): every bench's ``report.md`` (:func:`render_markdown`); the demo adds its own
+sections (:func:`pluralign.demo.build_report`). Plots (matplotlib) are files the blocks point to.
 """
 
 from __future__ import annotations
@@ -89,6 +92,141 @@ class Report:
         (d / "report.html").write_text(self.to_html(), encoding="utf-8")
         return d / "report.md", d / "report.html"
 
+
+# --- the results tables (report.md of every bench run) ------------------------------------------------------------
+
+FLOOR_METHOD = "keyword"
+SPLIT_ORDER = ("seen-users", "new-users", "new-topics", "chrono", "validation", "all")
+_PERCENT = ("accuracy", "accuracy_diff", "expected_accuracy", "truncated_share", "win_rate")
+
+
+def _is_pct(metric: str) -> bool:
+    return metric in _PERCENT or metric.endswith("_rate")
+
+
+def _fmt(v, metric: str, signed: bool = False) -> str:
+    if v is None:
+        return "–"
+    if _is_pct(metric):
+        return f"{100 * v:+.1f}" if signed else f"{100 * v:.1f}"
+    if abs(v) >= 1000:
+        return f"{v:,.0f}"
+    return f"{v:.3f}"
+
+
+def _split_order(s: str) -> int:
+    return SPLIT_ORDER.index(s) if s in SPLIT_ORDER else 99
+
+
+def _aggregated(rows: list[dict]) -> list[dict]:
+    """The rows a table shows: the across-seed aggregates when the run had several seeds, else the rows as they are."""
+    agg = [r for r in rows if r.get("seeds")]
+    return agg if agg else rows
+
+
+def floor_misses(rows: list[dict]) -> dict[tuple[str, str], dict]:
+    """(method, split) → its ``<method>-vs-keyword`` record, for every learned method that does not beat the floor
+    (the paired 95% CI of its accuracy minus ``keyword``'s does not lie above 0)."""
+    out = {}
+    for r in _aggregated([r for r in rows if r["metric"] == "accuracy_diff"]):
+        if not r["method"].endswith(f"-vs-{FLOOR_METHOD}") or r.get("context_votes") is not None:
+            continue
+        if r.get("ci_low") is None or r["ci_low"] <= 0:
+            out[(r["method"][: -len(f"-vs-{FLOOR_METHOD}")], r["split"])] = r
+    return out
+
+
+def results_report(rows: list[dict], title: str = "pluralign benchmark", notes: Sequence[str] = ()) -> Report:
+    """One table per (benchmark, metric): methods as rows, splits as columns, value [95% CI].
+
+    With several seeds the tables show the across-seed records (mean ± SD across seeds [pooled CI]) and a per-seed
+    accuracy table follows. Accuracy cells of learned methods that do not beat the ``keyword`` floor carry a †.
+    """
+    rep = Report(title)
+    for note in notes:
+        rep.p(note)
+    units = {r.get("ci_unit") for r in rows if r.get("ci_low") is not None}
+    if units:
+        unit_text = {"user": "a cluster bootstrap over users (all of a user's pairs resampled together)",
+                     "pair": "a bootstrap over items (no users in these data)"}
+        rep.p("95% CIs: " + "; ".join(unit_text.get(u, str(u)) for u in sorted(u for u in units if u)) + ". "
+              "Comparisons (`accuracy_diff`, `<method>-vs-<other>` = method minus other) are paired: both "
+              "methods scored on the same users and pairs, CI of the difference.")
+    misses = floor_misses(rows)
+    floor = [r for r in _aggregated([r for r in rows if r["metric"] == "accuracy"]) if r["method"] == FLOOR_METHOD
+             and r.get("context_votes") is None]
+    if floor:
+        rep.h2("The floor: `keyword`")
+        rep.p("`keyword` is a transparent rule that reads only the user's visible context (word overlap of each "
+              "response with what the user chose vs rejected, length and emoji cues, profile words); nothing is "
+              "learned. A learned method that does not beat it (paired CI of the difference not above 0) shows "
+              "nothing about learning on this split: such cells carry a †.")
+        table = []
+        for r in sorted(floor, key=lambda r: _split_order(r["split"])):
+            who = [f"{m} ({_fmt(d['value'], 'accuracy_diff', True)} [{_fmt(d['ci_low'], 'accuracy_diff', True)}, "
+                   f"{_fmt(d['ci_high'], 'accuracy_diff', True)}])" for (m, s), d in misses.items() if s == r["split"]]
+            cell = _fmt(r["value"], "accuracy")
+            if r.get("ci_low") is not None:
+                cell += f" [{_fmt(r['ci_low'], 'accuracy')}, {_fmt(r['ci_high'], 'accuracy')}]"
+            table.append([r["split"], cell, ", ".join(who) if who else "none"])
+        rep.table(["split", "keyword accuracy (%)", "learned methods not above the floor"], table)
+    multi = any(r.get("seeds") for r in rows)
+    groups: dict[tuple, list[dict]] = {}
+    for r in _aggregated(rows):
+        groups.setdefault((r["benchmark"], r["metric"], r.get("context_votes")), []).append(r)
+    for (bench, metric, k), rs in groups.items():
+        splits = sorted({r["split"] for r in rs}, key=_split_order)
+        unit = " (points)" if metric == "accuracy_diff" else " (%)" if _is_pct(metric) else ""
+        head = f"{bench} — {metric}{unit}" + (f", {k} context votes" if k is not None else "")
+        if multi:
+            head += f" — mean ± SD over seeds {', '.join(map(str, rs[0].get('seeds') or []))}"
+        rep.h2(head)
+        table = []
+        for m in dict.fromkeys(r["method"] for r in rs):
+            cells = []
+            for s in splits:
+                hit = [r for r in rs if r["method"] == m and r["split"] == s]
+                if not hit:
+                    cells.append("")
+                    continue
+                r = hit[0]
+                signed = metric == "accuracy_diff"
+                cell = _fmt(r["value"], metric, signed)
+                if multi and r.get("seed_sd") is not None:
+                    cell += f" ± {_fmt(r['seed_sd'], metric)}"
+                if r.get("ci_low") is not None and r.get("ci_high") is not None:
+                    cell += f" [{_fmt(r['ci_low'], metric, signed)}, {_fmt(r['ci_high'], metric, signed)}]"
+                if metric == "accuracy" and k is None and (m, s) in misses:
+                    cell += " †"
+                cells.append(cell)
+            table.append([m, *cells])
+        rep.table(["method", *splits], table)
+    if multi:
+        per_seed = [r for r in rows if r["metric"] == "accuracy" and r.get("seed") is not None
+                    and not r.get("seeds") and r.get("context_votes") is None]
+        splits = sorted({r["split"] for r in per_seed}, key=_split_order)
+        if per_seed:
+            rep.h2("accuracy (%) per seed")
+            table = []
+            for m in dict.fromkeys(r["method"] for r in per_seed):
+                for sd in sorted({r["seed"] for r in per_seed if r["method"] == m}):
+                    cells = []
+                    for s in splits:
+                        hit = [r for r in per_seed if r["method"] == m and r["seed"] == sd and r["split"] == s]
+                        cells.append("" if not hit else _fmt(hit[0]["value"], "accuracy")
+                                     + (f" [{_fmt(hit[0]['ci_low'], 'accuracy')}, {_fmt(hit[0]['ci_high'], 'accuracy')}]"
+                                        if hit[0].get("ci_low") is not None else ""))
+                    table.append([m, sd, *cells])
+            rep.table(["method", "seed", *splits], table)
+    return rep
+
+
+def render_markdown(rows: list[dict], title: str = "pluralign benchmark", notes: Sequence[str] = ()) -> str:
+    """``report.md`` of a bench run: :func:`results_report` as Markdown."""
+    return results_report(rows, title, notes).to_markdown()
+
+
+# --- plots -------------------------------------------------------------------------------------------------------
 
 def _plt():
     import matplotlib

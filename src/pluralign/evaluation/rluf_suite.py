@@ -37,8 +37,8 @@ from pluralign.evaluation.rluf_policy import (
     PolicyBudget,
     held_out_prompts,
     policy_markdown,
-    run_policy_benchmark,
 )
+from pluralign.evaluation.stages import policy_stage
 from pluralign.models.love import LoveModel, NgramEncoder
 from pluralign.sim import simulate_reaction_log
 from pluralign.sim.features import SEGMENTS, segment
@@ -199,17 +199,17 @@ def run_rluf_suite(out_dir: str | Path, quick: bool = False, seed: int = 0) -> l
 def policy_section(out: Path, budget: PolicyBudget, main_model: LoveModel, encoder, details: dict, seed: int, *,
                    offline_prompts: list[str], ab_prompts: list[str],
                    love_results: list[Result] | None = None) -> list[Result]:
-    """The language-model policies (:mod:`pluralign.evaluation.rluf_policy`): GRPO with P[Love] (the population
-    model ``main_model``, prior-corrected), helpfulness and safety, checkpoints judged offline and by fresh simulated
-    users; fills ``details["policy"]`` and ``details["targets"]`` and returns the Results."""
-    love_fn = lambda p, r: main_model.predict_proba(list(p), list(r))  # noqa: E731
-    pol: dict = {}
-    results = run_policy_benchmark(out, budget, love_fn, offline_prompts=offline_prompts, ab_prompts=ab_prompts,
-                                   encoder=encoder, seed=seed, bench=BENCH, details=pol)
+    """The policy stage (:func:`pluralign.evaluation.stages.policy_stage`, the demo's ``ab`` stage at this suite's
+    budget): GRPO with P[Love] (the population model ``main_model``, prior-corrected), helpfulness and safety,
+    checkpoints judged offline and by fresh simulated users; fills ``details["policy"]`` and ``details["targets"]``
+    and returns the Results."""
+    stage = policy_stage(out, budget, main_model, offline_prompts=offline_prompts, ab_prompts=ab_prompts,
+                         encoder=encoder, seed=seed, benchmark=BENCH)
+    pol = stage.artefacts
     details["policy"] = pol
     details["targets"] = _targets(love_results or []) | pol["policy_targets"]
     (out / "rluf_ab.md").write_text(policy_markdown(pol), encoding="utf-8")
-    return results
+    return stage.results
 
 
 def _population_oracle(table: ReactionTable, test_idx: np.ndarray, sim_users: dict) -> dict[str, float]:
