@@ -64,6 +64,13 @@ def _build_split(cfg: DemoConfig):
                                                                                             quick=cfg.quick)
 
 
+# The PLUS budget of the default (small) demo, so that the whole demo fits ~15 minutes on 2 CPU cores: one pass of
+# co-adaptation over the training users (the bench's quick setting makes two), summaries asked for in 35 words and
+# cut at 48 new tokens (50 words, 72 tokens) and one RM warm-start epoch (2). size=full runs the bench's PLUS
+# setting, --set plus_config=YAML any other.
+SMALL_PLUS = {"epochs": 1, "word_budget": 35, "max_new_tokens": 48, "warm_start_rm_epochs": 1}
+
+
 def _method_options(cfg: DemoConfig, name: str) -> dict:
     rm_cfg = replace(cfg.rm)
     opts: dict[str, Any] = {"rm_config": rm_cfg, "quick": cfg.quick}
@@ -77,6 +84,8 @@ def _method_options(cfg: DemoConfig, name: str) -> dict:
         elif cfg.size == "tiny":
             opts["plus_config"] = default_plus_config(True, rm_cfg, epochs=1, rollout_batch_size=8, group_size=2,
                                                       max_new_tokens=32, warm_start_rm_epochs=1, rm_passes=1.0)
+        elif cfg.size == "small":
+            opts["plus_config"] = default_plus_config(True, rm_cfg, **SMALL_PLUS)
     return opts
 
 
