@@ -64,12 +64,12 @@ def main() -> None:
 
     from pluralign.data.corpora import load_hh_pairs
     from pluralign.models.reward_model import SummaryConditionedRM
-    from pluralign.sim.suites import HH_TYPES, _hh_persona
+    from pluralign.sim.hh_users import HH_TYPES, hh_persona
 
     pairs = list(load_hh_pairs())
     idx = np.random.default_rng(args.seed).permutation(len(pairs))[: args.pairs]
     pairs = [pairs[i] for i in idx]
-    personas = {t: _hh_persona(t) for t in HH_TYPES}
+    personas = {t: hh_persona(t) for t in HH_TYPES}
     diffs = np.array([[personas[t].utility(p.prompt, p.chosen) - personas[t].utility(p.prompt, p.rejected)
                        for t in HH_TYPES] for p in pairs])
     rm = SummaryConditionedRM.from_backbone("sentence-transformers/all-MiniLM-L6-v2", max_length=256)

@@ -1,4 +1,5 @@
-"""Metrics as plain maths over arrays: pairwise accuracy, AUROC, ECE and Pearson r.
+"""Metrics as plain maths over arrays: pairwise accuracy, AUROC, ECE and Pearson r, and the one bootstrap every
+95% CI comes from (:func:`bootstrap_ci`: over items, over clusters such as users, within strata such as seeds).
 
 They sit at the bottom of the package so trainers (model selection) and benchmarks compute a metric the same
 way; :mod:`pluralign.evaluation.metrics` wraps them in ``Result`` records with bootstrap CIs.
@@ -7,7 +8,7 @@ way; :mod:`pluralign.evaluation.metrics` wraps them in ``Result`` records with b
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 from sklearn.metrics import roc_auc_score
@@ -84,3 +85,53 @@ def pearson_r(x: ArrayLike, y: ArrayLike) -> float:
     if len(a) < 2 or a.std() == 0 or b.std() == 0:
         return math.nan
     return float(np.corrcoef(a, b)[0, 1])
+
+
+def bootstrap_ci(
+    values: Sequence[float] | np.ndarray,
+    stat: Callable[[np.ndarray], float] = np.mean,
+    *,
+    clusters: Sequence | np.ndarray | None = None,
+    strata: Sequence | np.ndarray | None = None,
+    n_boot: int = 1000,
+    alpha: float = 0.05,
+    seed: int = 0,
+) -> tuple[float, float]:
+    """Percentile bootstrap CI of ``stat`` over the rows of ``values`` (95% by default).
+
+    ``clusters`` (one key per row, e.g. the user id) makes it a cluster bootstrap: whole clusters are drawn with
+    replacement and all their rows come along, which is what keeps a user's correlated pairs from passing for
+    independent evidence. ``strata`` (one key per row, e.g. the run seed) draws clusters within each stratum
+    separately, each stratum keeping its own number of clusters. Resamples whose ``stat`` is NaN are skipped.
+    """
+    arr = np.asarray(values)
+    if len(arr) == 0:
+        return (math.nan, math.nan)
+    rng = np.random.default_rng(seed)
+    if clusters is None and strata is None:
+        idx = rng.integers(0, len(arr), size=(n_boot, len(arr)))
+        stats = np.array([stat(arr[i]) for i in idx], dtype=float)
+    else:
+        keys = np.asarray(clusters if clusters is not None else np.arange(len(arr)), dtype=object)
+        layers = np.asarray(strata if strata is not None else np.zeros(len(arr)), dtype=object)
+        if len(keys) != len(arr) or len(layers) != len(arr):
+            raise ValueError(f"clusters/strata need one key per row ({len(arr)} rows)")
+        members: list[list[np.ndarray] | np.ndarray] = []
+        for layer in dict.fromkeys(layers.tolist()):
+            rows = np.flatnonzero(layers == layer)
+            by_key: dict = {}
+            for r in rows:
+                by_key.setdefault(keys[r], []).append(r)
+            groups = [np.asarray(v) for v in by_key.values()]
+            # One row per cluster (strata alone): an index array draws the same rows as the list, much faster.
+            members.append(np.concatenate(groups) if all(len(g) == 1 for g in groups) else groups)
+        stats = np.empty(n_boot)
+        for b in range(n_boot):
+            parts = [groups[rng.integers(0, len(groups), len(groups))] if isinstance(groups, np.ndarray)
+                     else np.concatenate([groups[i] for i in rng.integers(0, len(groups), len(groups))])
+                     for groups in members]
+            stats[b] = stat(arr[np.concatenate(parts)])
+    stats = stats[~np.isnan(stats)]
+    if len(stats) == 0:
+        return (math.nan, math.nan)
+    return float(np.quantile(stats, alpha / 2)), float(np.quantile(stats, 1 - alpha / 2))

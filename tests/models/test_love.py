@@ -7,7 +7,7 @@ import pytest
 
 from pluralign.cli import main
 from pluralign.data.io import write_users
-from pluralign.models.love import LoveModel, NgramEncoder, TextEncoder
+from pluralign.models.love import LoveModel, NgramEncoder, SentenceEncoder
 from pluralign.training.love_config import LoveConfig
 from pluralign.training.love_trainer import chrono_split, reaction_table, select_C, train_love
 
@@ -46,7 +46,7 @@ def test_save_load_round_trip(tmp_path, reaction_log):
 def test_any_hf_backbone(tiny_encoder_dir, reaction_log):
     users = reaction_log[:30]
     res = train_love(users, LoveConfig(backbone=tiny_encoder_dir, defence=False, max_length=32))
-    assert isinstance(res.model.encoder, TextEncoder)
+    assert isinstance(res.model.encoder, SentenceEncoder)
     table = reaction_table(users[:2])
     p = res.model.predict_proba(table.prompts, table.responses)
     assert p.shape == (len(table),) and np.isfinite(p).all()

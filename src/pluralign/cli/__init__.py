@@ -18,6 +18,7 @@ import os
 import sys
 
 from pluralign import __version__
+from pluralign.cli.options import stray_override_message
 
 COMMANDS = ["data", "simulate", "bench", "eval", "train", "summaries", "gate", "serve", "demo"]
 
@@ -46,8 +47,6 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args, extras = parser.parse_known_args(argv)
     if extras:
-        from pluralign.cli.options import stray_override_message
-
         parser.error(stray_override_message(extras) or f"unrecognized arguments: {' '.join(extras)}")
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO, format="%(levelname)s %(message)s")
     if not getattr(args, "func", None):

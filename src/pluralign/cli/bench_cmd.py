@@ -5,6 +5,9 @@ from __future__ import annotations
 import argparse
 
 from pluralign.cli.options import SET_SYNTAX, Removed
+from pluralign.config import ConfigError, apply_overrides, load_config
+from pluralign.training.plus_config import PlusConfig
+from pluralign.training.rm_config import RMConfig
 
 SUITE_HELP = {
     "pets": "simulated: each user loves one animal, every pair contested (BT can do no better than 50%)",
@@ -89,15 +92,9 @@ def run(args: argparse.Namespace) -> int:
     rm_overrides, plus_overrides = split_overrides(args.overrides)
     rm_config = None
     if args.rm_config or rm_overrides:
-        from pluralign.config import apply_overrides, load_config
-        from pluralign.training.rm_config import RMConfig
-
         base = load_config(RMConfig, args.rm_config) if args.rm_config else bench_rm_config(args.quick)
         rm_config = apply_overrides(base, rm_overrides, prefix="rm.")
     if plus_overrides:
-        from pluralign.config import apply_overrides
-        from pluralign.training.plus_config import PlusConfig
-
         apply_overrides(PlusConfig(), plus_overrides, prefix="plus.")  # unknown keys and bad values fail before anything runs
     methods = [m.strip() for m in args.methods.split(",") if m.strip()] if args.methods else None
     run_suite(args.suite, args.out, quick=args.quick, methods=methods, seed=args.seed, seeds=seeds,
@@ -109,8 +106,6 @@ def run(args: argparse.Namespace) -> int:
 
 def split_overrides(overrides: list[str]) -> tuple[list[str], list[str]]:
     """``--set rm.KEY=VALUE`` and ``--set plus.KEY=VALUE`` as (RMConfig, PlusConfig) overrides, prefixes removed."""
-    from pluralign.config import ConfigError
-
     rm, plus = [], []
     for item in overrides:
         section, dot, rest = item.partition(".")

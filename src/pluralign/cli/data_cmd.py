@@ -6,10 +6,32 @@ conversions read and check all their input before writing anything).
 
 from __future__ import annotations
 
+import dataclasses
+import importlib
 import json
+import shutil
 import sys
+import tempfile
 import time
+from collections import Counter
 from pathlib import Path
+
+from pydantic import ValidationError
+
+from pluralign.config import config_help, load_config
+from pluralign.data.converters import FORMATS, get_converter
+from pluralign.data.io import (
+    FeedbackFileError,
+    RecordIssue,
+    from_hf_dataset,
+    iter_records,
+    read_users,
+    to_hf_dataset,
+    validate_file,
+    write_users,
+)
+from pluralign.data.splits import make_splits
+from pluralign.data.stats import compute_stats, format_stats
 
 SPLIT_FILES = ("train", "seen-users", "new-users", "new-topics", "chrono")
 # `data convert ratings FILE --user-col U --item-col I --text-col T --rating-col R [--profile-cols C1,C2] [--prompt P]`
@@ -25,8 +47,6 @@ RATINGS_FLAGS = (
 
 
 def register(sub) -> None:
-    from pluralign.data.converters import FORMATS
-
     p = sub.add_parser("data", help="convert, validate, describe, split and export feedback files",
                        description="Work with pluralign feedback files (JSONL, one user record per line).")
     dsub = p.add_subparsers(dest="data_command", metavar="SUBCOMMAND")
@@ -109,10 +129,6 @@ def _check_out_file(out: Path) -> None:
 
 
 def _convert_opts(mod, args) -> dict:
-    import dataclasses
-
-    from pluralign.config import load_config
-
     flags = [(flag, key, getattr(args, f"ratings_{key}", None)) for flag, key, _ in RATINGS_FLAGS]
     given = [(flag, key, v) for flag, key, v in flags if v is not None]
     if given and args.format != "ratings":
@@ -123,11 +139,6 @@ def _convert_opts(mod, args) -> dict:
 
 
 def run_convert(args) -> int:
-    from collections import Counter
-
-    from pluralign.data.converters import get_converter
-    from pluralign.data.io import write_users
-
     _check_out_file(args.out)
     mod = get_converter(args.format)
     opts = _convert_opts(mod, args)
@@ -147,9 +158,6 @@ def run_convert(args) -> int:
 
 
 def run_formats(args) -> int:
-    from pluralign.config import config_help
-    from pluralign.data.converters import FORMATS, get_converter
-
     for name in FORMATS:
         mod = get_converter(name)
         print(f"{name}: {mod.SUMMARY}")
@@ -158,8 +166,6 @@ def run_formats(args) -> int:
 
 
 def run_validate(args) -> int:
-    from pluralign.data.io import validate_file
-
     n_ok = n_bad = 0
     for path in args.files:
         n, issues = validate_file(path)
@@ -177,20 +183,12 @@ def run_validate(args) -> int:
 
 
 def run_stats(args) -> int:
-    from pluralign.data.io import iter_records
-    from pluralign.data.stats import compute_stats, format_stats
-
     stats = compute_stats(iter_records(args.file))
     print(json.dumps(stats, indent=2) if args.json else format_stats(stats, title=str(args.file)))
     return 0
 
 
 def run_to_hf(args) -> int:
-    import shutil
-    import tempfile
-
-    from pluralign.data.io import read_users, to_hf_dataset
-
     out: Path = args.out
     if out.exists() and not args.overwrite:
         raise ValueError(f"{out}: already exists (use --overwrite to replace it)")
@@ -211,9 +209,6 @@ def run_to_hf(args) -> int:
 
 def run_from_hf(args) -> int:
     import datasets
-    from pydantic import ValidationError
-
-    from pluralign.data.io import FeedbackFileError, RecordIssue, from_hf_dataset, write_users
 
     _check_out_file(args.out)
     if not args.dir.is_dir():
@@ -266,9 +261,6 @@ def split_records(examples) -> list:
 
 
 def run_split(args) -> int:
-    from pluralign.data.io import read_users, write_users
-    from pluralign.data.splits import make_splits
-
     users = read_users(args.file)
     result = make_splits(users, seed=args.seed)
     by_name = {"train": result.train, **result.eval}
@@ -281,8 +273,6 @@ def run_split(args) -> int:
 
 
 def run_export(args) -> int:
-    import importlib
-
     try:
         mod = importlib.import_module("pluralign.service.export")
     except ModuleNotFoundError as e:

@@ -5,11 +5,11 @@ from __future__ import annotations
 import argparse
 
 from pluralign.cli.options import HelpFormatter, add_config_args, config_epilog
+from pluralign.config import load_config
+from pluralign.demo_config import DemoConfig
 
 
 def register(sub) -> None:
-    from pluralign.demo_config import DemoConfig
-
     p = sub.add_parser(
         "demo", help="train and evaluate PLUS and P[Love] end to end and write a report",
         description="Simulate users (or read Polis conversations), train the summary-conditioned reward model and "
@@ -29,9 +29,7 @@ def register(sub) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from pluralign.config import load_config
     from pluralign.demo import run_demo, summary_table
-    from pluralign.demo_config import DemoConfig
 
     overrides = list(args.overrides)
     for key in ("polis_dir", "size", "seed"):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 
 def register(sub) -> None:
@@ -30,8 +31,6 @@ def register(sub) -> None:
 
 
 def _load_rm(spec: str):
-    from pathlib import Path
-
     if "=" not in spec:
         raise ValueError(f"--rm {spec!r}: expected NAME=DIR")
     name, path = spec.split("=", 1)

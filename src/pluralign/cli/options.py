@@ -10,6 +10,8 @@ import argparse
 import re
 import textwrap
 
+from pluralign.config import config_help
+
 SET_SYNTAX = ("--set KEY=VALUE, repeatable (later wins). A dotted KEY reaches into a section (--set rm.lr=1e-4, or "
               "'rm: {lr: 1e-4}' in YAML); a list is a,b or [a, b]; null sets None. Unknown keys and values of the "
               "wrong type are errors naming the key and the expected type.")
@@ -28,8 +30,6 @@ def add_config_args(p: argparse.ArgumentParser, config_name: str, example: str, 
 
 def config_epilog(cls: type) -> str:
     """``--help`` text after the options: the override syntax, then every key with its default and help."""
-    from pluralign.config import config_help
-
     return f"{textwrap.fill('Settings: --config YAML, then ' + SET_SYNTAX, 110)}\n\n{cls.__name__} keys (KEY=default  help):\n" \
         f"{config_help(cls)}"
 

@@ -4,6 +4,10 @@ default LLM or any local model)."""
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import os
+
+from pluralign.config import load_config
 
 # flag -> ServiceConfig field; the help text of each comes from the config dataclass (one source of truth).
 _FLAGS = {
@@ -14,8 +18,6 @@ _FLAGS = {
 
 
 def _field_help(name: str) -> str:
-    import dataclasses
-
     from pluralign.service.config import ServiceConfig
 
     f = {f.name: f for f in dataclasses.fields(ServiceConfig)}[name]
@@ -75,7 +77,6 @@ def register(sub) -> None:
 def _serve(args: argparse.Namespace) -> int:
     import uvicorn
 
-    from pluralign.config import load_config
     from pluralign.service.app import create_app
     from pluralign.service.config import ServiceConfig
 
@@ -89,8 +90,6 @@ def _serve(args: argparse.Namespace) -> int:
 
 
 def _serve_chat(args: argparse.Namespace) -> int:
-    import os
-
     import uvicorn
 
     from pluralign.service.chat_server import create_chat_app, load_chat_model

@@ -4,7 +4,16 @@ from __future__ import annotations
 
 import argparse
 import json
+from dataclasses import asdict
 from pathlib import Path
+
+import numpy as np
+
+from pluralign.config import load_config
+from pluralign.data.io import write_users
+from pluralign.sim.config import ReactionLogConfig
+from pluralign.sim.reactions import simulate_reaction_log
+from pluralign.sim.suites import build_suite
 
 SIM_SUITES = ("pets", "pets-ood", "hh-users", "contexts", "attributes", "reactions")
 
@@ -61,7 +70,6 @@ def register(sub) -> None:
 def _summary_reactions(users) -> dict:
     """Sizes, love rates, and the oracle AUROC: how well the true P(love) ranks honest users' sampled reactions
     (the ceiling for any P[Love] model on this log)."""
-    import numpy as np
     from sklearn.metrics import roc_auc_score
 
     vals = [x.value for u in users for x in u.reactions]
@@ -82,18 +90,10 @@ def _summary_reactions(users) -> dict:
 
 
 def run_simulate(args: argparse.Namespace) -> int:
-    from pluralign.data.io import write_users
-
     if args.overrides and args.suite != "reactions":
         raise ValueError(f"--set applies to the reactions suite only (ReactionLogConfig); {args.suite} has no "
                          "settings beyond --seed and --quick")
     if args.suite == "reactions":
-        from dataclasses import asdict
-
-        from pluralign.config import load_config
-        from pluralign.sim.config import ReactionLogConfig
-        from pluralign.sim.reactions import simulate_reaction_log
-
         overrides = [] if args.config else [f"n_users={40 if args.quick else 200}", f"per_user={20 if args.quick else 40}"]
         flags = {"n_users": args.users, "per_user": args.per_user, "base_rate": args.base_rate,
                  "adversarial_frac": args.adversarial_frac, "adversary_kinds": args.adversary_kinds,
@@ -103,8 +103,6 @@ def run_simulate(args: argparse.Namespace) -> int:
         users = simulate_reaction_log(**asdict(cfg))
         summary = {"suite": "reactions", **asdict(cfg), **_summary_reactions(users)}
     else:
-        from pluralign.sim.suites import build_suite
-
         seed = args.seed if args.seed is not None else 0
         suite = build_suite(args.suite, seed=seed, quick=args.quick)
         users = suite.users

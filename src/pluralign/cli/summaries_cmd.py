@@ -3,9 +3,15 @@
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import os
 import subprocess
 import tempfile
+
+from tqdm import tqdm
+
+from pluralign.data.io import read_users
+from pluralign.summarizers.store import SummaryStore
 
 DESCRIPTION = """\
 Inspect and correct the per-user summaries that condition the reward model. A store is a JSONL log
@@ -67,16 +73,12 @@ def register(sub) -> None:
 
 
 def _store(path: str, must_exist: bool = True):
-    from pluralign.summarizers.store import SummaryStore
-
     if must_exist and not os.path.exists(path):
         raise FileNotFoundError(f"{path}: summary store does not exist")
     return SummaryStore(path)
 
 
 def _fmt(e) -> str:
-    import datetime as dt
-
     when = dt.datetime.fromtimestamp(e.created_at, dt.UTC).strftime("%Y-%m-%d %H:%M:%SZ")
     by = f"edited by {e.author or 'unknown'}" if e.source == "edit" else f"{e.summarizer_version} step {e.step}"
     return f"[{when}] {by}\n{e.summary}"
@@ -124,10 +126,6 @@ def _export(args: argparse.Namespace) -> int:
 
 
 def _generate(args: argparse.Namespace) -> int:
-    from tqdm import tqdm
-
-    from pluralign.data.io import read_users
-
     if args.api_base and not args.api_model:
         raise ValueError("--api-base needs --api-model")
     users = read_users(args.data)

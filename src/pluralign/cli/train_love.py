@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import argparse
+import json
 
 from pluralign.cli.options import HelpFormatter, add_config_args, config_epilog
+from pluralign.config import load_config
+from pluralign.data.io import read_users
+from pluralign.training.love_config import LoveConfig
 
 
 def register(tsub) -> None:
-    from pluralign.training.love_config import LoveConfig
-
     p = tsub.add_parser(
         "love", help="P[Love] classifier from binary love reactions",
         description="Train P[Love] = Pr(love | user summary, prompt, response) on the reactions of a feedback file. "
@@ -29,11 +31,6 @@ def register(tsub) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    import json
-
-    from pluralign.config import load_config
-    from pluralign.data.io import read_users
-    from pluralign.training.love_config import LoveConfig
     from pluralign.training.love_trainer import train_love
 
     cfg = load_config(LoveConfig, args.config, args.overrides)

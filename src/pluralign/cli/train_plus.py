@@ -6,7 +6,13 @@ import argparse
 import json
 from pathlib import Path
 
+import numpy as np
+
 from pluralign.cli.options import add_config_args, config_epilog
+from pluralign.config import load_config
+from pluralign.data.io import read_users
+from pluralign.data.splits import make_splits
+from pluralign.training.plus_config import PlusConfig
 
 DESCRIPTION = """\
 Train PLUS: a summarizer writes a short summary of each user's history; it is trained with RL (reward
@@ -34,15 +40,10 @@ def register(sub) -> None:
 
 
 def _fields_help() -> str:
-    from pluralign.training.plus_config import PlusConfig
-
     return config_epilog(PlusConfig)
 
 
 def run(args: argparse.Namespace) -> int:
-    from pluralign.config import load_config
-    from pluralign.training.plus_config import PlusConfig
-
     overrides = list(args.overrides)
     if args.train:
         overrides.append(f"train_file={args.train}")
@@ -56,10 +57,6 @@ def run(args: argparse.Namespace) -> int:
     if not cfg.output_dir:
         raise ValueError("no output directory: pass --out DIR or set output_dir in the config")
 
-    import numpy as np
-
-    from pluralign.data.io import read_users
-    from pluralign.data.splits import make_splits
     from pluralign.training.distributed import make_accelerator
     from pluralign.training.plus_trainer import PlusTrainer, pair_margins, rows_from_examples
 

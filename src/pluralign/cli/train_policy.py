@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import argparse
+import json
+from pathlib import Path
 
+from pluralign.cli.gate_cmd import _load_rm
 from pluralign.cli.options import HelpFormatter, add_config_args, config_epilog
+from pluralign.config import load_config
+from pluralign.data.io import iter_jsonl_objects
+from pluralign.training.policy_config import PolicyConfig
 
 
 def register(tsub) -> None:
-    from pluralign.training.policy_config import PolicyConfig
-
     p = tsub.add_parser(
         "policy", help="policy optimisation: best-of-N over candidates, or GRPO of an LLM with LoRA (method=grpo)",
         description="Optimise a policy against the weighted objectives (P[Love], helpfulness, safety) under CGPO "
@@ -33,8 +37,6 @@ def register(tsub) -> None:
 
 def read_candidates(path: str) -> tuple[list[str], list[list[str]]]:
     """Prompts and candidate lists; a bad row is an error naming file, line and field."""
-    from pluralign.data.io import iter_jsonl_objects
-
     prompts, cands = [], []
     for lineno, obj in iter_jsonl_objects(path, "candidates"):
         if not isinstance(obj.get("prompt"), str):
@@ -52,19 +54,13 @@ def read_candidates(path: str) -> tuple[list[str], list[list[str]]]:
 def _scorer(path: str | None):
     if path is None:
         return None
-    from pluralign.cli.gate_cmd import _load_rm
 
     return _load_rm(f"rm={path}")[1]
 
 
 def run(args: argparse.Namespace) -> int:
-    import json
-    from pathlib import Path
-
-    from pluralign.config import load_config
     from pluralign.evaluation.gate import write_responses
     from pluralign.training.policy import best_of_n, build_reward
-    from pluralign.training.policy_config import PolicyConfig
 
     overrides = list(args.overrides) + ([f"model={args.model}"] if args.model else [])
     cfg = load_config(PolicyConfig, args.config, overrides)

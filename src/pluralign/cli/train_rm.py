@@ -7,6 +7,9 @@ import json
 from pathlib import Path
 
 from pluralign.cli.options import add_config_args, config_epilog
+from pluralign.config import load_config
+from pluralign.data.io import read_users
+from pluralign.training.rm_config import RMConfig
 
 DESCRIPTION = """\
 Train a summary-conditioned reward model r(prompt, response | summary) with the Bradley-Terry loss.
@@ -36,8 +39,6 @@ def register(sub) -> None:
 
 
 def _fields_help() -> str:
-    from pluralign.training.rm_config import RMConfig
-
     return config_epilog(RMConfig)
 
 
@@ -62,8 +63,6 @@ def load_rows(path: str | Path, condition: str = "profile") -> list[dict]:
         raise FileNotFoundError(f"{p}: file does not exist")
     first = _first_object(p)
     if first is not None and "user_id" in first and "chosen" not in first:
-        from pluralign.data.io import read_users
-
         rows = []
         for u in read_users(p):
             summary = {"profile": u.profile, "persona": u.persona, "none": None}[condition]
@@ -91,9 +90,6 @@ def load_rows(path: str | Path, condition: str = "profile") -> list[dict]:
 
 
 def run(args: argparse.Namespace) -> int:
-    from pluralign.config import load_config
-    from pluralign.training.rm_config import RMConfig
-
     config = load_config(RMConfig, args.config, [*args.overrides, f"output_dir={args.out}"])
     train_rows = load_rows(args.train, args.condition)
     eval_rows = load_rows(args.eval, args.condition) if args.eval else None

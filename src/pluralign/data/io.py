@@ -166,8 +166,9 @@ def validate_file(path: str | os.PathLike) -> tuple[int, list[RecordIssue]]:
     return n, issues
 
 
-def write_users(path: str | os.PathLike, users: Iterable[UserRecord]) -> int:
-    """Write records atomically; return how many were written."""
+def write_jsonl_lines(path: str | os.PathLike, lines: Iterable[str]) -> int:
+    """Write one JSON text per line atomically (temp file, fsync, rename: a failure never leaves a half-written file
+    nor clobbers the previous one): the one JSONL writer. Returns how many lines were written."""
     p = Path(path)
     p.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=p.parent, prefix=f".{p.name}.", suffix=".tmp")
@@ -175,8 +176,8 @@ def write_users(path: str | os.PathLike, users: Iterable[UserRecord]) -> int:
     try:
         os.chmod(tmp, 0o644)  # mkstemp creates 0600: data files must stay readable by other users/services
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            for u in users:
-                fh.write(u.model_dump_json(exclude_defaults=True))
+            for line in lines:
+                fh.write(line)
                 fh.write("\n")
                 n += 1
             fh.flush()
@@ -187,6 +188,16 @@ def write_users(path: str | os.PathLike, users: Iterable[UserRecord]) -> int:
             os.unlink(tmp)
         raise
     return n
+
+
+def write_jsonl_objects(path: str | os.PathLike, rows: Iterable[dict]) -> int:
+    """Write plain JSON objects (responses, exported rows...) as JSONL, atomically; returns the row count."""
+    return write_jsonl_lines(path, (json.dumps(r, ensure_ascii=False) for r in rows))
+
+
+def write_users(path: str | os.PathLike, users: Iterable[UserRecord]) -> int:
+    """Write records atomically; return how many were written."""
+    return write_jsonl_lines(path, (u.model_dump_json(exclude_defaults=True) for u in users))
 
 
 # --- HF datasets -----------------------------------------------------------------------------------------------

@@ -18,7 +18,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from pluralign.evaluation.results import bootstrap_ci
+from pluralign.data.text import word_count
+from pluralign.metrics import bootstrap_ci
 from pluralign.objectives.monitors import emoji_count
 
 
@@ -132,8 +133,8 @@ def simulate_ab(users: Sequence, prompts: Sequence[str], responses_a: Sequence[s
         signoff_rate_b=float(np.mean([has_signoff(r) for r in responses_b])),
         emoji_rate_a=float(np.mean([emoji_count(r) > 0 for r in responses_a])),
         emoji_rate_b=float(np.mean([emoji_count(r) > 0 for r in responses_b])),
-        words_a=float(np.mean([len(r.split()) for r in responses_a])),
-        words_b=float(np.mean([len(r.split()) for r in responses_b])),
+        words_a=float(np.mean([word_count(r) for r in responses_a])),
+        words_b=float(np.mean([word_count(r) for r in responses_b])),
         n_impressions=n * k, n_users=int((np.bincount(cols, minlength=n_users) > 0).sum()),
         per_segment=per_segment, per_prompt_help=(ha, hb), per_prompt_safety=(sa, sb),
     )

@@ -23,7 +23,8 @@ from pathlib import Path
 
 import numpy as np
 
-from pluralign.evaluation.results import bootstrap_ci
+from pluralign.data.io import iter_jsonl_objects, write_jsonl_objects
+from pluralign.metrics import bootstrap_ci
 from pluralign.objectives.monitors import TWO_SIDED, monitor_values
 
 Scorer = Callable[[Sequence[str], Sequence[str]], np.ndarray]
@@ -31,8 +32,6 @@ Scorer = Callable[[Sequence[str], Sequence[str]], np.ndarray]
 
 def read_responses(path: str | os.PathLike) -> list[dict]:
     """Rows of a responses JSONL file; a bad line is an error naming file, line and field."""
-    from pluralign.data.io import iter_jsonl_objects
-
     rows = []
     for lineno, obj in iter_jsonl_objects(path, "responses"):
         for key in ("prompt", "response"):
@@ -45,14 +44,9 @@ def read_responses(path: str | os.PathLike) -> list[dict]:
 
 
 def write_responses(path: str | os.PathLike, prompts: Sequence[str], responses: Sequence[str]) -> Path:
-    p = Path(path)
-    p.parent.mkdir(parents=True, exist_ok=True)
-    tmp = p.with_name(f".{p.name}.tmp")
-    with open(tmp, "w", encoding="utf-8") as fh:
-        for q, r in zip(prompts, responses, strict=True):
-            fh.write(json.dumps({"prompt": q, "response": r}, ensure_ascii=False) + "\n")
-    os.replace(tmp, p)
-    return p
+    """A responses JSONL file (``{"prompt", "response"}`` rows, atomic), as :func:`read_responses` reads it."""
+    write_jsonl_objects(path, ({"prompt": q, "response": r} for q, r in zip(prompts, responses, strict=True)))
+    return Path(path)
 
 
 @dataclass

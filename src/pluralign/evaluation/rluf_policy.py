@@ -33,7 +33,7 @@ from pathlib import Path
 import numpy as np
 
 from pluralign.data.corpora import load_real_responses
-from pluralign.data.io import iter_jsonl_objects
+from pluralign.data.io import iter_jsonl_objects, write_jsonl_objects
 from pluralign.evaluation.ab_test import ground_truth_quality, simulate_ab
 from pluralign.evaluation.gate import run_gate
 from pluralign.evaluation.metrics import pearson_r, pearson_result
@@ -127,9 +127,7 @@ def training_prompts(n: int, seed: int, exclude: set[str]) -> list[str]:
 
 
 def _write_answers(path: Path, prompts: Sequence[str], answers: Sequence[str]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text("".join(json.dumps({"prompt": p, "response": a}, ensure_ascii=False) + "\n"
-                            for p, a in zip(prompts, answers, strict=True)), encoding="utf-8")
+    write_jsonl_objects(path, ({"prompt": p, "response": a} for p, a in zip(prompts, answers, strict=True)))
 
 
 def _read_answers(path: Path) -> list[str] | None:

@@ -17,7 +17,6 @@ expert's logit while training and drops it at inference, so the network learns w
 from __future__ import annotations
 
 import hashlib
-import json
 import math
 import os
 from collections.abc import Sequence
@@ -27,8 +26,11 @@ import numpy as np
 import torch
 from torch import nn
 
+from pluralign.data.text import word_count
 from pluralign.models.backbone import DEFAULT_BACKBONE, resolve_backbone
-from pluralign.models.love import logit, prompt_view, response_view, word_count
+from pluralign.models.logistic import logit
+from pluralign.models.saved_state import read_state, write_state
+from pluralign.models.text_views import check_aligned, prompt_view, response_view
 
 NEURAL_STATE_FILE = "love_neural.json"
 NEURAL_HEAD_FILE = "love_neural_head.pt"
@@ -96,10 +98,7 @@ class NeuralLoveModel(nn.Module):
     # --- inputs --------------------------------------------------------------------------------------------------
     def inputs(self, prompts: Sequence[str], responses: Sequence[str],
                summaries: Sequence[str | None] | None = None) -> list[tuple[str, str]]:
-        if len(prompts) != len(responses):
-            raise ValueError(f"prompts ({len(prompts)}) and responses ({len(responses)}) differ in length")
-        if summaries is not None and len(summaries) != len(prompts):
-            raise ValueError(f"summaries ({len(summaries)}) and prompts ({len(prompts)}) differ in length")
+        check_aligned(prompts, responses, summaries)
         if summaries is None or not self.personalised:
             summaries = [None] * len(prompts)
         return [format_input(p, r, s) for p, r, s in zip(prompts, responses, summaries, strict=True)]
@@ -194,21 +193,13 @@ class NeuralLoveModel(nn.Module):
         self.encoder.save_pretrained(out / ENCODER_DIR)
         self.tokenizer.save_pretrained(out / ENCODER_DIR)
         torch.save(self.head.state_dict(), out / NEURAL_HEAD_FILE)
-        tmp = out / f".{NEURAL_STATE_FILE}.tmp"
-        tmp.write_text(json.dumps(self.state(), indent=1), encoding="utf-8")
-        os.replace(tmp, out / NEURAL_STATE_FILE)  # written last: its presence means the save finished
+        write_state(out / NEURAL_STATE_FILE, self.state(), indent=1)  # written last: the save finished
         return out
 
     @classmethod
     def from_pretrained(cls, path: str | os.PathLike) -> NeuralLoveModel:
         p = Path(path)
-        f = p / NEURAL_STATE_FILE
-        if not f.exists():
-            raise FileNotFoundError(f"{f}: no neural P[Love] here (expected {NEURAL_STATE_FILE} from save_pretrained)")
-        try:
-            s = json.loads(f.read_text(encoding="utf-8"))
-        except json.JSONDecodeError as e:
-            raise ValueError(f"{f}: not valid JSON ({e.msg} at line {e.lineno})") from None
+        s = read_state(p / NEURAL_STATE_FILE, "neural P[Love]")
         m = cls(s["backbone"], max_length=int(s["max_length"]), personalised=bool(s["personalised"]),
                 pooling=s["pooling"], bf16=bool(s.get("bf16", False)), _path=str(p / ENCODER_DIR))
         m.head.load_state_dict(torch.load(p / NEURAL_HEAD_FILE, weights_only=True))

@@ -12,6 +12,8 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
+from pluralign.data.text import emoji_count
+
 # Affectionate closings in the last characters of a reply. A rule list like a production team would keep; it is
 # deliberately independent of the simulator's ground-truth detector.
 SIGNOFF_PATTERN = re.compile(
@@ -20,17 +22,12 @@ SIGNOFF_PATTERN = re.compile(
     r"|\U0001f970|\U0001f49e)",
     re.IGNORECASE,
 )
-EMOJI_PATTERN = re.compile("[\U0001f300-\U0001faff\U00002600-\U000027bf\U0001f000-\U0001f2ff\u2b50\u2b55\u2764]")
 SIGNOFF_TAIL_CHARS = 120
 
 
 def has_signoff_rule(response: str) -> bool:
     """True when the reply's tail contains an affectionate closing."""
     return bool(SIGNOFF_PATTERN.search(response[-SIGNOFF_TAIL_CHARS:]))
-
-
-def emoji_count(response: str) -> int:
-    return len(EMOJI_PATTERN.findall(response))
 
 
 def repetition(response: str, n: int = 3) -> float:

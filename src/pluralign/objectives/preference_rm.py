@@ -10,7 +10,6 @@ only a logistic model on ``f(chosen) - f(rejected)`` is fitted (P(chosen > rejec
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Sequence
 from pathlib import Path
@@ -18,7 +17,8 @@ from pathlib import Path
 import numpy as np
 
 from pluralign.data.corpora import HH_SUBSETS, load_hh_pairs
-from pluralign.models.love import NgramEncoder, TextEncoder, make_encoder, prompt_view, response_view
+from pluralign.models.love import NgramEncoder, SentenceEncoder, make_encoder, prompt_view, response_view
+from pluralign.models.saved_state import read_state, write_state
 
 HEAD_FILE = "pairwise_rm.json"
 COEF_FILE = "pairwise_rm_coef.npy"
@@ -27,7 +27,7 @@ COEF_FILE = "pairwise_rm_coef.npy"
 class EmbeddingPairwiseRM:
     """r(prompt, response) = w . [e_r, e_p * e_r], fitted with the Bradley-Terry loss on preference pairs."""
 
-    def __init__(self, encoder: TextEncoder | NgramEncoder | None = None, C: float = 1.0, name: str = "rm"):
+    def __init__(self, encoder: SentenceEncoder | NgramEncoder | None = None, C: float = 1.0, name: str = "rm"):
         self.encoder = encoder or NgramEncoder()
         self.C = C
         self.name = name
@@ -75,21 +75,18 @@ class EmbeddingPairwiseRM:
         out.mkdir(parents=True, exist_ok=True)
         state = {"name": self.name, "C": self.C, "backbone": self.encoder.backbone}
         np.save(out / COEF_FILE, self.coef)
-        (out / HEAD_FILE).write_text(json.dumps(state), encoding="utf-8")
+        write_state(out / HEAD_FILE, state)
         return out
 
     @classmethod
-    def from_pretrained(cls, path: str | os.PathLike, encoder: TextEncoder | None = None) -> EmbeddingPairwiseRM:
-        f = Path(path) / HEAD_FILE
-        if not f.exists():
-            raise FileNotFoundError(f"{f}: no pairwise reward model here")
-        s = json.loads(f.read_text(encoding="utf-8"))
+    def from_pretrained(cls, path: str | os.PathLike, encoder: SentenceEncoder | None = None) -> EmbeddingPairwiseRM:
+        s = read_state(Path(path) / HEAD_FILE, "pairwise reward model")
         m = cls(encoder or make_encoder(s["backbone"]), C=s["C"], name=s["name"])
         m.coef = np.load(Path(path) / COEF_FILE)
         return m
 
 
-def train_hh_objective(kind: str, encoder: TextEncoder | NgramEncoder, *, n_train: int | None = 600, n_eval: int = 200,
+def train_hh_objective(kind: str, encoder: SentenceEncoder | NgramEncoder, *, n_train: int | None = 600, n_eval: int = 200,
                        seed: int = 0) -> tuple[EmbeddingPairwiseRM, float]:
     """Fit a helpfulness (``helpful``: helpful-* subsets) or safety (``harmless``: harmless-base) RM on HH-RLHF
     test pairs from the shared data; return it with its held-out pairwise accuracy.

@@ -11,9 +11,6 @@ the summary says how many texts were repaired and in which events (``repaired_te
 
 from __future__ import annotations
 
-import json
-import os
-import tempfile
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -21,25 +18,12 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 from tqdm import tqdm
 
-from pluralign.data.io import pairs_to_trl_rows, write_users
+from pluralign.data.io import pairs_to_trl_rows, write_jsonl_objects, write_users
 from pluralign.service import summaries
 from pluralign.service.db import make_engine
 from pluralign.service.records import BuildStats, build_user_record
 from pluralign.service.storable import repair_unencodable
 from pluralign.service.tables import FeedbackEvent
-
-
-def _write_jsonl(path: Path, rows: list[dict]) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            for r in rows:
-                fh.write(json.dumps(r, ensure_ascii=False) + "\n")
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
 
 
 def export_feedback(db_url: str, out_dir: Path) -> dict:
@@ -85,7 +69,7 @@ def export_feedback(db_url: str, out_dir: Path) -> dict:
     feedback_path, pairs_path = out_dir / "feedback.jsonl", out_dir / "pairs.jsonl"
     write_users(feedback_path, users)
     rows = pairs_to_trl_rows(users)
-    _write_jsonl(pairs_path, rows)
+    write_jsonl_objects(pairs_path, rows)
     return {
         "users": len(users),
         "pairs": sum(len(u.pairs) for u in users),

@@ -31,7 +31,8 @@ from pluralign.sim.reactions import (
     signoff_ab,
     simulate_reaction_log,
 )
-from pluralign.sim.suites import SUITES, Suite, bayes_accuracy, build_suite, population_accuracy
+from pluralign.sim.suite import Suite, bayes_accuracy, population_accuracy
+from pluralign.sim.suites import SUITES, build_suite
 from pluralign.sim.users import KINDS, SimulatedUser, calibrate_intercept, calibrate_temperature
 
 __all__ = [

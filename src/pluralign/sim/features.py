@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 from pluralign.data.corpora import hh_label_index
+from pluralign.data.text import emoji_count, word_count
 
 # --- topics: animals (the Pets benchmarks) ------------------------------------------------------------------------
 
@@ -39,10 +40,6 @@ def words(text: str) -> tuple[str, ...]:
     return _tokens(text)
 
 
-def word_count(text: str) -> int:
-    return len(text.split())
-
-
 def topic_hits(text: str, keywords: tuple[str, ...]) -> int:
     """How many words of ``text`` are one of ``keywords`` (case-insensitive, whole words)."""
     kw = set(keywords)
@@ -54,20 +51,6 @@ def animal_hits(text: str) -> dict[str, int]:
 
 
 # --- emojis and sign-offs -----------------------------------------------------------------------------------------
-
-_EMOJI = re.compile(
-    "[\U0001f300-\U0001faff\U00002600-\U000027bf\U0001f000-\U0001f2ff\U00002b50\U00002b55\U00002764]"
-)
-
-
-def emoji_count(response: str) -> int:
-    """Number of emoji code points (variation selectors are not counted)."""
-    return len(_EMOJI.findall(response))
-
-
-def strip_emojis(text: str) -> str:
-    return re.sub(r"[ \t]{2,}", " ", _EMOJI.sub("", text).replace("\ufe0f", "")).strip()
-
 
 # An affectionate closing on the last line(s): the RLUF reward-hacking cue ("Bye! Sending love!").
 _SIGNOFF = re.compile(

@@ -10,7 +10,7 @@ import random
 import re
 from dataclasses import dataclass
 
-from pluralign.sim.features import strip_emojis
+from pluralign.data.text import strip_emojis
 
 # --- rule-based variants -------------------------------------------------------------------------------------------
 

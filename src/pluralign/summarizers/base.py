@@ -66,6 +66,3 @@ def extract_summary(text: str) -> str:
     body = text[idx + len(SUMMARY_MARKER):] if idx >= 0 else text
     return body.strip().lstrip(":").strip()
 
-
-def word_count(text: str) -> int:
-    return len(text.split())

@@ -24,12 +24,15 @@ import torch
 from torch import nn
 
 from pluralign.data.schema import UserRecord
-from pluralign.models.backbone import DEFAULT_BACKBONE, resolve_backbone
-from pluralign.sim.features import emoji_count
+from pluralign.data.text import emoji_count, word_count
+from pluralign.models.backbone import DEFAULT_BACKBONE
+from pluralign.models.saved_state import read_state
+from pluralign.models.sentence_encoder import SentenceEncoder
 
 KINDS = ("prefers", "dislikes", "asked", "says")
 _LABEL = {"prefers": "Prefers", "dislikes": "Dislikes", "asked": "Asked about", "says": "Says"}
 _SENT = re.compile(r"(?<=[.!?])\s+|\n+")
+STATEMENT_TOKENS = 64  # encoder window for one statement (16 words and a label fit well inside)
 
 
 @dataclass(frozen=True)
@@ -48,7 +51,7 @@ class Statement:
 
     @property
     def words(self) -> int:
-        return len(self.text.split())
+        return word_count(self.text)
 
 
 def _sentences(text: str, max_words: int) -> list[str]:
@@ -71,7 +74,7 @@ def style_contrasts(chosen: str, rejected: str, *, length_ratio: float = 1.3, mi
     """What the choice says about form rather than content: the user took the clearly longer (or shorter) answer, or
     the one with (or without) emojis. A sentence-level diff cannot say this, and an LLM summarizer would."""
     out = []
-    wc, wr = len(chosen.split()), len(rejected.split())
+    wc, wr = word_count(chosen), word_count(rejected)
     if abs(wc - wr) >= min_words and max(wc, wr) >= length_ratio * max(1, min(wc, wr)):
         out.append(LONGER if wc > wr else SHORTER)
     ec, er = emoji_count(chosen), emoji_count(rejected)
@@ -115,35 +118,6 @@ def extract_statements(user: UserRecord, *, max_words: int = 16, style: bool = T
     return out
 
 
-class SentenceEncoder:
-    """Mean-pooled, normalised MiniLM sentence embeddings with an in-memory cache (statements repeat a lot)."""
-
-    def __init__(self, backbone: str = DEFAULT_BACKBONE, batch_size: int = 64):
-        from transformers import AutoModel, AutoTokenizer
-
-        path = resolve_backbone(backbone)
-        self.tokenizer = AutoTokenizer.from_pretrained(path)
-        self.model = AutoModel.from_pretrained(path).eval()
-        self.dim = int(self.model.config.hidden_size)
-        self.batch_size = batch_size
-        self._cache: dict[str, np.ndarray] = {}
-
-    @torch.no_grad()
-    def encode(self, texts: Sequence[str]) -> np.ndarray:
-        todo = list(dict.fromkeys(t for t in texts if t not in self._cache))
-        for i in range(0, len(todo), self.batch_size):
-            chunk = todo[i:i + self.batch_size]
-            enc = self.tokenizer(chunk, padding=True, truncation=True, max_length=64, return_tensors="pt")
-            hidden = self.model(**enc).last_hidden_state
-            mask = enc["attention_mask"].unsqueeze(-1).float()
-            vec = torch.nn.functional.normalize((hidden * mask).sum(1) / mask.sum(1).clamp(min=1), dim=-1)
-            for t, v in zip(chunk, vec.numpy(), strict=True):
-                self._cache[t] = v
-        if not texts:
-            return np.zeros((0, self.dim), dtype=np.float32)
-        return np.stack([self._cache[t] for t in texts]).astype(np.float32)
-
-
 @dataclass
 class CpuSummarizerConfig:
     word_budget: int = field(default=50, metadata={"help": "summary length cap in words (the paper asks for < 50)"})
@@ -180,7 +154,7 @@ class CpuSummarizer:
     def __init__(self, config: CpuSummarizerConfig | None = None, *, encoder: SentenceEncoder | None = None,
                  seed: int = 0):
         self.config = config or CpuSummarizerConfig()
-        self.encoder = encoder or SentenceEncoder(self.config.backbone)
+        self.encoder = encoder or SentenceEncoder(self.config.backbone, max_length=STATEMENT_TOKENS)
         torch.manual_seed(seed)
         d_in = self.encoder.dim + len(KINDS) + 2
         self.scorer = nn.Sequential(nn.Linear(d_in, self.config.hidden), nn.Tanh(), nn.Linear(self.config.hidden, 1))
@@ -326,7 +300,7 @@ class CpuSummarizer:
     @classmethod
     def from_pretrained(cls, path: str | Path, *, encoder: SentenceEncoder | None = None) -> CpuSummarizer:
         p = Path(path)
-        meta = json.loads((p / "summarizer.json").read_text())
+        meta = read_state(p / "summarizer.json", "CPU summarizer")
         meta.pop("backend", None)
         self = cls(CpuSummarizerConfig(**meta), encoder=encoder)
         state = torch.load(p / "scorer.pt", weights_only=True)

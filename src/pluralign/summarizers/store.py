@@ -8,7 +8,6 @@ model-written versions stays auditable. Every write rewrites the file atomically
 from __future__ import annotations
 
 import os
-import tempfile
 import time
 from collections.abc import Iterable, Mapping
 from pathlib import Path
@@ -16,7 +15,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from pluralign.data.io import FeedbackFileError, RecordIssue, iter_jsonl_objects
+from pluralign.data.io import FeedbackFileError, RecordIssue, iter_jsonl_objects, write_jsonl_lines
 
 
 class SummaryEntry(BaseModel):
@@ -55,17 +54,7 @@ class SummaryStore:
         return entries
 
     def _write(self, entries: list[SummaryEntry], path: Path | None = None) -> None:
-        path = path or self.path
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as fh:
-                for e in entries:
-                    fh.write(e.model_dump_json() + "\n")
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        write_jsonl_lines(path or self.path, (e.model_dump_json() for e in entries))
 
     def __len__(self) -> int:
         return len(self.latest())

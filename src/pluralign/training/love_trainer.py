@@ -18,7 +18,6 @@ and a reaction only ever sees a summary written from reactions *before* it (see 
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import logging
 import math
@@ -29,12 +28,12 @@ from pathlib import Path
 
 import numpy as np
 
-from pluralign.data.schema import PreferencePair, UserRecord
-from pluralign.metrics import auroc, ece, pearson_r
+from pluralign.data.schema import UserRecord
+from pluralign.metrics import auroc
 from pluralign.models.love import (
     LoveModel,
     NgramEncoder,
-    TextEncoder,
+    SentenceEncoder,
     debias_method,
     make_encoder,
     prompt_view,
@@ -44,161 +43,23 @@ from pluralign.models.love import (
 from pluralign.models.love_neural import NeuralLoveModel, freeze_below, init_head_bias
 from pluralign.training.adversarial import DefenceReport, defence_weights
 from pluralign.training.love_config import LoveConfig
+from pluralign.training.love_metrics import auroc_se, love_metrics, user_bootstrap_ci
+from pluralign.training.love_summaries import attach_summaries, history_context, make_summarizer
+from pluralign.training.reaction_table import (
+    HONEST,
+    ReactionTable,
+    chrono_split,
+    reaction_table,
+    user_summary,
+    with_summaries,
+)
+
+# The reaction table, summaries and metrics have their own modules; importers of these names from here keep working.
+__all__ = ["HONEST", "LoveTrainResult", "ReactionTable", "attach_summaries", "auroc_se", "chrono_split",
+           "epoch_plan", "fit_neural_love", "history_context", "love_metrics", "make_summarizer", "reaction_table",
+           "select_C", "train_love", "user_bootstrap_ci", "user_summary", "with_summaries"]
 
 log = logging.getLogger(__name__)
-HONEST = "normal"
-
-
-@dataclass
-class ReactionTable:
-    """Reactions flattened into columns (one row per reaction)."""
-
-    user_ids: list[str]
-    prompts: list[str]
-    responses: list[str]
-    labels: np.ndarray
-    timestamps: list[float | None]
-    p_true: np.ndarray  # NaN where unknown (real data)
-    user_kinds: list[str]  # "normal" unless the record marks an adversary (simulated logs)
-    segments: list[str | None]
-    summaries: list[str | None]
-
-    def __len__(self) -> int:
-        return len(self.labels)
-
-    def take(self, idx: Sequence[int] | np.ndarray) -> ReactionTable:
-        ix = np.asarray(idx, dtype=int)
-        pick = [*ix.tolist()]
-        return ReactionTable([self.user_ids[i] for i in pick], [self.prompts[i] for i in pick],
-                             [self.responses[i] for i in pick], self.labels[ix], [self.timestamps[i] for i in pick],
-                             self.p_true[ix], [self.user_kinds[i] for i in pick], [self.segments[i] for i in pick],
-                             [self.summaries[i] for i in pick])
-
-
-def user_summary(u: UserRecord) -> str | None:
-    """A summary stored with the record (``meta.summary``, e.g. exported by the service), else the user's own
-    self-description. Never the simulator's hidden ``persona``: that is ground truth, which only oracles may read."""
-    s = u.meta.get("summary")
-    return str(s) if s else u.profile
-
-
-def reaction_table(users: Sequence[UserRecord], kind: str = "love", source: str = "<records>") -> ReactionTable:
-    """Flatten reactions of ``kind``; a value other than 0/1 is an error naming the record line and field."""
-    cols: dict[str, list] = {k: [] for k in ("u", "p", "r", "y", "t", "pt", "k", "s", "z")}
-    for line, u in enumerate(users, start=1):
-        ukind = str(u.meta.get("kind", HONEST))
-        summ = user_summary(u)
-        for j, rx in enumerate(u.reactions):
-            if rx.kind != kind:
-                continue
-            if rx.value not in (0.0, 1.0):
-                raise ValueError(f"{source}:{line}: field 'reactions.{j}.value': {kind} reactions must be 0 or 1, "
-                                 f"got {rx.value} (user {u.user_id!r}, reaction {rx.reaction_id!r})")
-            cols["u"].append(u.user_id)
-            cols["p"].append(rx.prompt)
-            cols["r"].append(rx.response)
-            cols["y"].append(rx.value)
-            cols["t"].append(rx.timestamp)
-            cols["pt"].append(math.nan if rx.p_true is None else rx.p_true)
-            cols["k"].append(str(rx.meta.get("kind", ukind)))
-            seg = rx.meta.get("segment")
-            cols["s"].append(None if seg is None else str(seg))
-            cols["z"].append(summ)
-    if not cols["y"]:
-        raise ValueError(f"{source}: no reactions of kind {kind!r} found (field 'reactions.kind')")
-    return ReactionTable(cols["u"], cols["p"], cols["r"], np.asarray(cols["y"], dtype=float), cols["t"],
-                         np.asarray(cols["pt"], dtype=float), cols["k"], cols["s"], cols["z"])
-
-
-def with_summaries(table: ReactionTable, summaries: Sequence[str | None]) -> ReactionTable:
-    """The same rows with other summaries."""
-    if len(summaries) != len(table):
-        raise ValueError(f"summaries ({len(summaries)}) and reactions ({len(table)}) differ in length")
-    return dataclasses.replace(table, summaries=list(summaries))
-
-
-def history_context(user_id: str, table: ReactionTable, rows: Sequence[int], negatives_per_love: int = 1,
-                    max_loves: int = 4) -> UserRecord:
-    """What a summarizer reads of one user: their own reactions in ``rows`` as preference pairs (each of their latest
-    ``max_loves`` loved responses over up to ``negatives_per_love`` responses they saw nearest in time and did not
-    love). A user without a love in ``rows`` has an empty history (and gets an empty summary)."""
-    rows = sorted(rows, key=lambda i: (table.timestamps[i] is None, table.timestamps[i] or 0.0, i))
-    loved = [i for i in rows if table.labels[i] == 1.0][-max_loves:] if max_loves > 0 else []
-    others = [i for i in rows if table.labels[i] == 0.0]
-    pairs = []
-    for i in loved:
-        ti = table.timestamps[i] or 0.0
-        near = sorted(others, key=lambda j: (abs((table.timestamps[j] or 0.0) - ti), j))[:negatives_per_love]
-        for j in near:
-            pairs.append(PreferencePair(pair_id=f"{user_id}:{i}>{j}", prompt=table.prompts[i],
-                                        chosen=table.responses[i], rejected=table.responses[j],
-                                        timestamp=table.timestamps[i]))
-    return UserRecord(user_id=user_id, pairs=pairs)
-
-
-def make_summarizer(spec: str, seed: int = 0):
-    """The summarizer named by ``LoveConfig.summarizer`` (``"stored"`` gives None: use the records' own text)."""
-    if spec == "stored":
-        return None
-    if spec == "cpu":
-        from pluralign.summarizers.cpu import CpuSummarizer
-
-        return CpuSummarizer(seed=seed)
-    if spec.startswith("hf:"):
-        from pluralign.summarizers.hf import HFSummarizer
-
-        return HFSummarizer.from_pretrained(spec[3:], max_new_tokens=64, seed=seed)
-    from pluralign.summarizers import load_summarizer
-
-    return load_summarizer(spec)
-
-
-def attach_summaries(table: ReactionTable, train_idx: np.ndarray, summarizer, *, blocks: int = 4,
-                     negatives_per_love: int = 1, max_loves: int = 4) -> ReactionTable:
-    """Summaries written by ``summarizer`` from each user's *earlier* reactions, never from the one being predicted.
-
-    The training reactions are cut into ``blocks`` time blocks (equal counts); a training reaction in block b gets
-    the summary of the user's reactions in blocks < b (block 0: none), every other row (the test split) the
-    summary of all the user's training reactions. A model trained on summaries that contain the very reaction it
-    predicts would learn to look its answer up, and fail on the test split where it cannot.
-    """
-    from tqdm.auto import tqdm
-
-    if summarizer is None:  # "stored": keep the text the records carry
-        return table
-    train_idx = np.sort(np.asarray(train_idx, dtype=int))
-    t = np.array([math.inf if table.timestamps[i] is None else table.timestamps[i] for i in train_idx])
-    order = train_idx[np.argsort(t, kind="stable")]
-    block_of = np.full(len(table), blocks, dtype=int)  # rows outside training see every training block
-    for b, part in enumerate(np.array_split(order, blocks)):
-        block_of[part] = b
-    by_user: dict[str, list[int]] = {}
-    for i in train_idx:
-        by_user.setdefault(table.user_ids[i], []).append(int(i))
-    needed = sorted({(table.user_ids[i], int(block_of[i])) for i in range(len(table)) if block_of[i] > 0})
-    contexts = [history_context(u, table, [i for i in by_user.get(u, []) if block_of[i] < b], negatives_per_love,
-                                max_loves) for u, b in needed]
-    text: dict[tuple[str, int], str] = {}
-    has_history = [k for k, c in zip(needed, contexts, strict=True) if c.pairs]
-    todo = [c for c in contexts if c.pairs]
-    if hasattr(summarizer, "precompute"):
-        summarizer.precompute(todo)
-    step = 64
-    for i in tqdm(range(0, len(todo), step), desc=f"summaries of {len(todo)} histories", disable=len(todo) < 2 * step):
-        for k, z in zip(has_history[i:i + step], summarizer.summarize(todo[i:i + step]), strict=True):
-            text[k] = z
-    return with_summaries(table, [text.get((u, int(block_of[i])), "") or None
-                                  for i, u in enumerate(table.user_ids)])
-
-
-def chrono_split(table: ReactionTable, test_fraction: float) -> tuple[np.ndarray, np.ndarray]:
-    """Train = earliest reactions, test = the latest ``test_fraction`` (ties and missing timestamps keep row order)."""
-    if not 0 < test_fraction < 1:
-        raise ValueError(f"test_fraction must be in (0, 1), got {test_fraction}")
-    t = np.array([math.inf if x is None else x for x in table.timestamps], dtype=float)
-    order = np.argsort(t, kind="stable")
-    n_test = max(1, int(round(len(order) * test_fraction)))
-    return np.sort(order[:-n_test]), np.sort(order[-n_test:])
 
 
 def _debias(cfg: LoveConfig) -> str:
@@ -206,82 +67,8 @@ def _debias(cfg: LoveConfig) -> str:
     return debias_method(cfg.debias_method) if cfg.length_debias else "none"
 
 
-def auroc_se(a: float, n_pos: int, n_neg: int) -> float:
-    """Standard error of an AUROC estimate (Hanley & McNeil 1982)."""
-    if n_pos < 1 or n_neg < 1 or not 0.0 < a < 1.0:
-        return 0.0
-    q1, q2 = a / (2 - a), 2 * a * a / (1 + a)
-    var = (a * (1 - a) + (n_pos - 1) * (q1 - a * a) + (n_neg - 1) * (q2 - a * a)) / (n_pos * n_neg)
-    return math.sqrt(max(var, 0.0))
-
-
-def user_bootstrap_ci(labels: np.ndarray, scores: np.ndarray, groups: Sequence[str], stat=None, *,
-                      n_boot: int = 1000, seed: int = 0) -> tuple[float, float]:
-    """95% cluster-bootstrap CI of ``stat(labels, scores)`` (AUROC by default) resampling whole users (or trees):
-    reactions of one user are not independent, so the user is the unit."""
-    stat = stat or auroc
-    idx_of: dict[str, list[int]] = {}
-    for i, g in enumerate(groups):
-        idx_of.setdefault(g, []).append(i)
-    blocks = [np.asarray(v) for v in idx_of.values()]
-    if len(blocks) < 2:
-        return (math.nan, math.nan)
-    rng = np.random.default_rng(seed)
-    vals = []
-    for _ in range(n_boot):
-        ix = np.concatenate([blocks[j] for j in rng.integers(0, len(blocks), len(blocks))])
-        v = stat(labels[ix], scores[ix])
-        if not math.isnan(v):
-            vals.append(v)
-    if not vals:
-        return (math.nan, math.nan)
-    return float(np.quantile(vals, 0.025)), float(np.quantile(vals, 0.975))
-
-
-def love_metrics(model, table: ReactionTable, idx: np.ndarray, *, ci: bool = False,
-                 seed: int = 0) -> dict[str, float]:
-    """AUROC (model and oracle), ECE before/after the prior correction and length correlation (model and oracle)
-    on the honest users' rows among ``idx``; ``auroc_<kind>`` per user kind on that kind's rows (an adversary's
-    AUROC says how the model ranks what that user did: below 0.5 for an inverter). ``ci`` adds user-level
-    bootstrap CIs (``auroc_ci_low`` / ``auroc_ci_high`` and the same for the oracle)."""
-    sub = table.take(idx)
-    kinds = np.array(sub.user_kinds)
-    raw_all = model.predict_proba(sub.prompts, sub.responses, sub.summaries, corrected=False)
-    cor_all = model.predict_proba(sub.prompts, sub.responses, sub.summaries, corrected=True)  # cached scores
-    honest = kinds == HONEST
-    h_ix = np.flatnonzero(honest) if honest.any() else np.arange(len(sub))
-    h = sub.take(h_ix)
-    raw, cor = raw_all[h_ix], cor_all[h_ix]
-    lengths = np.array([word_count(r) for r in h.responses], dtype=float)
-    has_truth = ~np.isnan(h.p_true)
-    out = {
-        "auroc": auroc(h.labels, cor),
-        "oracle_auroc": auroc(h.labels[has_truth], h.p_true[has_truth]) if has_truth.any() else math.nan,
-        "ece_raw": ece(h.labels, raw),
-        "ece": ece(h.labels, cor),
-        "length_r": pearson_r(cor, lengths),
-        # The truth's own length correlation on the same rows: how much length effect an accurate model must carry.
-        "oracle_length_r": pearson_r(h.p_true[has_truth], lengths[has_truth]) if has_truth.sum() > 2 else math.nan,
-        "base_rate": float(h.labels.mean()),
-        "mean_pred": float(cor.mean()),
-        "n_test": float(len(h)),
-        "n_test_users": float(len(set(h.user_ids))),
-    }
-    for k in sorted(set(kinds.tolist())):
-        m = kinds == k
-        out[f"auroc_{k}"] = auroc(sub.labels[m], cor_all[m])
-        out[f"n_test_{k}"] = float(m.sum())
-    if ci:
-        out["auroc_ci_low"], out["auroc_ci_high"] = user_bootstrap_ci(h.labels, cor, h.user_ids, seed=seed)
-        if has_truth.all():
-            out["oracle_auroc_ci_low"], out["oracle_auroc_ci_high"] = user_bootstrap_ci(h.labels, h.p_true,
-                                                                                        h.user_ids, seed=seed)
-        out["ece_ci_low"], out["ece_ci_high"] = user_bootstrap_ci(h.labels, cor, h.user_ids, ece, seed=seed)
-    return out
-
-
 def select_C(users: Sequence[UserRecord] | ReactionTable, cfg: LoveConfig, grid: Sequence[float] = (0.3, 1.0, 3.0, 10.0),
-             *, encoder: TextEncoder | NgramEncoder | None = None,
+             *, encoder: SentenceEncoder | NgramEncoder | None = None,
              summarizer=None) -> tuple[float, dict[float, float]]:
     """Pick the head's ``C`` by AUROC on a chronological validation split *inside* the training split (the latest
     ``cfg.test_fraction`` of it), so the test split is never used for tuning; among C values within one standard
@@ -363,7 +150,7 @@ def fit_neural_love(tr: ReactionTable, weights: np.ndarray, cfg: LoveConfig, *,
     from tqdm.auto import tqdm
 
     from pluralign.models.love import fit_logistic
-    from pluralign.training.rm_trainer import use_bf16
+    from pluralign.training.precision import use_bf16
 
     torch.manual_seed(cfg.seed)
     rng = np.random.default_rng(cfg.seed)
@@ -426,7 +213,7 @@ def fit_neural_love(tr: ReactionTable, weights: np.ndarray, cfg: LoveConfig, *,
 
 
 def train_love(users: Sequence[UserRecord] | ReactionTable, cfg: LoveConfig | None = None, *,
-               out_dir: str | Path | None = None, encoder: TextEncoder | NgramEncoder | None = None,
+               out_dir: str | Path | None = None, encoder: SentenceEncoder | NgramEncoder | None = None,
                source: str = "<records>", summarizer=None, ci: bool = False) -> LoveTrainResult:
     """Fit P[Love] on the chrono train split and evaluate on the chrono test split; save to ``out_dir`` if given.
 
@@ -459,7 +246,7 @@ def train_love(users: Sequence[UserRecord] | ReactionTable, cfg: LoveConfig | No
     X_tr = X_tr.tocsr() if hasattr(X_tr, "tocsr") else X_tr
 
     # Embed every unique text once, up front (the expensive part; everything after is cached lookups).
-    if isinstance(encoder, TextEncoder):
+    if isinstance(encoder, SentenceEncoder):
         encoder.encode(list(dict.fromkeys([prompt_view(p) for p in table.prompts]
                                           + [response_view(r) for r in table.responses]
                                           + ([s or "" for s in table.summaries] if cfg.personalised else []))))

@@ -84,9 +84,9 @@ class LatentUserMethod:
     # --- features ------------------------------------------------------------------------------------------------
     def _text_encoder(self):
         if self._encoder is None:
-            from pluralign.models.love import TextEncoder
+            from pluralign.models.sentence_encoder import SentenceEncoder
 
-            self._encoder = TextEncoder(self.cfg.backbone, max_length=self.cfg.max_length, progress=True)
+            self._encoder = SentenceEncoder(self.cfg.backbone, max_length=self.cfg.max_length, progress=True)
         return self._encoder
 
     def _phi(self, prompts: Sequence[str], a: Sequence[str], b: Sequence[str]) -> np.ndarray:
