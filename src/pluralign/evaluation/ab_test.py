@@ -21,6 +21,7 @@ import numpy as np
 from pluralign.data.text import word_count
 from pluralign.metrics import bootstrap_ci
 from pluralign.objectives.monitors import emoji_count
+from pluralign.sim.features import SEGMENTS, has_signoff, helpfulness, safety, segment
 
 
 @dataclass
@@ -49,8 +50,6 @@ class ABResult:
 
 def ground_truth_quality(prompts: Sequence[str], responses: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
     """Per-response true helpfulness and safety from the simulator."""
-    from pluralign.sim.features import helpfulness, safety
-
     return (np.array([helpfulness(p, r) for p, r in zip(prompts, responses, strict=True)]),
             np.array([safety(p, r) for p, r in zip(prompts, responses, strict=True)]))
 
@@ -78,8 +77,6 @@ def simulate_ab(users: Sequence, prompts: Sequence[str], responses_a: Sequence[s
 
     ``quality_a`` lets a caller reuse the control arm's ground-truth (helpfulness, safety) across many tests.
     """
-    from pluralign.sim.features import SEGMENTS, has_signoff, segment
-
     if not (len(prompts) == len(responses_a) == len(responses_b)) or not prompts:
         raise ValueError("prompts and both arms' responses must be non-empty and equally long")
     if not users:

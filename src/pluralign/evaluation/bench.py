@@ -48,10 +48,23 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from rich.console import Console
+from tqdm.auto import tqdm
 
-from pluralign.data.splits import Example, SplitResult, carve_validation, hide_truth
+from pluralign.data.io import read_users
+from pluralign.data.splits import Example, SplitResult, carve_validation, hide_truth, make_splits
+from pluralign.evaluation.methods import available_methods, make_method
 from pluralign.evaluation.methods.base import bench_rm_config
-from pluralign.evaluation.metrics import accuracy_result, pair_correct
+from pluralign.evaluation.methods.summary import load_summaries
+from pluralign.evaluation.metrics import accuracy_result, auroc_result, pair_correct
+from pluralign.evaluation.polis_pairs import (
+    curve_count_records,
+    curve_counts,
+    load_polis_split,
+    plot_context_curve,
+    tag_context_votes,
+)
+from pluralign.evaluation.ratings_pairs import load_ratings_split
 from pluralign.evaluation.report import render_markdown
 from pluralign.evaluation.results import (
     NOT_LEARNED,
@@ -61,7 +74,12 @@ from pluralign.evaluation.results import (
     seed_mean_result,
     write_results,
 )
+from pluralign.evaluation.rluf_suite import run_rluf_suite
 from pluralign.evaluation.stages import PeakMemory, StageCache, method_stage, run_method
+from pluralign.models.reward_model import SummaryConditionedRM
+from pluralign.sim import build_suite
+from pluralign.sim.attributes import attributes_splits
+from pluralign.training.precision import bf16_supported
 from pluralign.training.rm_config import RMConfig
 
 log = logging.getLogger(__name__)
@@ -87,12 +105,8 @@ def subsample(examples: list[Example], k: int | None, seed: int) -> list[Example
 
 
 def build_simulated_split(name: str, *, seed: int, quick: bool) -> SplitResult:
-    from pluralign.data.splits import make_splits
-    from pluralign.sim import build_suite
-
     suite = build_suite(name, seed=seed, quick=quick)
     if name == "attributes":  # contexts are the pool-A pairs, targets the pool-B pairs (unseen wording)
-        from pluralign.sim.attributes import attributes_splits
 
         split = attributes_splits(suite.users, seed=seed, seen_eval_frac=0.3)
     else:
@@ -110,8 +124,6 @@ def build_polis_split(polis_dir: str | os.PathLike, *, seed: int, quick: bool,
                       context_votes: Sequence[int] | None = None) -> SplitResult:
     """The Polis split; with ``context_votes`` also the few-shot curve's ``new-users@k=K`` splits
     (:func:`pluralign.evaluation.polis_pairs.add_context_vote_curve`)."""
-    from pluralign.evaluation.polis_pairs import load_polis_split
-
     split, _ = load_polis_split(polis_dir, seed=seed, quick=quick, context_votes=context_votes)
     return hide_truth(carve_validation(split, frac=VALIDATION_FRAC, seed=seed))
 
@@ -179,8 +191,6 @@ def bayes_results(benchmark: str, split: SplitResult, seed: int = 0,
 
 def resolve_methods(methods: Sequence[str] | None, kind: str, *, has_groups: bool,
                     has_summaries: bool) -> list[str]:
-    from pluralign.evaluation.methods import available_methods
-
     if methods is None:
         chosen = list(DEFAULT_METHODS[kind])
         if kind == "simulated" and has_groups:
@@ -294,8 +304,6 @@ def run_suite(name: str, out_dir: str | os.PathLike, quick: bool = False, method
     ratings``). Inputs are checked (suite, methods, summaries, Polis folder, ratings file) before anything is
     trained or written.
     """
-    from rich.console import Console
-
     console = Console(stderr=True, quiet=not echo)
     if name not in SUITES:
         raise ValueError(f"unknown suite {name!r} (available: {', '.join(SUITES)})")
@@ -304,8 +312,6 @@ def run_suite(name: str, out_dir: str | os.PathLike, quick: bool = False, method
         raise ValueError(f"seeds must be distinct integers, got {seeds}")
     out = Path(out_dir)
     if name == "rluf":
-        from pluralign.evaluation.rluf_suite import run_rluf_suite
-
         results = list(run_rluf_suite(out, quick, seeds[0]) or [])
         if results and not (out / "results.json").exists():
             write_results(out, results, title="pluralign bench: rluf")
@@ -325,8 +331,6 @@ def run_suite(name: str, out_dir: str | os.PathLike, quick: bool = False, method
     if kind == "polis" and not Path(polis_dir).is_dir():
         raise FileNotFoundError(f"{polis_dir}: Polis folder does not exist")
     if summaries is not None and not isinstance(summaries, dict):
-        from pluralign.evaluation.methods.summary import load_summaries
-
         summaries = load_summaries(summaries)  # fail on a bad file before any training
     has_summaries = summaries is not None or summarizer is not None
     if methods is not None:  # explicit choices are checked before the (slow) suite is built
@@ -349,7 +353,6 @@ def run_suite(name: str, out_dir: str | os.PathLike, quick: bool = False, method
     if len(seeds) > 1:
         results += aggregate_seeds(name, per_seed, per_seed_items)
     if context_votes:  # the few-shot curve: records of new-users@k=K splits carry K, and a plot joins the report
-        from pluralign.evaluation.polis_pairs import plot_context_curve, tag_context_votes
 
         tag_context_votes(results)
         png = plot_context_curve(results, out / "polis_context_votes.png", title=f"{name}: new users")
@@ -380,8 +383,6 @@ def _run_seed(name: str, kind: str, out: Path, seed: int, *, quick: bool, method
         if kind == "polis":
             split = build_polis_split(polis_dir, seed=seed, quick=quick, context_votes=context_votes)
         elif kind == "ratings":
-            from pluralign.evaluation.ratings_pairs import load_ratings_split
-
             split = load_ratings_split(data, seed=seed, quick=quick, validation_frac=VALIDATION_FRAC)
         else:
             split = build_simulated_split(name, seed=seed, quick=quick)
@@ -394,8 +395,6 @@ def _run_seed(name: str, kind: str, out: Path, seed: int, *, quick: bool, method
                   f"validation {len(split.validation)} pairs of {len(split.validation_user_ids)} users; eval "
                   + ", ".join(f"{s} {len(ex)}" for s, ex in eval_sets.items()) + f"; methods {', '.join(chosen)}")
 
-    from pluralign.evaluation.methods import make_method
-
     cfg = bench_rm_config(quick, rm_config)
     options = {"quick": quick, "summaries": summaries, "summarizer": summarizer, "plus_overrides": plus_overrides}
     built = [make_method(m, rm_config=replace(cfg), **options) for m in chosen]  # fail fast on bad options
@@ -406,7 +405,6 @@ def _run_seed(name: str, kind: str, out: Path, seed: int, *, quick: bool, method
         bayes_items: dict[str, dict] = {}
         results += bayes_results(name, replace(split, eval=eval_sets), seed=seed, items=bayes_items)
         items["bayes"] = bayes_items
-    from tqdm.auto import tqdm
 
     fingerprint = {"suite": name, "quick": quick, "seed": seed, "polis_dir": str(polis_dir), "eval_cap": cap,
                    "context_source": context_source, "rm": json.loads(json.dumps(asdict(cfg), default=str)),
@@ -435,8 +433,6 @@ def _run_seed(name: str, kind: str, out: Path, seed: int, *, quick: bool, method
     accuracy_items = {m: by_metric["accuracy"] for m, by_metric in items.items() if "accuracy" in by_metric}
     results += paired_diffs(name, accuracy_items, seed=seed)
     if context_votes:
-        from pluralign.evaluation.polis_pairs import curve_count_records, curve_counts
-
         results += curve_count_records(name, curve_counts(split))
     for r in results:
         r.seed = seed
@@ -461,12 +457,6 @@ def evaluate_checkpoint(model_dir: str | os.PathLike, data: str | os.PathLike, o
     ``all``); ``auroc`` of the reward against binary reactions (value 0/1, kind other than ``vote``), grouped the
     same way. Each user is conditioned on their summary when ``summaries`` has one. Inputs are all checked before anything is written.
     """
-    from pluralign.data.io import read_users
-    from pluralign.evaluation.methods.summary import load_summaries
-    from pluralign.evaluation.metrics import auroc_result
-    from pluralign.models.reward_model import SummaryConditionedRM
-    from pluralign.training.precision import bf16_supported
-
     users = read_users(data)
     by_user = (summaries if isinstance(summaries, dict) else load_summaries(summaries)) if summaries else {}
     pairs: dict[str, list[tuple[str | None, Any]]] = {}

@@ -31,11 +31,18 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import psutil
 
 from pluralign.data.splits import Example, SplitResult
 from pluralign.evaluation.metrics import accuracy_result, pair_correct
 from pluralign.evaluation.results import Result
 from pluralign.evaluation.rluf_policy import POLICY_SETTINGS, PolicyBudget, run_policy_benchmark
+from pluralign.evaluation.transfer import bench_transfer
+from pluralign.evaluation.winrate import candidate_pools, personalised_win_rate
+from pluralign.models.reward_model import SummaryConditionedRM
+from pluralign.sim import simulate_reaction_log
+from pluralign.training.love_config import LoveConfig
+from pluralign.training.love_trainer import HONEST, reaction_table, train_love
 
 log = logging.getLogger(__name__)
 
@@ -132,14 +139,7 @@ class StageCache:
 
 
 def _rss_mb() -> float:
-    try:
-        import psutil
-
-        return psutil.Process().memory_info().rss / 2**20
-    except ImportError:  # psutil is optional: fall back to the kernel's lifetime peak (coarser)
-        import resource
-
-        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return psutil.Process().memory_info().rss / 2**20
 
 
 class PeakMemory:
@@ -244,8 +244,6 @@ def method_stage(benchmark: str, method: Any, split: SplitResult, eval_sets: dic
     items: dict[str, dict] = {}
     results = run_method(benchmark, method, split, eval_sets, seed=seed, items=items, progress=progress)
     if simulated and eval_sets.get("new-users") and has_chat_summarizer(method):
-        from pluralign.evaluation.transfer import bench_transfer  # the LLM summaries in a chat model's prompt
-
         results += bench_transfer(benchmark, method, split, eval_sets["new-users"], seed=seed, quick=quick,
                                   rm_config=transfer_rm_config, blind=transfer_blind)
     artefacts: dict[str, Any] = {"items": items}
@@ -278,8 +276,6 @@ class SavedPicker:
     """A saved RM plus the conditioning text it used per user: what best-of-N needs."""
 
     def __init__(self, model_dir: str, conditioning: dict[str, str | None]):
-        from pluralign.models.reward_model import SummaryConditionedRM
-
         self.model = SummaryConditionedRM.from_pretrained(model_dir)
         self._by_user = conditioning
 
@@ -292,8 +288,6 @@ def winrate_stage(benchmark: str, split: SplitResult, suite: Any, methods: dict[
     """Best-of-N answers picked by the personalised RM (``plus``, else ``oracle`` or ``icl``) with each user's
     conditioning vs the population ``bt`` RM, judged by the simulated users (seen and new users). ``methods``:
     the method stages' outputs (their ``model_dir`` and ``conditioning`` artefacts)."""
-    from pluralign.evaluation.winrate import candidate_pools, personalised_win_rate
-
     personal_name = "plus" if "plus" in methods else next((m for m in ("oracle", "icl") if m in methods), None)
     if suite is None or personal_name is None or "bt" not in methods:
         return StageOutput([], {"skipped": "needs a simulated suite, the bt method and a personalised method"})
@@ -324,10 +318,6 @@ def love_stage(benchmark: str, model_dir: Path, *, n_users: int, per_user: int, 
     saved to ``model_dir``. Records on the chronological test split: AUROC and its oracle, ECE (prior-corrected and
     raw), length r. Artefacts: the metrics, the honest test reactions' probabilities and labels (for the
     reliability diagram), the log's size and love rate, the users the defence flagged."""
-    from pluralign.sim import simulate_reaction_log
-    from pluralign.training.love_config import LoveConfig
-    from pluralign.training.love_trainer import HONEST, reaction_table, train_love
-
     records = simulate_reaction_log(n_users=n_users, per_user=per_user, adversarial_frac=adversarial_frac,
                                     base_rate=base_rate, seed=seed, exclude_prompts=frozenset(exclude_prompts))
     table = reaction_table(records, source="sim:reactions")

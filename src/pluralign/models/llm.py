@@ -21,10 +21,13 @@ import logging
 import os
 import shutil
 import tempfile
+import warnings
 from pathlib import Path
 
 from pluralign.models.hub import BackboneNotFoundError, resolve_local
 
+# torch and transformers are imported inside the functions that use them: config modules reach this one (through
+# models.backbone) while the CLI parses arguments, and `pluralign --help` must not load them.
 log = logging.getLogger(__name__)
 
 DEFAULT_LLM = "HuggingFaceTB/SmolLM2-135M-Instruct"
@@ -176,8 +179,6 @@ def quantize_int8(model):
     """The model with every ``nn.Linear`` replaced by a dynamically quantised int8 one (weights per output channel,
     activations per batch at run time; fbgemm kernels on x86 with AVX2). For sampling only: it changes the outputs
     (see BENCHMARKS.md, Generation, for the agreement with fp32) and cannot be trained. Embeddings stay fp32."""
-    import warnings
-
     import torch
     from torch.ao.quantization import per_channel_dynamic_qconfig, quantize_dynamic
 

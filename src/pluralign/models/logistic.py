@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
+from scipy.optimize import minimize
 
 
 def logit(p: float) -> float:
@@ -17,8 +18,6 @@ def fit_logistic(X, y: np.ndarray, w: np.ndarray, C: float, *, offset: np.ndarra
                  max_iter: int = 2000, tol: float = 1e-4) -> tuple[np.ndarray, float]:
     """Weighted L2 logistic regression (sklearn's objective, unpenalised intercept) with an optional fixed
     per-row ``offset`` in the logit: the offset is what a product-of-experts debias needs and sklearn lacks."""
-    from scipy.optimize import minimize
-
     n, d = X.shape
     off = np.zeros(n) if offset is None else np.asarray(offset, dtype=np.float64)
 

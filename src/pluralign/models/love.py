@@ -17,6 +17,8 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
+from scipy import sparse
+from sklearn.linear_model import LogisticRegression
 
 from pluralign.data.text import word_count
 from pluralign.models.logistic import fit_logistic, logit
@@ -137,8 +139,6 @@ class LoveModel:
         if not self.length_debias or not len(cols):
             return X
         if hasattr(X, "tocsr"):
-            from scipy import sparse
-
             keep = np.ones(X.shape[1])
             keep[cols] = 0.0
             return (X @ sparse.diags(keep)).tocsr()
@@ -172,8 +172,6 @@ class LoveModel:
         return np.concatenate(parts, axis=1).astype(np.float64)
 
     def _ngram_features(self, prompts, responses, summaries):
-        from scipy import sparse
-
         length = sparse.csr_matrix(self.length_basis(responses))
         body = self.encoder.transform(responses)
         prompt = self.encoder.transform([last_user_turn(p) for p in prompts])
@@ -231,8 +229,6 @@ class LoveModel:
             offset = self._fit_length_expert(X, y, w)
             X = self.neutralise(X)
         if offset is None:
-            from sklearn.linear_model import LogisticRegression
-
             head = LogisticRegression(C=self.C, max_iter=2000, random_state=seed).fit(X, y, sample_weight=w)
             self.coef, self.intercept = head.coef_[0].astype(np.float64), float(head.intercept_[0])
         else:  # sklearn has no per-row offset
@@ -297,6 +293,8 @@ class LoveModel:
         :class:`~pluralign.models.love_neural.NeuralLoveModel` (same ``predict_proba``), so every caller (gate,
         service, policy training) takes either kind."""
         p = Path(path)
+        # imported here: the neural model brings torch, which the linear model (and a service scoring with it)
+        # does not need
         from pluralign.models.love_neural import NeuralLoveModel, is_neural_love_dir
 
         if p.is_dir() and is_neural_love_dir(p):

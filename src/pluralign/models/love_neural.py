@@ -25,9 +25,12 @@ from pathlib import Path
 import numpy as np
 import torch
 from torch import nn
+from tqdm.auto import tqdm
+from transformers import AutoModel, AutoTokenizer
 
 from pluralign.data.text import word_count
 from pluralign.models.backbone import DEFAULT_BACKBONE, resolve_backbone
+from pluralign.models.llm import is_default_llm, resolve_llm
 from pluralign.models.logistic import logit
 from pluralign.models.saved_state import read_state, write_state
 from pluralign.models.text_views import check_aligned, prompt_view, response_view
@@ -40,8 +43,6 @@ ENCODER_DIR = "encoder"
 def resolve_love_backbone(name: str) -> str:
     """A local directory for ``name``: the embedded LLM's aliases and ``.gguf`` files via
     :func:`pluralign.models.llm.resolve_llm`, everything else via the offline backbone resolver."""
-    from pluralign.models.llm import is_default_llm, resolve_llm
-
     if is_default_llm(name) or str(name).lower().endswith(".gguf"):
         return resolve_llm(name)
     return resolve_backbone(name)
@@ -63,7 +64,6 @@ class NeuralLoveModel(nn.Module):
     def __init__(self, backbone: str = DEFAULT_BACKBONE, *, max_length: int = 160, personalised: bool = True,
                  pooling: str = "auto", bf16: bool = False, seed: int = 0, _path: str | None = None):
         super().__init__()
-        from transformers import AutoModel, AutoTokenizer
 
         if pooling not in ("auto", "mean", "last"):
             raise ValueError(f"pooling must be auto, mean or last, got {pooling!r}")
@@ -148,8 +148,6 @@ class NeuralLoveModel(nn.Module):
                    summaries: Sequence[str | None] | None = None, *, batch_size: int = 64,
                    progress: bool = False) -> np.ndarray:
         """Logits calibrated to the training prior; each unique input runs once (cached until the next update)."""
-        from tqdm.auto import tqdm
-
         pairs = self.inputs(prompts, responses, summaries)
         keys = [self._key(p) for p in pairs]
         todo = list({k: p for k, p in zip(keys, pairs, strict=True) if k not in self._cache}.items())

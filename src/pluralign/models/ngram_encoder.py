@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import math
 import re
+import zlib
 from collections.abc import Sequence
 
 import numpy as np
+from scipy import sparse
+from sklearn.feature_extraction.text import HashingVectorizer
 
 TOKEN_PATTERN = r"(?u)\w+|[^\w\s]"
 
@@ -29,8 +32,6 @@ class NgramEncoder:
     max_length = 0
 
     def __init__(self, n_features: int = 2**15, edge_tokens: int = 12, view_weight: float = 1.0):
-        from sklearn.feature_extraction.text import HashingVectorizer
-
         self.n_features = n_features
         self.edge_tokens = edge_tokens
         self.view_weight = view_weight
@@ -65,8 +66,6 @@ class NgramEncoder:
 
     def views(self, texts: Sequence[str]):
         """Opening/closing window n-grams (L2-normed, hashed) and log1p symbol-token counts, side by side."""
-        from scipy import sparse
-
         sym = self._dedup(self._symbol_vec, texts).tocsr().astype(np.float64)
         sym.data = np.log1p(sym.data)
         return sparse.hstack([self._dedup(self._edge_vec, texts), sym], format="csr") * self.view_weight
@@ -89,10 +88,6 @@ class NgramEncoder:
         """Hashed products of summary words with numeric response descriptors (the length basis, symbol counts):
         "this user x longer replies", "this user x emojis", which a summary-word x response-token bag spreads
         over thousands of weak features. Each row is scaled by 1/sqrt(number of summary words)."""
-        import zlib
-
-        from scipy import sparse
-
         word = re.compile(r"[a-z']{4,}")
         D = sparse.csr_matrix(descriptors, dtype=np.float64)
         groups: dict[str, list[int]] = {}

@@ -15,6 +15,9 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
+from scipy import sparse
+from scipy.sparse import vstack as sparse_vstack
+from sklearn.linear_model import LogisticRegression
 
 from pluralign.data.corpora import HH_SUBSETS, load_hh_pairs
 from pluralign.models.love import NgramEncoder, SentenceEncoder, make_encoder, prompt_view, response_view
@@ -35,8 +38,6 @@ class EmbeddingPairwiseRM:
 
     def features(self, prompts: Sequence[str], responses: Sequence[str]):
         if isinstance(self.encoder, NgramEncoder):
-            from scipy import sparse
-
             n = np.log1p([len(r.split()) for r in responses])[:, None]
             return sparse.hstack([self.encoder.transform(responses), sparse.csr_matrix(n)], format="csr")
         e_p = self.encoder.encode([prompt_view(p) for p in prompts])
@@ -45,9 +46,6 @@ class EmbeddingPairwiseRM:
 
     def fit(self, prompts: Sequence[str], chosen: Sequence[str], rejected: Sequence[str], seed: int = 0
             ) -> EmbeddingPairwiseRM:
-        from scipy.sparse import vstack as sparse_vstack
-        from sklearn.linear_model import LogisticRegression
-
         if not (len(prompts) == len(chosen) == len(rejected)) or not prompts:
             raise ValueError("prompts, chosen and rejected must be non-empty and equally long")
         delta = self.features(prompts, chosen) - self.features(prompts, rejected)

@@ -39,7 +39,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from pluralign.data.schema import PreferencePair, UserRecord
-from pluralign.data.splits import Example, SplitResult, check_no_leakage, make_splits
+from pluralign.data.splits import Example, SplitResult, check_no_leakage, make_splits, topic_of
 from pluralign.sim.attributes_wording import (
     EMOJIS,
     INTERESTS,
@@ -242,7 +242,6 @@ def attributes_splits(users: Sequence[UserRecord], *, seed: int = 0, **kw) -> Sp
         targets_only.append(u.model_copy(update={"pairs": b}))
     split = make_splits(targets_only, seed=seed, context_size=0, **kw)
     held = set(split.new_topics)
-    from pluralign.data.splits import topic_of
 
     cache: dict[str, UserRecord] = {}
 

@@ -7,8 +7,10 @@ import math
 from collections.abc import Sequence
 
 import numpy as np
+from tqdm.auto import tqdm
 
 from pluralign.data.schema import PreferencePair, UserRecord
+from pluralign.summarizers import load_summarizer
 from pluralign.training.reaction_table import ReactionTable, with_summaries
 
 
@@ -35,6 +37,8 @@ def make_summarizer(spec: str, seed: int = 0):
     """The summarizer named by ``LoveConfig.summarizer`` (``"stored"`` gives None: use the records' own text)."""
     if spec == "stored":
         return None
+    # The summarizer backends load inside the branches: they bring transformers and peft, which linear P[Love]
+    # training does not otherwise need.
     if spec == "cpu":
         from pluralign.summarizers.cpu import CpuSummarizer
 
@@ -43,7 +47,6 @@ def make_summarizer(spec: str, seed: int = 0):
         from pluralign.summarizers.hf import HFSummarizer
 
         return HFSummarizer.from_pretrained(spec[3:], max_new_tokens=64, seed=seed)
-    from pluralign.summarizers import load_summarizer
 
     return load_summarizer(spec)
 
@@ -57,8 +60,6 @@ def attach_summaries(table: ReactionTable, train_idx: np.ndarray, summarizer, *,
     summary of all the user's training reactions. A model trained on summaries that contain the very reaction it
     predicts would learn to look its answer up, and fail on the test split where it cannot.
     """
-    from tqdm.auto import tqdm
-
     if summarizer is None:  # "stored": keep the text the records carry
         return table
     train_idx = np.sort(np.asarray(train_idx, dtype=int))

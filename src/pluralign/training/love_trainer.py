@@ -27,6 +27,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
+import torch
+from tqdm.auto import tqdm
 
 from pluralign.data.schema import UserRecord
 from pluralign.metrics import auroc
@@ -35,6 +37,7 @@ from pluralign.models.love import (
     NgramEncoder,
     SentenceEncoder,
     debias_method,
+    fit_logistic,
     make_encoder,
     prompt_view,
     response_view,
@@ -45,6 +48,7 @@ from pluralign.training.adversarial import DefenceReport, defence_weights
 from pluralign.training.love_config import LoveConfig
 from pluralign.training.love_metrics import auroc_se, love_metrics, user_bootstrap_ci
 from pluralign.training.love_summaries import attach_summaries, history_context, make_summarizer
+from pluralign.training.precision import use_bf16
 from pluralign.training.reaction_table import (
     HONEST,
     ReactionTable,
@@ -146,12 +150,6 @@ def epoch_plan(labels: np.ndarray, weights: np.ndarray, target_pos_share: float 
 def fit_neural_love(tr: ReactionTable, weights: np.ndarray, cfg: LoveConfig, *,
                     live_base_rate: float | None = None) -> NeuralLoveModel:
     """Fine-tune a :class:`NeuralLoveModel` on the training reactions with weighted binary cross-entropy."""
-    import torch
-    from tqdm.auto import tqdm
-
-    from pluralign.models.love import fit_logistic
-    from pluralign.training.precision import use_bf16
-
     torch.manual_seed(cfg.seed)
     rng = np.random.default_rng(cfg.seed)
     bf16 = use_bf16(cfg.bf16, cfg.device)

@@ -20,10 +20,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
+import torch
+from torch import nn
+from tqdm.auto import tqdm
 
 from pluralign.data.splits import Example
 from pluralign.evaluation.methods.base import TokenCounter, seed_everything
 from pluralign.models.backbone import DEFAULT_BACKBONE
+from pluralign.models.sentence_encoder import SentenceEncoder
 
 
 @dataclass
@@ -44,9 +48,6 @@ class LatentConfig:
 
 
 def _build_net(in_dim: int, cfg: LatentConfig):
-    import torch
-    from torch import nn
-
     class LatentRewardNet(nn.Module):
         def __init__(self) -> None:
             super().__init__()
@@ -84,8 +85,6 @@ class LatentUserMethod:
     # --- features ------------------------------------------------------------------------------------------------
     def _text_encoder(self):
         if self._encoder is None:
-            from pluralign.models.sentence_encoder import SentenceEncoder
-
             self._encoder = SentenceEncoder(self.cfg.backbone, max_length=self.cfg.max_length, progress=True)
         return self._encoder
 
@@ -99,8 +98,6 @@ class LatentUserMethod:
 
     def _batch(self, examples: Sequence[Example]):
         """Target features, padded context features and mask for ``examples`` (context embedded once per user)."""
-        import torch
-
         phi = self._phi([e.target.prompt for e in examples], [e.target.chosen for e in examples],
                         [e.target.rejected for e in examples])
         contexts: dict[int, np.ndarray] = {}
@@ -120,9 +117,6 @@ class LatentUserMethod:
 
     # --- method API ----------------------------------------------------------------------------------------------
     def fit(self, train: list[Example], seed: int = 0, validation: list[Example] | None = None) -> None:
-        import torch
-        from tqdm.auto import tqdm
-
         if not train:
             raise ValueError("latent: no training examples")
         seed_everything(seed)
@@ -165,8 +159,6 @@ class LatentUserMethod:
         return {"chosen_steps": float(getattr(self, "chosen_steps", self.cfg.steps))} if examples else {}
 
     def score_pairs(self, examples: Sequence[Example]) -> np.ndarray:
-        import torch
-
         if self._net is None:
             raise RuntimeError("latent: call fit() before score_pairs()")
         if not examples:
