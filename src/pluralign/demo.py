@@ -1,6 +1,7 @@
 """The main job end to end (``pluralign demo``): PLUS and P[Love] trained and evaluated on CPU, with a report.
 
-Stages, each cached under ``OUT/stages`` so an interrupted run resumes where it stopped:
+The demo is a list of the stages of :mod:`pluralign.evaluation.stages` (the same ones ``pluralign bench`` runs),
+each cached under ``OUT/stages`` so an interrupted run resumes where it stopped:
 
 1. ``method-<name>``: fit one personalisation method (bt, icl, oracle, latent, plus-untrained, plus) on the suite's
    training examples and score every split; the reward model is saved under ``OUT/models/<name>``.
@@ -10,7 +11,9 @@ Stages, each cached under ``OUT/stages`` so an interrupted run resumes where it 
 4. ``ab``: a language-model policy (SmolLM2 + LoRA) trained by GRPO on P[Love], helpfulness and safety under CGPO
    judges (baseline, moderate and love-only settings), A/B-tested against fresh simulated users, and gated.
 
-Everything the report shows comes from ``OUT/results.json`` (plus per-stage detail files), so the numbers agree.
+Everything the report shows comes from ``OUT/results.json`` (plus the stages' artefacts), so the numbers agree.
+Size ``small`` (the default) is budgeted to fit ~15 minutes on 2 CPU cores (:data:`SMALL_PLUS` and the ``small``
+preset of :mod:`pluralign.demo_config`); ``full`` runs the larger budgets.
 """
 
 from __future__ import annotations

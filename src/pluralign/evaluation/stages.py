@@ -234,13 +234,12 @@ def method_stage(benchmark: str, method: Any, split: SplitResult, eval_sets: dic
                  quick: bool, simulated: bool, transfer_rm_config: Any = None, transfer_blind: Any = None,
                  progress: Callable[[str], None] | None = None, report_pairs: int = 0,
                  model_dir: Path | None = None) -> StageOutput:
-    """Fit ``method`` and score it on every eval set (:func:`run_method`); on a
-    simulated suite a ``plus`` with an LLM summarizer adds the transfer records (``transfer_rm_config``: the
-    user-blind RM's settings, or ``transfer_blind``: the run's fitted user-blind RM, anything with ``.model``).
-    Artefacts: ``items`` (per-pair correctness per split, for paired comparisons and
-    seed pooling). For a report: ``report_pairs`` > 0 keeps the margins of the first pairs of each eval set and the
-    conditioning text of their users (``margins``, ``conditioning``); ``model_dir`` saves the RM there
-    (``model_dir`` artefact) and ``training_log`` keeps the method's per-step log."""
+    """Fit ``method`` and score it on every eval set (:func:`run_method`); on a simulated suite a ``plus`` with an
+    LLM summarizer adds the transfer records (``transfer_rm_config``: the user-blind RM's settings, or
+    ``transfer_blind``: the run's fitted user-blind RM, anything with ``.model``). Artefacts: ``items`` (per-pair
+    correctness per split, for paired comparisons and seed pooling). For a report: ``report_pairs`` > 0 keeps the
+    margins of the first pairs of each eval set and the users' conditioning texts (``margins``, ``conditioning``);
+    ``model_dir`` saves the RM there (``model_dir`` artefact); ``training_log`` keeps the method's per-step log."""
     items: dict[str, dict] = {}
     results = run_method(benchmark, method, split, eval_sets, seed=seed, items=items, progress=progress)
     if simulated and eval_sets.get("new-users") and has_chat_summarizer(method):
@@ -253,10 +252,10 @@ def method_stage(benchmark: str, method: Any, split: SplitResult, eval_sets: dic
             s: [{"user_id": e.user_id, "pair_id": e.target.pair_id, "margin": float(x)}
                 for e, x in zip(exs, method.score_pairs(exs), strict=True)] for s, exs in shown.items()}
         if hasattr(method, "conditionings"):
-            # One context per user (a user's examples share it): the text the RM was conditioned on, for the users
-            # the report and the win-rate stage show (the scored splits' users).
+            # One context per user (a user's examples share it): the text the RM was conditioned on, for the
+            # training users and the scored users (what the report and the win-rate stage look up).
             firsts: dict[str, Example] = {}
-            for exs in (*split.eval.values(), *eval_sets.values()):
+            for exs in (split.train, *eval_sets.values()):
                 for e in exs:
                     firsts.setdefault(e.user_id, e)
             texts = method.conditionings(list(firsts.values()))
@@ -357,6 +356,5 @@ def policy_stage(out: Path, budget: PolicyBudget, love_model: Any, *, offline_pr
     return StageOutput(results, details)
 
 
-__all__ = ["PeakMemory", "SavedPicker", "StageCache", "StageOutput", "has_chat_summarizer", "json_default", "love_stage",
-           "method_stage", "policy_stage", "run_method",
-           "winrate_stage"]
+__all__ = ["PeakMemory", "SavedPicker", "StageCache", "StageOutput", "has_chat_summarizer", "json_default",
+           "love_stage", "method_stage", "policy_stage", "run_method", "winrate_stage"]
