@@ -148,7 +148,9 @@ def test_int8_quantised_model_samples_repeatably_close_to_fp32():
     model, tok = tiny_causal_lm(arch="llama", seed=0)
     model.eval()
     q = quantize_int8(copy.deepcopy(model))
-    assert not any(type(m) is torch.nn.Linear for m in q.modules())
+    fp32_left = {n.rsplit(".", 1)[-1] for n, m in q.named_modules() if type(m) is torch.nn.Linear}
+    assert fp32_left == {"down_proj", "lm_head"}
+    assert not any(type(m) is torch.nn.Linear for m in quantize_int8(copy.deepcopy(model), keep_fp32=()).modules())
     a = generate_texts(q, tok, PROMPTS, n=2, max_new_tokens=8, seed=3)
     assert a == generate_texts(q, tok, PROMPTS, n=2, max_new_tokens=8, seed=3)
     assert all(len(t) == 2 and all(isinstance(x, str) for x in t) for t in a) and any(x for t in a for x in t)

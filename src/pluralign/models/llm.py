@@ -175,20 +175,29 @@ def resolve_dtype(dtype: str = "auto"):
 QUANTIZE_CHOICES = (None, "int8")
 
 
-def quantize_int8(model):
-    """The model with every ``nn.Linear`` replaced by a dynamically quantised int8 one (weights per output channel,
-    activations per batch at run time; fbgemm kernels on x86 with AVX2). For sampling only: it changes the outputs
-    (see BENCHMARKS.md, Generation, for the agreement with fp32) and cannot be trained. Embeddings stay fp32."""
+INT8_KEEP_FP32 = ("down_proj", "lm_head")  # the inputs with the largest activation outliers (see quantize_int8)
+
+
+def quantize_int8(model, keep_fp32: tuple[str, ...] = INT8_KEEP_FP32):
+    """The model with its ``nn.Linear`` layers dynamically quantised to int8 (weights per output channel,
+    activations per batch at run time; fbgemm kernels on x86 with AVX2), except those whose name contains one of
+    ``keep_fp32``. For sampling only: it changes the outputs and cannot be trained. Embeddings stay fp32.
+
+    By default the MLP output projections and the LM head stay fp32: on SmolLM2-135M-Instruct, teacher-forced on
+    its own fp32 greedy text, quantising every linear layer agreed with fp32's most likely token at 79% of
+    positions (perplexity 2.9 against fp32's 1.3); keeping ``down_proj`` fp32 gave 89%, and ``down_proj`` and
+    ``lm_head`` 94% (perplexity 1.7)."""
     import torch
     from torch.ao.quantization import per_channel_dynamic_qconfig, quantize_dynamic
 
     if next(model.parameters()).dtype != torch.float32:
         raise ValueError("int8 quantisation starts from an fp32 model (load it with dtype='float32')")
+    spec = {name: per_channel_dynamic_qconfig for name, module in model.named_modules()
+            if isinstance(module, torch.nn.Linear) and not any(k in name for k in keep_fp32)}
     with warnings.catch_warnings():  # torch.ao.quantization's deprecation notices: the eager API still works here
         warnings.simplefilter("ignore", DeprecationWarning)
         warnings.simplefilter("ignore", UserWarning)
-        return quantize_dynamic(model, {torch.nn.Linear: per_channel_dynamic_qconfig}, dtype=torch.qint8,
-                                inplace=True)
+        return quantize_dynamic(model, spec, dtype=torch.qint8, inplace=True)
 
 
 def load_causal_lm(name_or_path: str | os.PathLike | None = None, *, dtype: str = "auto", quantize: str | None = None):
