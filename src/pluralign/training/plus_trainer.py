@@ -31,158 +31,26 @@ import random
 import shutil
 import time
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, replace
 from pathlib import Path
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from tqdm.auto import tqdm
 
-from pluralign.data.schema import PreferencePair, UserRecord
-from pluralign.summarizers.base import word_count
+from pluralign.data.schema import PreferencePair
+from pluralign.data.text import word_count
 from pluralign.training import distributed as dp
 from pluralign.training.plus_config import PlusConfig
+from pluralign.training.plus_parts import build_rm, build_summarizer, build_updater
+from pluralign.training.plus_rewards import pair_margins, plus_rewards, reward_items
+from pluralign.training.plus_rows import PlusRow, rm_rows, rows_from_examples, split_pairs
+
+# Rows, rewards and the builders have their own modules; importers of these names from here keep working.
+__all__ = ["PlusRow", "PlusTrainer", "build_rm", "build_summarizer", "build_updater", "pair_margins", "plus_rewards",
+           "reward_items", "rm_rows", "rows_from_examples", "split_pairs"]
 
 log = logging.getLogger(__name__)
-
-
-@dataclass
-class PlusRow:
-    """One user context with the pairs its summary is judged on (reward) and the RM trains on."""
-
-    user_id: str
-    context: UserRecord
-    pairs: list[PreferencePair]
-
-
-def rows_from_examples(examples: Sequence) -> list[PlusRow]:
-    """One row per distinct user context (a user's training examples share it) with all of that user's targets."""
-    rows: dict[tuple[str, str], PlusRow] = {}
-    for e in examples:
-        key = (e.user_id, e.context.model_dump_json())
-        if key not in rows:
-            rows[key] = PlusRow(e.user_id, e.context, [])
-        rows[key].pairs.append(e.target)
-    return list(rows.values())
-
-
-def build_summarizer(cfg: PlusConfig, device: torch.device | None = None):
-    """The trainable summarizer named by the config (cpu statement selector, or an hf causal LM)."""
-    if cfg.backend == "cpu":
-        from pluralign.summarizers.cpu import CpuSummarizer, CpuSummarizerConfig
-
-        return CpuSummarizer(CpuSummarizerConfig(word_budget=cfg.word_budget, temperature=cfg.temperature,
-                                                 style_statements=cfg.style_statements), seed=cfg.seed)
-    from pluralign.summarizers.hf import HFSummarizer, add_lora
-    from pluralign.training.rm_trainer import use_bf16
-
-    kw = dict(max_new_tokens=cfg.max_new_tokens, temperature=cfg.temperature, words=cfg.word_budget, seed=cfg.seed)
-    if cfg.summarizer == "tiny":
-        from pluralign.models.tiny import tiny_causal_lm
-
-        model, tok = tiny_causal_lm(seed=cfg.seed)
-        if cfg.lora_r:
-            model = add_lora(model, r=cfg.lora_r, layers=cfg.lora_layers)
-        s = HFSummarizer(model, tok, name="tiny", **kw)
-    else:
-        s = HFSummarizer.from_pretrained(cfg.summarizer, lora_r=cfg.lora_r, lora_layers=cfg.lora_layers,
-                                         dtype=cfg.summarizer_dtype, **kw)
-    if device is not None:
-        s.model.to(device)
-    s.bf16 = use_bf16(cfg.summarizer_bf16, s.device)
-    return s
-
-
-def build_rm(cfg: PlusConfig, device: torch.device | None = None):
-    from pluralign.models.reward_model import SummaryConditionedRM
-
-    r = cfg.rm
-    kw = {"max_length": r.max_length, "pooling": r.pooling, "lora_r": r.lora_r, "lora_alpha": r.lora_alpha,
-          "lora_dropout": r.lora_dropout, "seed": cfg.seed}
-    if r.backbone == "tiny":
-        from pluralign.models.tiny import tiny_causal_lm
-
-        model, tok = tiny_causal_lm(seed=cfg.seed + 1)
-        rm = SummaryConditionedRM.from_model(model, tok, backbone_name=None, **kw)
-    else:
-        rm = SummaryConditionedRM.from_backbone(r.backbone, **kw)
-    return rm.to(device) if device is not None else rm
-
-
-def build_updater(cfg: PlusConfig, summarizer):
-    """The summarizer's RL update: PPO (hf), or critic-free group-normalised (GRPO / RLOO)."""
-    from pluralign.training.group_rl import SelectionGroupUpdater, TokenGroupUpdater
-
-    if cfg.backend == "cpu":
-        return SelectionGroupUpdater(summarizer, lr=cfg.summarizer_lr, mode=cfg.algo, kl_coef=cfg.kl_coef)
-    if cfg.algo == "ppo":
-        from pluralign.training.ppo import PPOSettings, PPOUpdater
-
-        st = PPOSettings(clip=cfg.clip_range, lam=cfg.gae_lambda, kl_coef=cfg.kl_coef, epochs=cfg.ppo_epochs,
-                         minibatch_size=cfg.minibatch_size)
-        return PPOUpdater(summarizer, st, lr=cfg.summarizer_lr, critic_lr=cfg.critic_lr)
-    return TokenGroupUpdater(summarizer, lr=cfg.summarizer_lr, mode=cfg.algo, clip=cfg.clip_range,
-                             kl_coef=cfg.kl_coef, epochs=cfg.ppo_epochs, minibatch_size=cfg.minibatch_size)
-
-
-def pair_margins(rm, pairs: Sequence[PreferencePair], summaries: Sequence[str | None], *,
-                 dtype: str = "fp32") -> np.ndarray:
-    """r(x, y_c | z) - r(x, y_r | z) per pair, one summary per pair. Repeated (pair, summary) items are scored once
-    (a sharpened policy can sample the same summary more than once in a group)."""
-    keys = [(p.prompt, p.chosen, p.rejected, z or "") for p, z in zip(pairs, summaries, strict=True)]
-    index: dict[tuple, int] = {}
-    first = [index.setdefault(k, len(index)) for k in keys]
-    uniq = list(index)
-    prompts = [k[0] for k in uniq]
-    summ = [k[3] or None for k in uniq] if any(k[3] for k in uniq) else None
-    m = (rm.score(prompts, [k[1] for k in uniq], summ, dtype=dtype)
-         - rm.score(prompts, [k[2] for k in uniq], summ, dtype=dtype))
-    return m[np.asarray(first, dtype=np.int64)] if first else m
-
-
-def reward_items(rows: Sequence[PlusRow], summaries: Sequence[str], group_size: int, max_pairs: int = 4
-                 ) -> tuple[list[PreferencePair], list[str], list[int]]:
-    """The (pair, summary) items a rollout's reward is scored on, and the sample each belongs to: up to
-    ``max_pairs`` of the row's pairs per sample. ``summaries`` is context-major (``group_size`` per row)."""
-    pairs, summ, owner = [], [], []
-    for j, z in enumerate(summaries):
-        for p in rows[j // group_size].pairs[:max_pairs]:
-            pairs.append(p)
-            summ.append(z)
-            owner.append(j)
-    return pairs, summ, owner
-
-
-def split_pairs(row: PlusRow, n_reward: int, *, seed: int, step: int) -> tuple[PlusRow, list[PreferencePair]]:
-    """This step's reward pairs (a row holding them) and RM training pairs of one context: a fresh shuffle per
-    (seed, step, user) puts ``n_reward`` pairs on the reward side (at most all but one) and the rest on the RM side,
-    so the summarizer is never rewarded on a pair the RM is fitting in the same step, and every pair serves both
-    roles across steps. A context with a single pair gives it to the reward and trains the RM on nothing."""
-    order = list(range(len(row.pairs)))
-    random.Random(f"{seed}:{step}:{row.user_id}").shuffle(order)
-    k = 1 if len(order) <= 1 else min(n_reward, len(order) - 1)
-    reward = PlusRow(row.user_id, row.context, [row.pairs[i] for i in order[:k]])
-    return reward, [row.pairs[i] for i in order[k:]]
-
-
-def plus_rewards(rm, rows: Sequence[PlusRow], summaries: Sequence[str], group_size: int, *, clip: float = 10.0,
-                 max_pairs: int = 4, dtype: str = "fp32") -> torch.Tensor:
-    """R(z) = clip(log sigma(margin), -clip, clip), averaged over up to ``max_pairs`` of the row's pairs.
-
-    ``summaries`` is context-major: ``group_size`` consecutive samples per row.
-    """
-    pairs, summ, owner = reward_items(rows, summaries, group_size, max_pairs)
-    r = F.logsigmoid(torch.from_numpy(pair_margins(rm, pairs, summ, dtype=dtype)).float()).clamp(-clip, clip)
-    out = torch.zeros(len(summaries)).index_add_(0, torch.tensor(owner), r)
-    counts = torch.zeros(len(summaries)).index_add_(0, torch.tensor(owner), torch.ones(len(owner)))
-    return out / counts.clamp(min=1)
-
-
-def rm_rows(pairs: Sequence[PreferencePair], summaries: Sequence[str | None]) -> list[dict]:
-    """In-memory rows for :class:`pluralign.training.rm_trainer.RMUpdater`."""
-    return [{"prompt": p.prompt, "chosen": p.chosen, "rejected": p.rejected, "summary": z or None}
-            for p, z in zip(pairs, summaries, strict=True)]
 
 
 class PlusTrainer:
@@ -204,12 +72,12 @@ class PlusTrainer:
         self.updater = build_updater(config, self.summarizer)
         self.rm_updater = None
         if config.train_rm:
-            from pluralign.training.rm_trainer import RMUpdater
+            from pluralign.training.rm_updater import RMUpdater
 
             # One seed for the whole loop: the RM updates shuffle with the loop's seed, not rm.seed.
             self.rm_updater = RMUpdater(self.rm, replace(config.rm, seed=config.seed))
         self._grad_hooks = dp.average_gradients(self.optimizers(), self.world)
-        from pluralign.training.rm_trainer import use_bf16
+        from pluralign.training.precision import use_bf16
 
         # A fixed RM passed in by the caller only needs ``score(prompts, responses, summaries, dtype=...)``.
         self.score_dtype = "bf16" if use_bf16(config.rm.bf16, getattr(self.rm, "device", "cpu")) else "fp32"
