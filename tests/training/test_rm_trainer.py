@@ -132,6 +132,7 @@ def test_config_maps_onto_reward_config(tmp_path):
     assert args.lr_scheduler_type == "cosine" and args.center_rewards_coefficient == 0.01
     assert args.train_sampling_strategy == "group_by_length" and args.save_steps == 5
     assert args.save_total_limit is None and not args.bf16 and not args.gradient_checkpointing
+    assert args.disable_dropout and not reward_config(RMConfig(disable_dropout=False), str(tmp_path)).disable_dropout
     assert reward_config(RMConfig(bucket_size=0), str(tmp_path)).train_sampling_strategy == "random"
 
 

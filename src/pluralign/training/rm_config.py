@@ -44,6 +44,10 @@ class RMConfig:
         "help": "length bucketing (less padding, still random): > 0 groups batches by length with the Trainer's "
                 "length-grouped sampler (shuffled mega-batches of up to 50 batches, sorted within); 0 = plain "
                 "random batches"})
+    disable_dropout: bool = field(default=True, metadata={
+        "help": "train with the backbone's dropout off (TRL's RewardTrainer default; ~1.4x faster on CPU, where "
+                "attention dropout forces the slower attention path). RewardTrainer runs only: the PLUS inner loop "
+                "keeps the backbone's dropout"})
     gradient_checkpointing: bool = field(default=False, metadata={
         "help": "recompute activations in the backward pass (less memory, ~20-30% slower; TRL's default is on)"})
     seed: int = field(default=0, metadata={"help": "seed for head init, shuffling and dropout"})

@@ -30,7 +30,7 @@ from trl.trainer.utils import pad
 from pluralign.training.precision import use_bf16
 from pluralign.training.rm_config import RMConfig
 from pluralign.training.rm_data import rows_to_dataset, validate_rows
-from pluralign.training.rm_updater import make_optimizer
+from pluralign.training.rm_updater import param_groups
 
 # TRL's logged names -> the names train_results.json and the history have always used
 _LOG_NAMES = {"loss": "train_loss", "accuracy": "train_accuracy", "margin": "train_margin",
@@ -55,7 +55,7 @@ def reward_config(config: RMConfig, output_dir: str, *, has_eval: bool = False) 
         bf16=use_bf16(config.bf16),
         use_cpu=not torch.cuda.is_available(),
         gradient_checkpointing=config.gradient_checkpointing,
-        disable_dropout=False,  # the backbone trains with its own dropout, as the PLUS inner loop does
+        disable_dropout=config.disable_dropout,
         train_sampling_strategy="group_by_length" if config.bucket_size > 0 else "random",
         max_length=config.max_length,  # inputs are already cut to it (summary first), so nothing is filtered
         seed=config.seed,
@@ -94,8 +94,9 @@ class SummaryRMTrainer(RewardTrainer):
         super().__init__(*args, **kwargs)
 
     def create_optimizer(self, model=None) -> torch.optim.Optimizer:
-        if self.optimizer is None:
-            self.optimizer = make_optimizer(self.model, self.rm_config)
+        if self.optimizer is None:  # the Trainer's optimizer class and settings (fused AdamW), our groups
+            cls, kwargs = self.get_optimizer_cls_and_kwargs(self.args, self.model)
+            self.optimizer = cls(param_groups(self.model, self.rm_config), **kwargs)
         return self.optimizer
 
 

@@ -8,7 +8,7 @@ it and restart its schedule; this loop keeps one optimizer across calls and toke
 
 It shares everything else with the Trainer path: the model and its tokenisation (``SummaryConditionedRM.encode``,
 the same :class:`~pluralign.models.rm_inputs.RMInputs` the dataset map uses), the optimizer groups
-(:func:`make_optimizer`, also the Trainer's optimizer) and the objective, ``RewardTrainer.compute_loss``'s
+(:func:`param_groups`, also the Trainer's optimizer's) and the objective, ``RewardTrainer.compute_loss``'s
 Bradley-Terry loss -log sigmoid(r_c - r_r - m) (+ centring), which ``tests/training/test_rm_trainer.py`` checks
 equal on the same batch.
 """
@@ -27,8 +27,9 @@ from pluralign.training.rm_config import RMConfig
 from pluralign.training.rm_data import row_margins, validate_rows
 
 
-def make_optimizer(model, config: RMConfig) -> torch.optim.AdamW:
-    """AdamW with three groups: backbone weights (decayed), backbone biases/norms (not), head (own lr)."""
+def param_groups(model, config: RMConfig) -> list[dict]:
+    """Three groups: backbone weights (decayed), backbone biases/norms (not), head (own lr: a fresh head needs to
+    move faster). The inner loop's AdamW and the RewardTrainer's optimizer both take these."""
     decay, no_decay, head = [], [], []
     for name, p in model.named_parameters():
         if not p.requires_grad:
@@ -43,7 +44,12 @@ def make_optimizer(model, config: RMConfig) -> torch.optim.AdamW:
     groups = [{"params": decay, "weight_decay": config.weight_decay, "lr": config.lr},
               {"params": no_decay, "weight_decay": 0.0, "lr": config.lr},
               {"params": head, "weight_decay": 0.0, "lr": head_lr}]
-    return torch.optim.AdamW([g for g in groups if g["params"]], lr=config.lr)
+    return [g for g in groups if g["params"]]
+
+
+def make_optimizer(model, config: RMConfig) -> torch.optim.AdamW:
+    """AdamW over :func:`param_groups`."""
+    return torch.optim.AdamW(param_groups(model, config), lr=config.lr)
 
 
 def pair_loss(model, rows: Sequence[dict], *, margin: float = 0.0, bf16: bool = False,
