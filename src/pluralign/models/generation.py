@@ -4,11 +4,17 @@ Sampling summaries, policy rollouts and best-of-N candidates is the cost that do
 CPU, so this path avoids what plain ``model.generate`` spends time on there:
 
 - each distinct prompt is pre-filled **once**, and its key/value cache copied for the ``n`` samples drawn from it
-  (``generate(num_return_sequences=n)`` pre-fills every copy);
+  (``generate(num_return_sequences=n)`` pre-fills every copy); the leading tokens all prompts of a batch share
+  (system prompt, chat header) are pre-filled once for the whole batch;
 - the decoding steps write into a preallocated static key/value cache (no growing ``torch.cat`` of the whole cache
-  at every step) and read a boolean attention mask kept up to date in place, so no per-step mask building;
-- temperature, top-p and the EOS bookkeeping are a few tensor operations per step, not a chain of logits processors;
+  at every step) and read a boolean attention mask kept up to date in place, so no per-step mask building; their
+  attention packs grouped-query heads onto their key/value head instead of copying the cache per head group;
+- temperature, top-p and the EOS bookkeeping are a few tensor operations per step, not a chain of logits processors,
+  and sampling draws one uniform number per row and step (inverse CDF), not one per vocabulary entry;
 - prompts are batched by length (less padding), and a batch stops as soon as every sequence has ended.
+
+On a CPU without native bf16 the fp32 matrix products of the pre-fill and of the decoding steps are most of the
+remaining time (see BENCHMARKS.md, Generation); ``load_causal_lm(quantize="int8")`` trades exactness for speed there.
 
 Every sequence (row) samples from its own seeded ``torch.Generator``, with its own temperature, top-p and length
 limit, so rows of unrelated requests can share a batch (the chat server does this) and a ``seed`` gives the same
