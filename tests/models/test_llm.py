@@ -102,6 +102,7 @@ def test_dtype_auto_follows_the_cpu():
         llm.resolve_dtype("float33")
 
 
+@pytest.mark.slow  # loads the real SmolLM2
 def test_default_llm_answers_in_english():
     """The real SmolLM2-135M-Instruct (converted into the user's cache on first use): one short greedy answer."""
     model, tok = load_causal_lm()

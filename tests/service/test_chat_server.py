@@ -54,6 +54,7 @@ def real_upstream():
         yield base, app
 
 
+@pytest.mark.slow  # loads the real SmolLM2
 def test_proxy_forwards_to_the_real_model(real_upstream, sqlite_url, monkeypatch):
     upstream, chat_app = real_upstream
     monkeypatch.setenv("PLURALIGN_UPSTREAM_KEY", "upstream-secret")
@@ -72,6 +73,7 @@ def test_proxy_forwards_to_the_real_model(real_upstream, sqlite_url, monkeypatch
     assert sent[0]["role"] == "system" and "Wants one-word answers." in sent[0]["content"]
 
 
+@pytest.mark.slow  # loads the real SmolLM2
 def test_api_summarizer_against_the_real_model(real_upstream):
     upstream, _ = real_upstream
     users = [UserRecord(user_id=f"u{i}", pairs=[PreferencePair(

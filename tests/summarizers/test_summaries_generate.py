@@ -12,7 +12,7 @@ from pluralign.cli import main
 from pluralign.data.io import write_users
 from pluralign.summarizers.store import SummaryStore
 
-pytestmark = pytest.mark.usefixtures("one_thread")
+pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("one_thread")]  # generates with the real SmolLM2
 
 
 def test_summaries_generate_with_the_default_llm(tmp_path, capsys):
