@@ -28,9 +28,11 @@ from typing import Any
 import numpy as np
 from tqdm.auto import tqdm
 
+from pluralign.config import load_config
 from pluralign.demo_config import DemoConfig, apply_size
 from pluralign.evaluation.bench import bayes_results, build_polis_split, build_simulated_split, subsample
 from pluralign.evaluation.methods import make_method
+from pluralign.evaluation.methods.plus import default_plus_config
 from pluralign.evaluation.report import (
     Report,
     plot_accuracy,
@@ -51,7 +53,9 @@ from pluralign.evaluation.stages import (
     winrate_stage,
 )
 from pluralign.models.love import LoveModel, NgramEncoder
+from pluralign.models.tiny import tiny_causal_lm
 from pluralign.sim.suites import build_suite
+from pluralign.training.plus_config import PlusConfig
 from pluralign.training.policy_config import PolicyConfig
 
 log = logging.getLogger(__name__)
@@ -78,10 +82,6 @@ def _method_options(cfg: DemoConfig, name: str) -> dict:
     rm_cfg = replace(cfg.rm)
     opts: dict[str, Any] = {"rm_config": rm_cfg, "quick": cfg.quick}
     if name.startswith("plus"):
-        from pluralign.config import load_config
-        from pluralign.evaluation.methods.plus import default_plus_config
-        from pluralign.training.plus_config import PlusConfig
-
         if cfg.plus_config:
             opts["plus_config"] = load_config(PlusConfig, cfg.plus_config)
         elif cfg.size == "tiny":
@@ -137,7 +137,6 @@ def run_ab_stage(cfg: DemoConfig, out: Path) -> StageOutput:
                           impressions=cfg.impressions, rm_pairs=n_rm, rm_eval=n_rm // 2)
     model, extra = cfg.policy_model, {}
     if model == "tiny":  # the CI smoke test: a tiny random decoder stands in for SmolLM2 (same code path)
-        from pluralign.models.tiny import tiny_causal_lm
 
         model = str(out / "models" / "tiny_policy")
         m, tok = tiny_causal_lm(seed=cfg.seed)

@@ -8,6 +8,7 @@ import dataclasses
 import os
 
 from pluralign.config import load_config
+from pluralign.service.config import ServiceConfig
 
 # flag -> ServiceConfig field; the help text of each comes from the config dataclass (one source of truth).
 _FLAGS = {
@@ -18,8 +19,6 @@ _FLAGS = {
 
 
 def _field_help(name: str) -> str:
-    from pluralign.service.config import ServiceConfig
-
     f = {f.name: f for f in dataclasses.fields(ServiceConfig)}[name]
     return f"{f.metadata.get('help', '')} (default: {f.default})"
 
@@ -78,7 +77,6 @@ def _serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from pluralign.service.app import create_app
-    from pluralign.service.config import ServiceConfig
 
     overrides = [f"{name}={getattr(args, name)}" for name in [*_FLAGS.values(), "score_batching"]
                  if getattr(args, name) is not None]

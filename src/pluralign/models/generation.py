@@ -28,6 +28,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 
 import torch
+from transformers import AttentionInterface, DynamicCache, StaticCache
+from transformers.integrations.sdpa_attention import sdpa_attention_forward
 
 Messages = list[dict]
 
@@ -110,8 +112,6 @@ def _decode_attention(module, query, key, value, attention_mask, scaling=None, *
     instead copies every cached key and value ``group`` times per layer and step when a mask is given (SmolLM2: 9
     query heads on 3 key/value heads), which is most of a decoding step's attention time at batch 16. Same
     arithmetic; anything else (pre-fill, no grouping) goes to transformers' SDPA unchanged."""
-    from transformers.integrations.sdpa_attention import sdpa_attention_forward
-
     rows, heads, q_len, dim = query.shape
     kv_heads = key.shape[1]
     if q_len != 1 or kv_heads == heads or module.training:
@@ -122,8 +122,6 @@ def _decode_attention(module, query, key, value, attention_mask, scaling=None, *
 
 
 def _register_decode_attention() -> None:
-    from transformers import AttentionInterface
-
     AttentionInterface.register(DECODE_ATTENTION, _decode_attention)
 
 
@@ -145,8 +143,6 @@ def _packed_gqa_decoding(model):
 def _static_cache_from(model, prefill_cache, repeats: torch.Tensor, max_len: int):
     """A static cache of ``max_len`` positions holding the pre-filled keys/values, prompt ``i``'s row repeated
     ``repeats[i]`` times (the samples of a prompt share its pre-fill)."""
-    from transformers import StaticCache
-
     cache = StaticCache(config=model.config, max_cache_len=max_len)
     same = bool((repeats == 1).all())
     for layer, filled in zip(cache.layers, prefill_cache.layers, strict=True):
@@ -175,8 +171,6 @@ def _prefill(model, prompt_ids: Sequence[Sequence[int]], pad_token_id: int, shar
     The tokens all prompts share (a system prompt, an instruction, a chat template's header) are pre-filled once,
     at batch 1, and the rest of each prompt, left-padded, attends to that shared part; the cache layout is then
     ``[shared prefix | left-padded own tokens]`` and ``mask`` marks the real positions."""
-    from transformers import DynamicCache
-
     b = len(prompt_ids)
     shared = shared_prefix_length(prompt_ids) if share_prefix else 0
     cache = DynamicCache(config=model.config)
