@@ -233,6 +233,7 @@ def _from_row(row: dict) -> UserRecord:
 
 
 def to_hf_dataset(users: Iterable[UserRecord]) -> datasets.Dataset:
+    # datasets (seconds to import) loads only for the HF conversion: reading and validating files do without it
     import datasets
 
     return datasets.Dataset.from_list([_to_row(u) for u in users])

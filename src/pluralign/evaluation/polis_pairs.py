@@ -207,6 +207,7 @@ def tag_context_votes(results: Sequence[Any]) -> None:
 def plot_context_curve(results: Sequence[Any], path: str | Path, title: str = "Polis new users") -> Path | None:
     """Accuracy against context votes, one line per method with its 95% CI band (the across-seed records when there
     are several seeds). Returns the PNG path, or None when no curve record exists."""
+    # matplotlib loads with the first plot: it is slow to import, and the backend is set before pyplot loads
     import matplotlib
 
     matplotlib.use("Agg")

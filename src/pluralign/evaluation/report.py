@@ -229,6 +229,7 @@ def render_markdown(rows: list[dict], title: str = "pluralign benchmark", notes:
 # --- plots -------------------------------------------------------------------------------------------------------
 
 def _plt():
+    # matplotlib loads with the first plot: it is slow to import, and the backend is set before pyplot loads
     import matplotlib
 
     matplotlib.use("Agg")

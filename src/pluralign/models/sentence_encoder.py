@@ -52,6 +52,8 @@ class SentenceEncoder:
     def model(self):
         """The ``SentenceTransformer`` (loaded on first use, inputs truncated to ``max_length`` tokens)."""
         if self._model is None:
+            # imported on first use: sentence-transformers brings torch and transformers, which code that only
+            # holds an encoder (the linear P[Love], configs) does not need
             from sentence_transformers import SentenceTransformer
 
             self._model = SentenceTransformer(resolve_backbone(self.backbone), device=self.device)

@@ -171,6 +171,7 @@ def iter_csv(path: Path, log: IssueLog, *, required: tuple[str, ...] = ()) -> It
 
 def iter_hf_rows(path: Path, log: IssueLog) -> Iterator[SourceRow]:
     """Parquet files and ``save_to_disk`` folders through HF ``datasets``; ``line`` is the row number."""
+    # datasets (seconds to import) loads only for these sources: JSONL and CSV converters do without it
     import datasets
 
     try:
