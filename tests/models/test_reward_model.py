@@ -30,13 +30,13 @@ def tiny_rm():
 
 
 def test_template_and_plain_prompt(minilm_rm, tiny_rm):
-    user = minilm_rm.format_user_turn("Q?", "likes dogs")
+    user = minilm_rm.inputs.format_user_turn("Q?", "likes dogs")
     assert user == PLUS_TEMPLATE.format(summary="likes dogs", prompt="Q?")
-    assert minilm_rm.format_user_turn("Q?", None) == "Q?" and minilm_rm.format_user_turn("Q?", "  ") == "Q?"
-    text = tiny_rm.format_input("Q?", "A dog.", "likes dogs")
+    assert minilm_rm.inputs.format_user_turn("Q?", None) == "Q?" and minilm_rm.inputs.format_user_turn("Q?", "  ") == "Q?"
+    text = tiny_rm.inputs.format_input("Q?", "A dog.", "likes dogs")
     assert "<|im_start|>user\nHere is the summary of my preferences" in text
     assert text.endswith("<|im_start|>assistant\nA dog.<|im_end|>\n")
-    assert minilm_rm.pooling == "mean" and tiny_rm.pooling == "last"
+    assert minilm_rm.config.pooling == "mean" and tiny_rm.config.pooling == "last"
 
 
 @pytest.mark.parametrize("which", ["encoder", "decoder"])
@@ -89,7 +89,7 @@ def test_round_trip_encoder(minilm_rm, tmp_path):
     rm = copy.deepcopy(minilm_rm)
     rm.head.bias.data += 0.5  # a non-default head must survive too
     loaded = _assert_round_trip(rm, tmp_path / "rm")
-    assert loaded.max_length == 64 and loaded.pooling == "mean" and not loaded.lora
+    assert loaded.max_length == 64 and loaded.config.pooling == "mean" and not loaded.config.lora
     # the library's own loader reads it too (the config type is registered with the Auto classes)
     auto = AutoModel.from_pretrained(tmp_path / "rm")
     assert isinstance(auto, SummaryConditionedRM) and auto.head.bias.item() == pytest.approx(rm.head.bias.item())
@@ -110,7 +110,7 @@ def test_round_trip_lora(minilm_rm, tmp_path):
         if "lora_B" in n:
             p.data.normal_(0, 0.1)
     loaded = _assert_round_trip(rm, tmp_path / "lora")
-    assert loaded.lora["r"] == 4  # one self-contained directory: base weights, adapters and head
+    assert loaded.config.lora["r"] == 4  # one self-contained directory: base weights, adapters and head
 
 
 def _legacy_dir(rm, d):
@@ -119,8 +119,9 @@ def _legacy_dir(rm, d):
     rm.backbone.save_pretrained(d)
     rm.tokenizer.save_pretrained(d)
     save_file({k: v.contiguous() for k, v in rm.head.state_dict().items()}, str(d / LEGACY_HEAD))
-    meta = {"version": 1, "backbone": None, "base_model": None, "is_encoder": rm.is_encoder, "pooling": rm.pooling,
-            "max_length": rm.max_length, "template": rm.template, "lora": None, "hidden_size": rm.head.in_features}
+    meta = {"version": 1, "backbone": None, "base_model": None, "is_encoder": rm.config.is_encoder,
+            "pooling": rm.config.pooling, "max_length": rm.max_length, "template": rm.config.template, "lora": None,
+            "hidden_size": rm.head.in_features}
     (d / LEGACY_CONFIG).write_text(json.dumps(meta))
     return d
 

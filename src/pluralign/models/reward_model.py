@@ -24,6 +24,8 @@ from torch import nn
 from transformers import AutoConfig, AutoModel, PretrainedConfig, PreTrainedModel
 from transformers.modeling_outputs import SequenceClassifierOutput
 
+from pluralign.models import rm_checkpoint
+from pluralign.models.rm_checkpoint import MODEL_TYPE
 from pluralign.models.rm_inputs import PLUS_TEMPLATE, RMEncoding, RMInputs, check_texts
 
 __all__ = ["PLUS_TEMPLATE", "RMEncoding", "SummaryConditionedRM", "SummaryConditionedRMConfig"]
@@ -42,7 +44,7 @@ class SummaryConditionedRMConfig(PretrainedConfig):
     ``max_input_length`` is the token budget of one (summary, prompt, response) input (``max_length`` is a
     generation setting to the library, so it is not used as a model-config key)."""
 
-    model_type = "pluralign_summary_rm"
+    model_type = MODEL_TYPE
 
     def __init__(self, backbone_config: Any = None, backbone_name: str | None = None, pooling: str = "mean",
                  max_input_length: int = 256, template: str = PLUS_TEMPLATE, lora: dict | None = None,
@@ -181,38 +183,19 @@ class SummaryConditionedRM(PreTrainedModel):
 
     @property
     def max_length(self) -> int:
+        """Token budget of one input; settable (e.g. to score longer contexts than the model trained on)."""
         return self.config.max_input_length
 
-    @property
-    def pooling(self) -> str:
-        return self.config.pooling
-
-    @property
-    def template(self) -> str:
-        return self.config.template
-
-    @property
-    def is_encoder(self) -> bool:
-        return self.config.is_encoder
-
-    @property
-    def lora(self) -> dict | None:
-        return self.config.lora
-
-    @property
-    def backbone_name(self) -> str | None:
-        return self.config.backbone_name
+    @max_length.setter
+    def max_length(self, value: int) -> None:
+        self.config.max_input_length = int(value)
+        if self.inputs is not None:
+            self.inputs.max_length = int(value)
 
     def _inputs(self) -> RMInputs:
         if self.inputs is None:
             raise RuntimeError("no tokenizer attached: load with from_pretrained or call set_tokenizer()")
         return self.inputs
-
-    def format_user_turn(self, prompt: str, summary: str | None = None) -> str:
-        return self._inputs().format_user_turn(prompt, summary)
-
-    def format_input(self, prompt: str, response: str, summary: str | None = None) -> str:
-        return self._inputs().format_input(prompt, response, summary)
 
     def encode(self, prompts: Sequence[str], responses: Sequence[str], summaries: Sequence[str | None] | None = None,
                max_length: int | None = None) -> RMEncoding:
@@ -285,8 +268,6 @@ class SummaryConditionedRM(PreTrainedModel):
                         device: str | torch.device | None = None, **kwargs) -> SummaryConditionedRM:
         """The library's ``from_pretrained`` with the tokenizer attached; a missing, corrupt or incomplete file
         raises ``RMCheckpointError`` naming it (a model is never silently half-initialised)."""
-        from pluralign.models import rm_checkpoint
-
         model = rm_checkpoint.load(cls, pretrained_model_name_or_path, *args, **kwargs)
         return model.to(device) if device is not None else model
 

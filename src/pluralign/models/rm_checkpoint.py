@@ -16,10 +16,22 @@ LEGACY_CONFIG = "pluralign_rm.json"
 LEGACY_HEAD = "head.safetensors"
 LEGACY_BASE_DIR = "base"  # the frozen base weights of a legacy LoRA model saved from memory
 LEGACY_VERSION = 1
+MODEL_TYPE = "pluralign_summary_rm"  # SummaryConditionedRMConfig.model_type
 
 
 class RMCheckpointError(ValueError):
     """A reward-model directory is missing a file or holds a corrupt one (the message names which)."""
+
+
+def is_reward_model_dir(directory: str | os.PathLike) -> bool:
+    """Whether ``directory`` holds a summary-conditioned reward model (current or earlier format)."""
+    d = Path(directory)
+    if (d / LEGACY_CONFIG).exists():
+        return True
+    try:
+        return json.loads((d / "config.json").read_text(encoding="utf-8")).get("model_type") == MODEL_TYPE
+    except (OSError, ValueError, AttributeError):
+        return False
 
 
 def _tokenizer(d: Path):
