@@ -135,7 +135,7 @@ def test_failed_conversion_leaves_existing_out_file_byte_identical(tmp_path, cap
 def test_unknown_converter_option_is_a_clear_error(tmp_path, fixtures, capsys):
     out = tmp_path / "o.jsonl"
     code = main(["data", "convert", "polis", str(fixtures / "polis"), "--out", str(out), "-s", "vote=long"])
-    assert code == 1 and "unknown field 'vote'" in capsys.readouterr().err and not out.exists()
+    assert code == 1 and "unknown key 'vote'" in capsys.readouterr().err and not out.exists()
 
 
 def test_json_array_rows_are_numbered_and_json_lines_in_a_json_file_are_read(tmp_path):

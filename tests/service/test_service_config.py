@@ -18,7 +18,7 @@ def test_service_config_from_yaml_and_overrides(tmp_path):
     assert (cfg.db, cfg.best_of, cfg.score_batching, cfg.refresh_interval_s) == (
         "postgresql+psycopg://postgres@127.0.0.1:5432/test", 4, False, 30.0)
     y.write_text("best_off: 4\n")
-    with pytest.raises(ConfigError, match="unknown field 'best_off'"):
+    with pytest.raises(ConfigError, match="unknown key 'best_off'"):
         load_config(ServiceConfig, y)
 
 

@@ -51,7 +51,7 @@ def test_reactions_config_file_and_flag_override(tmp_path, capsys):
     bad = tmp_path / "bad.yaml"
     bad.write_text("n_user: 10\n")
     assert main(["simulate", "reactions", "--config", str(bad), "--out", str(tmp_path / "y.jsonl")]) == 1
-    assert "unknown field 'n_user'" in capsys.readouterr().err and not (tmp_path / "y.jsonl").exists()
+    assert "unknown key 'n_user'" in capsys.readouterr().err and not (tmp_path / "y.jsonl").exists()
 
 
 def test_same_seed_same_bytes_across_processes(tmp_path):
