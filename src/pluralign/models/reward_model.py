@@ -25,17 +25,10 @@ from transformers import AutoConfig, AutoModel, PretrainedConfig, PreTrainedMode
 from transformers.modeling_outputs import SequenceClassifierOutput
 
 from pluralign.models import rm_checkpoint
-from pluralign.models.rm_checkpoint import MODEL_TYPE
+from pluralign.models.rm_checkpoint import MODEL_TYPE, is_encoder_config
 from pluralign.models.rm_inputs import PLUS_TEMPLATE, RMEncoding, RMInputs, check_texts
 
 __all__ = ["PLUS_TEMPLATE", "RMEncoding", "SummaryConditionedRM", "SummaryConditionedRMConfig"]
-
-
-def is_encoder_config(config) -> bool:
-    """True for BERT-style encoders (text pairs, mean pooling), False for decoder LMs."""
-    from transformers.models.auto.modeling_auto import MODEL_FOR_MASKED_LM_MAPPING_NAMES
-
-    return config.model_type in MODEL_FOR_MASKED_LM_MAPPING_NAMES and not getattr(config, "is_decoder", False)
 
 
 class SummaryConditionedRMConfig(PretrainedConfig):

@@ -23,6 +23,14 @@ class RMCheckpointError(ValueError):
     """A reward-model directory is missing a file or holds a corrupt one (the message names which)."""
 
 
+def is_encoder_config(config) -> bool:
+    """True for BERT-style encoders (text pairs, mean pooling), False for decoder LMs."""
+    # transformers loads inside the functions here: the CLI imports this module (is_reward_model_dir) at start-up
+    from transformers.models.auto.modeling_auto import MODEL_FOR_MASKED_LM_MAPPING_NAMES
+
+    return config.model_type in MODEL_FOR_MASKED_LM_MAPPING_NAMES and not getattr(config, "is_decoder", False)
+
+
 def is_reward_model_dir(directory: str | os.PathLike) -> bool:
     """Whether ``directory`` holds a summary-conditioned reward model (current or earlier format)."""
     d = Path(directory)
@@ -144,9 +152,7 @@ def load_legacy(cls, d: Path):
         raise
     except Exception as e:  # noqa: BLE001 - HF raises OSError/ValueError/SafetensorError/... on bad weights
         raise RMCheckpointError(f"{d}: cannot load the backbone weights: {e}") from None
-    from pluralign.models.reward_model import SummaryConditionedRMConfig, is_encoder_config
-
-    config = SummaryConditionedRMConfig(
+    config = cls.config_class(
         backbone_config=base.config, backbone_name=meta.get("backbone"), pooling=meta["pooling"],
         max_input_length=meta["max_length"], template=meta["template"], is_encoder=is_encoder_config(base.config),
         lora=lora)
