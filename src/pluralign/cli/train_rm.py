@@ -8,7 +8,7 @@ from pathlib import Path
 
 from pluralign.cli.options import add_config_args, config_epilog
 from pluralign.config import load_config
-from pluralign.data.io import read_users
+from pluralign.data.io import iter_jsonl_objects, read_users
 from pluralign.training.rm_config import RMConfig
 
 DESCRIPTION = """\
@@ -72,18 +72,9 @@ def load_rows(path: str | Path, condition: str = "profile") -> list[dict]:
             raise ValueError(f"{p}: no user has labelled pairs to train on")
         return validate_rows(rows, str(p))
     rows, lines = [], []
-    with open(p, "rb") as fh:
-        for lineno, raw in enumerate(fh, start=1):
-            if not raw.strip():
-                continue
-            try:
-                obj = json.loads(raw.decode("utf-8"))
-            except UnicodeDecodeError:
-                raise ValueError(f"{p} line {lineno}: not valid UTF-8") from None
-            except json.JSONDecodeError as e:
-                raise ValueError(f"{p} line {lineno}: invalid JSON: {e.msg} at column {e.colno}") from None
-            rows.append(obj)
-            lines.append(lineno)
+    for lineno, obj in iter_jsonl_objects(p, "preference"):
+        rows.append(obj)
+        lines.append(lineno)
     if not rows:
         raise ValueError(f"{p}: file is empty: expected one JSON preference row per line")
     return validate_rows(rows, str(p), lines)
