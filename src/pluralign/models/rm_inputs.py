@@ -18,6 +18,7 @@ from collections.abc import Sequence
 from typing import Any, NamedTuple
 
 import torch
+from transformers import BatchEncoding
 
 PLUS_TEMPLATE = (
     "Here is the summary of my preferences based on previous conversations: {summary} In the following "
@@ -215,8 +216,6 @@ class RMInputs:
     def encode(self, prompts: Sequence[str], responses: Sequence[str],
                summaries: Sequence[str | None] | None = None, max_length: int | None = None) -> RMEncoding:
         """Tokenise a batch into right-padded tensors and report, per item, summary tokens kept/cut and other cuts."""
-        from transformers import BatchEncoding
-
         items = self.tokenize(prompts, responses, summaries, max_length)
         data = {"input_ids": pad_right(items.input_ids, self.tokenizer.pad_token_id),
                 "attention_mask": pad_right([[1] * len(x) for x in items.input_ids], 0)}

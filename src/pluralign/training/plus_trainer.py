@@ -40,11 +40,18 @@ from tqdm.auto import tqdm
 
 from pluralign.data.schema import PreferencePair
 from pluralign.data.text import word_count
+from pluralign.models.reward_model import SummaryConditionedRM
+from pluralign.summarizers.copying import mean_copy_rate
+from pluralign.summarizers.cpu import CpuSummarizer
+from pluralign.summarizers.store import SummaryStore
 from pluralign.training import distributed as dp
+from pluralign.training.group_rl import length_bonus
 from pluralign.training.plus_config import PlusConfig
 from pluralign.training.plus_parts import build_rm, build_summarizer, build_updater
 from pluralign.training.plus_rewards import pair_margins, plus_rewards, reward_items
 from pluralign.training.plus_rows import PlusRow, rm_rows, rows_from_examples, split_pairs
+from pluralign.training.precision import use_bf16
+from pluralign.training.rm_updater import RMUpdater
 
 # Rows, rewards and the builders have their own modules; importers of these names from here keep working.
 __all__ = ["PlusRow", "PlusTrainer", "build_rm", "build_summarizer", "build_updater", "pair_margins", "plus_rewards",
@@ -72,12 +79,9 @@ class PlusTrainer:
         self.updater = build_updater(config, self.summarizer)
         self.rm_updater = None
         if config.train_rm:
-            from pluralign.training.rm_updater import RMUpdater
-
             # One seed for the whole loop: the RM updates shuffle with the loop's seed, not rm.seed.
             self.rm_updater = RMUpdater(self.rm, replace(config.rm, seed=config.seed))
         self._grad_hooks = dp.average_gradients(self.optimizers(), self.world)
-        from pluralign.training.precision import use_bf16
 
         # A fixed RM passed in by the caller only needs ``score(prompts, responses, summaries, dtype=...)``.
         self.score_dtype = "bf16" if use_bf16(config.rm.bf16, getattr(self.rm, "device", "cpu")) else "fp32"
@@ -112,6 +116,7 @@ class PlusTrainer:
             fh.write(json.dumps(rec) + "\n")
         if self.cfg.tensorboard:
             if self._tb is None:
+                # tensorboard is an optional extra (dev), imported only when this logging is switched on
                 from torch.utils.tensorboard import SummaryWriter
 
                 self._tb = SummaryWriter(str(self.out / "tb"))
@@ -153,11 +158,7 @@ class PlusTrainer:
         return cks[-1] if cks else None
 
     def load_checkpoint(self, directory: Path) -> None:
-        from pluralign.models.reward_model import SummaryConditionedRM
-
         if self.cfg.backend == "cpu":
-            from pluralign.summarizers.cpu import CpuSummarizer
-
             loaded = CpuSummarizer.from_pretrained(directory / "summarizer", encoder=self.summarizer.encoder)
             self.summarizer.scorer.load_state_dict(loaded.scorer.state_dict())
             self.summarizer.initial = loaded.initial
@@ -228,8 +229,6 @@ class PlusTrainer:
     def _step(self, rows: list[PlusRow], epoch: int) -> dict:
         """One co-adaptation step; ``*_seconds`` in the record say where its time went (rollout, reward, update of
         the summarizer, RM summaries, RM update)."""
-        from pluralign.summarizers.copying import mean_copy_rate
-
         cfg = self.cfg
         t0 = time.time()
         rows = dp.shard(rows, self.rank, self.world)
@@ -256,8 +255,6 @@ class PlusTrainer:
                                    max_pairs=cfg.reward_pairs, dtype=self.score_dtype)
             shaped = rewards
             if cfg.length_coef:
-                from pluralign.training.group_rl import length_bonus
-
                 lengths = torch.tensor([word_count(z) for z in summaries], dtype=torch.float)
                 shaped = rewards + length_bonus(lengths, self._length_ref or float(lengths.mean()),
                                                 coef=cfg.length_coef)
@@ -305,8 +302,6 @@ class PlusTrainer:
     def save_final(self) -> None:
         """``output_dir/summarizer``, ``output_dir/rm`` and the training users' summaries in ``summaries.jsonl``
         (main process only)."""
-        from pluralign.summarizers.store import SummaryStore
-
         assert self.out is not None
         if not self.is_main:
             self._barrier()

@@ -68,6 +68,7 @@ def pair_columns(rows: dict[str, list], inputs, default_margin: float = 0.0) -> 
 
 def rows_to_dataset(inputs, rows: Sequence[dict], default_margin: float = 0.0):
     """A ``datasets.Dataset`` of trainer columns for already validated rows (the text columns are dropped)."""
+    # datasets (seconds to import) loads only here: row validation and the PLUS inner-loop updater do without it
     import datasets
 
     table = datasets.Dataset.from_dict({k: [r.get(k) for r in rows] for k in ROW_FIELDS})

@@ -21,6 +21,8 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 import torch.nn.functional as F
+from tqdm.auto import tqdm
+from transformers import get_constant_schedule_with_warmup
 
 from pluralign.training.precision import use_bf16
 from pluralign.training.rm_config import RMConfig
@@ -79,8 +81,6 @@ class RMUpdater:
     """
 
     def __init__(self, model, config: RMConfig, warmup_steps: int = 0) -> None:
-        from transformers import get_constant_schedule_with_warmup
-
         self.model, self.config = model, config
         self.bf16 = use_bf16(config.bf16, model.device)
         self.optimizer = make_optimizer(model, config)
@@ -106,8 +106,6 @@ class RMUpdater:
     def train_on(self, rows: Sequence[dict], steps: int = 1, progress: str | None = None) -> dict[str, float]:
         """``steps`` optimizer steps on batches drawn (shuffled, cycling) from ``rows``; mean stats returned.
         ``progress``: a description to show a progress bar under (long calls such as PLUS's RM warm start)."""
-        from tqdm.auto import tqdm
-
         rows = validate_rows(rows, "train_on rows")
         order: list[int] = []
         acc: dict[str, list[float]] = {}
