@@ -2,6 +2,8 @@
 
 import json
 
+import pytest
+
 from pluralign.cli import main
 from pluralign.data.io import write_users
 from pluralign.data.schema import PreferencePair, Reaction, UserRecord
@@ -10,6 +12,7 @@ from pluralign.training.rm_config import RMConfig
 from pluralign.training.rm_trainer import train_reward_model
 
 
+@pytest.mark.slow  # trains the latent method in a quick bench: > 20 s of CPU
 def test_bench_cli_quick_latent(tmp_path, capsys):
     out = tmp_path / "b"
     code = main(["bench", "pets", "--quick", "--methods", "latent", "--max-eval", "8", "--out", str(out)])

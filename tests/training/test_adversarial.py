@@ -49,6 +49,7 @@ def test_caps_and_bursts():
     assert b[6] == 1.0
 
 
+@pytest.mark.slow  # fits P[Love] several times over the simulated log: ~25 s of CPU
 def test_defence_down_weights_adversaries_on_simulated_log(reaction_log):
     table = reaction_table(reaction_log)
     res = train_love(table, LoveConfig(defence=True, target_pos_share=0.3, defence_rounds=1, defence_folds=2))
