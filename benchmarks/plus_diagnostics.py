@@ -51,7 +51,7 @@ def report(method, eval_sets: dict, train_rows) -> dict:
         for e, m in zip(examples, margins, strict=True):
             by[e.target.meta.get("contrast", "?")].append(bool(m > 0))
         seen_ctx = {}
-        for e, z in zip(examples, method._conditionings(examples), strict=True):
+        for e, z in zip(examples, method.conditionings(examples), strict=True):
             if e.user_id in seen_ctx:
                 continue
             seen_ctx[e.user_id] = True

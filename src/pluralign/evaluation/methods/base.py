@@ -9,6 +9,7 @@ method has no training knobs of its own.
 
 from __future__ import annotations
 
+import os
 import random
 from collections.abc import Sequence
 from typing import Any, Protocol, runtime_checkable
@@ -74,7 +75,7 @@ class ConditionedRMMethod:
 
     name = "conditioned"
 
-    def __init__(self, rm_config: Any = None, quick: bool = False, **_: Any):
+    def __init__(self, rm_config: RMConfig | None = None, quick: bool = False, **_: Any):
         if rm_config is None:
             rm_config = bench_rm_config(quick)
         self.rm_config = rm_config
@@ -97,6 +98,21 @@ class ConditionedRMMethod:
         return out
 
     # --- method API ----------------------------------------------------------------------------------------------
+    def conditionings(self, examples: Sequence[Example]) -> list[str | None]:
+        """The text the RM reads for each example's user (None: no user information), one per example."""
+        return self._conditionings(examples)
+
+    @property
+    def training_log(self) -> list[dict]:
+        """Per-step records of the last ``fit`` (empty for a plain RM run; the plus methods log co-adaptation)."""
+        return []
+
+    def save_pretrained(self, directory: str | os.PathLike) -> None:
+        """Save the fitted RM (``SummaryConditionedRM.from_pretrained`` opens it)."""
+        if self.model is None:
+            raise RuntimeError(f"{self.name}: call fit() before save_pretrained()")
+        self.model.save_pretrained(directory)
+
     def fit(self, train: list[Example], seed: int = 0, validation: list[Example] | None = None) -> None:
         """BT training for the configured step budget. ``validation`` is not read here: the budget is a setting
         (``--rm max_steps=N``), chosen by the bench's ``validation`` records, never by a test split."""
@@ -122,7 +138,7 @@ class ConditionedRMMethod:
         self.model = trained if isinstance(trained, SummaryConditionedRM) else model
 
     def _bf16(self) -> bool:
-        from pluralign.training.rm_trainer import use_bf16
+        from pluralign.training.precision import use_bf16
 
         return use_bf16(self.rm_config.bf16, self.model.device)
 
