@@ -62,7 +62,9 @@ SIZE_PRESETS: dict[str, dict[str, Any]] = {
     "tiny": {"love_users": 60, "love_per_user": 20, "ab_prompts": 10, "ab_users": 60, "impressions": 100,
              "policy_model": "tiny", "policy_steps": 2, "policy_tokens": 12, "policy_train_prompts": 4,
              "policy_offline_prompts": 5, "rm.max_steps": 8, "winrate_prompts": 1},
-    "small": {},
+    # The default run fits ~15 minutes on 2 CPU cores: half the GRPO steps and a smaller A/B and offline prompt
+    # set than the field defaults, which size=full keeps (the PLUS budget of small: pluralign.demo.SMALL_PLUS).
+    "small": {"policy_steps": 2, "ab_prompts": 20, "policy_offline_prompts": 10},
     "full": {"rm.max_length": 256, "rm.max_steps": 300, "rm.batch_size": 16, "rm.lr": 5e-5},
 }
 

@@ -29,6 +29,7 @@ import numpy as np
 
 from pluralign.data.splits import Example
 from pluralign.evaluation.results import Result, bootstrap_ci
+from pluralign.training.rm_config import RMConfig
 
 SYSTEM = "You are a helpful assistant."
 SYSTEM_WITH_SUMMARY = (SYSTEM + " Here is a summary of this user's preferences, written from their past "
@@ -82,7 +83,7 @@ def transfer_eval(benchmark: str, plus: Any, examples: Sequence[Example], simula
     if not users:
         raise ValueError("transfer: no example user has a simulated ground truth to judge by")
     exs = [firsts[u] for u in users]
-    trained = dict(zip(users, plus._conditionings(exs), strict=True))
+    trained = dict(zip(users, plus.conditionings(exs), strict=True))
     zero_shot = dict(zip(users, plus.initial_summaries(exs), strict=True))
     s = plus.summarizer
     items = [(u, p) for u in users for p in prompts[u]]
@@ -120,15 +121,17 @@ def transfer_eval(benchmark: str, plus: Any, examples: Sequence[Example], simula
 
 
 def bench_transfer(benchmark: str, plus: Any, split: Any, new_users: Sequence[Example], *, seed: int, quick: bool,
-                   rm_config: Any) -> list[Result]:
+                   rm_config: RMConfig, blind: Any = None) -> list[Result]:
     """The bench's transfer records for a fitted ``plus`` on a simulated suite: rebuilds the suite (seeded, so the
-    same users) for its simulated users, fits a user-blind ``bt`` RM on the same training pairs for best-of-N."""
+    same users) for its simulated users; best-of-N's user-blind RM is ``blind`` (anything with ``.model``, e.g. the
+    run's own fitted ``bt``) or else a ``bt`` RM fitted here on the same training pairs with ``rm_config``."""
     from pluralign.evaluation.methods import make_method
     from pluralign.sim.suites import build_suite
 
     suite = build_suite(benchmark, seed=seed, quick=quick)
-    blind = make_method("bt", rm_config=rm_config, quick=quick)
-    blind.fit(split.train, seed=seed)
+    if blind is None:
+        blind = make_method("bt", rm_config=rm_config, quick=quick)
+        blind.fit(split.train, seed=seed)
     results, _ = transfer_eval(benchmark, plus, new_users, suite.simulated, blind=blind, seed=seed,
                                prompts_per_user=2 if quick else 3, best_of=8, max_users=24 if quick else None)
     return results

@@ -77,6 +77,11 @@ class PlusMethod(ConditionedRMMethod):
         self.summarizer, self.model = trainer.summarizer, trainer.rm
         self._summaries = {}
 
+    @property
+    def training_log(self) -> list[dict]:
+        """The co-adaptation loop's per-step records (reward, RM accuracy, summary words, KL, copy rate, seconds)."""
+        return self.history
+
     def _conditionings(self, examples: Sequence[Example]) -> list[str | None]:
         # Summaries by inference (greedy), one per distinct context, batched.
         keys = [e.context.model_dump_json() for e in examples]
