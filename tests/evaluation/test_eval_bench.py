@@ -12,7 +12,7 @@ FIELDS = {"benchmark", "method", "split", "metric", "value", "n", "ci_low", "ci_
           "n_users"}
 
 
-@pytest.mark.slow  # a quick bench over every default method: ~45 s of CPU
+@pytest.mark.slow  # a quick bench over every default method: over 40 s of CPU
 def test_bench_writes_the_results_contract(tmp_path, tiny_rm):
     out = tmp_path / "pets"
     results = run_suite("pets", out, quick=True, methods=["bt", "latent"], rm_config=tiny_rm,
@@ -67,7 +67,7 @@ def test_bench_writes_the_results_contract(tmp_path, tiny_rm):
     assert all(r.value < 1000 for r in fresh if r.metric == "train_seconds")
 
 
-@pytest.mark.slow  # two quick bench runs: ~30 s of CPU
+@pytest.mark.slow  # two quick bench runs: over 25 s of CPU
 def test_several_seeds_give_per_seed_records_and_pooled_ones(tmp_path):
     out = tmp_path / "seeds"
     results = run_suite("pets-ood", out, quick=True, methods=["latent"], seeds=[0, 1], max_eval_per_split=12,
