@@ -76,6 +76,7 @@ def test_cli_train_love(tmp_path, reaction_log):
     assert json.loads((tmp_path / "m" / "love_config.json").read_text())["C"] == 0.5
 
 
+@pytest.mark.slow  # fits P[Love] for every C on the grid: ~60 s of CPU
 def test_select_C_never_looks_at_the_test_split(honest_log):
     table = reaction_table(honest_log)
     cfg = LoveConfig(defence=False, target_pos_share=0.3)
@@ -130,6 +131,7 @@ def _toy_length_log(n=4000, seed=0):
     return prompts, responses, np.array(labels)
 
 
+@pytest.mark.slow  # ~25 s of CPU
 def test_poe_length_debias_lowers_length_correlation_and_keeps_the_real_cue():
     from pluralign.evaluation.metrics import auroc, pearson_r
 
@@ -199,6 +201,7 @@ def test_summary_descriptor_crosses_follow_the_summary():
     assert enc.cross_descriptors([None, ""], D[:2]).nnz == 0  # no summary: no crosses
 
 
+@pytest.mark.slow  # ~25 s of CPU
 def test_auroc_se_shrinks_with_more_loves_and_bounds_the_C_choice(honest_log):
     from pluralign.training.love_trainer import auroc_se
 

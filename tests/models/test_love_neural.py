@@ -52,6 +52,7 @@ def _neural_cfg(tiny_encoder_dir, **kw):
     return LoveConfig(**(base | kw))
 
 
+@pytest.mark.slow  # fine-tunes the neural P[Love]: ~30 s of CPU
 def test_neural_love_learns_a_separable_signal(tiny_encoder_dir):
     res = train_love(_toy_table(), _neural_cfg(tiny_encoder_dir))
     assert isinstance(res.model, NeuralLoveModel)
