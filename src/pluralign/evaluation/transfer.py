@@ -28,7 +28,10 @@ from typing import Any
 import numpy as np
 
 from pluralign.data.splits import Example
+from pluralign.evaluation.methods import make_method
 from pluralign.evaluation.results import Result, bootstrap_ci
+from pluralign.models.generation import generate_texts
+from pluralign.sim.suites import build_suite
 from pluralign.training.rm_config import RMConfig
 
 SYSTEM = "You are a helpful assistant."
@@ -70,8 +73,6 @@ def transfer_eval(benchmark: str, plus: Any, examples: Sequence[Example], simula
     """Records and a few shown examples. ``plus`` is a fitted ``plus`` method (its ``summarizer`` is an ``hf``
     summarizer with a LoRA adapter, its ``model`` the summary-conditioned RM); ``blind`` a fitted user-blind method
     (``.model``) for best-of-N, skipped when None; ``simulated[user_id].utility(prompt, response)`` judges."""
-    from pluralign.models.generation import generate_texts
-
     firsts: dict[str, Example] = {}
     prompts: dict[str, list[str]] = {}
     for e in examples:
@@ -125,9 +126,6 @@ def bench_transfer(benchmark: str, plus: Any, split: Any, new_users: Sequence[Ex
     """The bench's transfer records for a fitted ``plus`` on a simulated suite: rebuilds the suite (seeded, so the
     same users) for its simulated users; best-of-N's user-blind RM is ``blind`` (anything with ``.model``, e.g. the
     run's own fitted ``bt``) or else a ``bt`` RM fitted here on the same training pairs with ``rm_config``."""
-    from pluralign.evaluation.methods import make_method
-    from pluralign.sim.suites import build_suite
-
     suite = build_suite(benchmark, seed=seed, quick=quick)
     if blind is None:
         blind = make_method("bt", rm_config=rm_config, quick=quick)

@@ -21,9 +21,13 @@ from typing import Any
 
 import numpy as np
 
+from pluralign.config import apply_overrides
 from pluralign.data.splits import Example
 from pluralign.evaluation.methods.base import ConditionedRMMethod, TokenCounter, seed_everything
+from pluralign.evaluation.methods.icl import render_icl_context
+from pluralign.summarizers.copying import copy_rate
 from pluralign.training.plus_config import PlusConfig
+from pluralign.training.plus_trainer import PlusTrainer, rows_from_examples
 from pluralign.training.rm_config import RMConfig
 
 
@@ -54,8 +58,6 @@ class PlusMethod(ConditionedRMMethod):
 
     def __init__(self, rm_config: RMConfig | None = None, quick: bool = False, plus_config: PlusConfig | None = None,
                  plus_overrides: list[str] | None = None, **_: Any):
-        from pluralign.config import apply_overrides
-
         super().__init__(rm_config=rm_config, quick=quick)
         self.plus_config = apply_overrides(plus_config or self.make_config(quick, self.rm_config), plus_overrides,
                                            prefix="plus.")
@@ -66,8 +68,6 @@ class PlusMethod(ConditionedRMMethod):
     def fit(self, train: list[Example], seed: int = 0, validation: list[Example] | None = None) -> None:
         """The co-adaptation loop for the configured epochs (``--plus`` settings are chosen on the bench's
         ``validation`` records; the loop itself reads no held-out pairs)."""
-        from pluralign.training.plus_trainer import PlusTrainer, rows_from_examples
-
         if not train:
             raise ValueError(f"{self.name}: no training examples")
         seed_everything(seed)
@@ -112,9 +112,6 @@ def summary_metrics(examples: Sequence[Example], summaries: Sequence[str | None]
     """Per distinct user context: ``copy_rate`` (share of the summary's word 8-grams found verbatim in the context),
     ``summary_words``, ``summary_tokens`` vs the raw context ICL would read (RM tokenizer, uncut), and
     ``context_compression``."""
-    from pluralign.evaluation.methods.icl import render_icl_context
-    from pluralign.summarizers.copying import copy_rate
-
     seen: dict[int, tuple[Example, str]] = {}
     for e, z in zip(examples, summaries, strict=True):
         seen.setdefault(id(e.context), (e, z or ""))
