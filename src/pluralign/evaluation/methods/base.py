@@ -19,6 +19,9 @@ import numpy as np
 from pluralign.data.splits import Example
 from pluralign.training.rm_config import RMConfig
 
+# torch, the reward model and its trainer load inside the functions that use them: the CLI imports this module
+# (through the method registry) while it parses arguments.
+
 
 @runtime_checkable
 class PersonalisationMethod(Protocol):
