@@ -20,11 +20,13 @@ from typing import Any
 
 import numpy as np
 import torch
+from peft import LoraConfig, get_peft_model
 from torch import nn
-from transformers import AutoConfig, AutoModel, PretrainedConfig, PreTrainedModel
+from transformers import AutoConfig, AutoModel, AutoTokenizer, PretrainedConfig, PreTrainedModel
 from transformers.modeling_outputs import SequenceClassifierOutput
 
 from pluralign.models import rm_checkpoint
+from pluralign.models.backbone import resolve_backbone
 from pluralign.models.rm_checkpoint import MODEL_TYPE, is_encoder_config
 from pluralign.models.rm_inputs import PLUS_TEMPLATE, RMEncoding, RMInputs, check_texts
 
@@ -69,8 +71,6 @@ class SummaryConditionedRMConfig(PretrainedConfig):
 
 
 def _lora_wrap(backbone, lora: dict, seed: int = 0):
-    from peft import LoraConfig, get_peft_model
-
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         return get_peft_model(backbone, LoraConfig(r=lora["r"], lora_alpha=lora["alpha"],
@@ -138,10 +138,6 @@ class SummaryConditionedRM(PreTrainedModel):
                       template: str = PLUS_TEMPLATE, seed: int = 0, torch_dtype: torch.dtype | None = None
                       ) -> SummaryConditionedRM:
         """A fresh reward model (random head) over a local/offline backbone; ``lora_r > 0`` wraps it with LoRA."""
-        from transformers import AutoTokenizer
-
-        from pluralign.models.backbone import resolve_backbone
-
         path = resolve_backbone(name_or_path)
         tokenizer = AutoTokenizer.from_pretrained(path)
         backbone = AutoModel.from_pretrained(path, dtype=torch_dtype)
