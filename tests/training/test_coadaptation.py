@@ -40,7 +40,7 @@ def test_loop_logs_and_saves_both_models(trained):
     steps = [r for r in recs if "reward" in r]
     assert len(steps) == 2 and all(k in steps[-1] for k in ("reward", "rm_accuracy", "summary_words", "kl"))
     assert all(r["summary_words"] <= 14 for r in steps)
-    for part in ("summarizer/scorer.pt", "rm/pluralign_rm.json", "checkpoint-2/state.json", "summaries.jsonl"):
+    for part in ("summarizer/scorer.pt", "rm/model.safetensors", "checkpoint-2/state.json", "summaries.jsonl"):
         assert (out / part).exists(), part
     entry = SummaryStore(out / "summaries.jsonl").get("user00")
     assert entry.step == 2 and entry.summarizer_version == trainer.summarizer.version

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from pluralign.models.rm_checkpoint import is_reward_model_dir
+
 
 def register(sub) -> None:
     p = sub.add_parser(
@@ -17,7 +19,7 @@ def register(sub) -> None:
     p.add_argument("--baseline", required=True, help="JSONL responses of the baseline (current) policy")
     p.add_argument("--love", default=None, help="P[Love] model dir (from 'pluralign train love') as an objective")
     p.add_argument("--rm", action="append", default=[], metavar="NAME=DIR",
-                   help="an extra objective: a reward model dir (pluralign_rm.json or pairwise_rm.json); repeatable")
+                   help="an extra objective: a reward model dir ('pluralign train rm' or pairwise_rm.json); repeatable")
     p.add_argument("--out", required=True, help="output directory for gate.json and gate.md")
     p.add_argument("--objective-tolerance", type=float, default=0.0,
                    help="block an objective only if its whole delta CI is below -TOL (default 0)")
@@ -39,12 +41,13 @@ def _load_rm(spec: str):
         from pluralign.objectives.preference_rm import EmbeddingPairwiseRM
 
         rm = EmbeddingPairwiseRM.from_pretrained(d)
-    elif (d / "pluralign_rm.json").exists():
+    elif is_reward_model_dir(d):
         from pluralign.models.reward_model import SummaryConditionedRM
 
         rm = SummaryConditionedRM.from_pretrained(d)
     else:
-        raise FileNotFoundError(f"--rm {spec}: {d} holds no reward model (pairwise_rm.json or pluralign_rm.json)")
+        raise FileNotFoundError(f"--rm {spec}: {d} holds no reward model (pairwise_rm.json, or a "
+                                "SummaryConditionedRM directory from 'pluralign train rm')")
     return name, lambda p, r: rm.score(list(p), list(r))
 
 
