@@ -35,7 +35,7 @@ def test_gpu_config_runs_end_to_end_with_tiny_models(tmp_path, capsys):
     assert rc == 0
     res = json.loads((out / "train_results.json").read_text())
     assert res["steps"] >= 1 and "new-users" in res["eval"]
-    assert (out / "summarizer" / "hf_summarizer.json").exists() and (out / "rm" / "pluralign_rm.json").exists()
+    assert (out / "summarizer" / "hf_summarizer.json").exists() and (out / "rm" / "model.safetensors").exists()
     store = SummaryStore(out / "summaries.jsonl")
     assert len(store) > 0 and next(iter(store.latest().values())).summarizer_version.startswith("hf:tiny")
     # new users: summaries by inference from the saved summarizer, no training
@@ -77,4 +77,4 @@ def test_two_processes_split_rollouts_and_stay_in_sync(tmp_path):
     assert abs(a - b) <= 1e-9 * abs(a)
     steps = [json.loads(line) for line in (out / "log.jsonl").read_text().splitlines()]
     assert steps[1]["contexts_per_process"] == 4  # a full rollout batch of 8 contexts split over 2 processes
-    assert (out / "rm" / "pluralign_rm.json").exists()
+    assert (out / "rm" / "model.safetensors").exists()
