@@ -120,6 +120,7 @@ def test_summaries_come_only_from_earlier_reactions():
     assert {int(x) for x in (latest.summaries[i] or "").split()} == set(sorted(loves, key=lambda j: t[j])[-2:])
 
 
+@pytest.mark.slow  # ~60 s of CPU
 def test_no_persona_reaches_p_love(reaction_log):
     """The simulator's persona is ground truth: changing it must not change a personalised P[Love] at all."""
     table = reaction_table(reaction_log)
