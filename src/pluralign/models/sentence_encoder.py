@@ -61,6 +61,11 @@ class SentenceEncoder:
         return self._model
 
     @property
+    def tokenizer(self):
+        """The encoder's tokenizer (what token counts of its inputs are measured with)."""
+        return self.model.tokenizer
+
+    @property
     def dim(self) -> int:
         return int(self.model.get_embedding_dimension())
 

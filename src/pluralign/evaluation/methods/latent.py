@@ -172,8 +172,7 @@ class LatentUserMethod:
         if not examples:
             return 0.0
         if self._counter is None:
-            self._text_encoder()._load()
-            self._counter = TokenCounter(self._text_encoder()._tok, self.cfg.max_length)
+            self._counter = TokenCounter(self._text_encoder().tokenizer, self.cfg.max_length)
         n = self._counter.count
         total = 0
         for e in examples:
