@@ -116,7 +116,10 @@ def test_proxy_personalises_and_resists_injection(sqlite_url, model_dirs, monkey
                 assert len(r.json()["choices"]) == 1 and r.json()["choices"][0]["index"] == 0
                 assert chat_app.state.received[-1]["n"] == 3 and "best_of" not in chat_app.state.received[-1]
                 rewards = [float(x) for x in r.headers["x-pluralign-rewards"].split(",")]
-                assert len(rewards) == 3
+                # one reward per candidate scored: the random tiny model can sample a NUL byte, and such a
+                # candidate is left out of the pick (counted in X-Pluralign-Best-Of-Dropped)
+                dropped = int(r.headers.get("x-pluralign-best-of-dropped", "0"))
+                assert len(rewards) == 3 - dropped == int(r.headers["x-pluralign-best-of"]) and dropped < 3
                 # Another user's id in the standard `user` field is refused for this token.
                 assert c.post("/v1/chat/completions", json={**request, "user": "frank"}).status_code == 403
                 assert c.post("/v1/chat/completions", json={**request, "stream": True}).status_code == 400
@@ -203,7 +206,7 @@ def test_proxy_labels_a_token_holders_system_text_as_the_users_and_survives_a_ba
     hostile = FastAPI()  # an upstream that answers 200 with things that are not chat completions
     answers = [b"[1, 2, 3]", b'{"choices": "nope"}', b'{"choices": [{"message": {"content": "a\\ud800"}}]}',
                b'{"choices": [{"message": {"content": "x"}}], "t": NaN}', b"not json"]
-    served = iter(answers)
+    served = iter(answers)  # a list iterator also yields answers appended later
 
     @hostile.post("/v1/chat/completions")
     async def _answer() -> Response:
@@ -217,3 +220,9 @@ def test_proxy_labels_a_token_holders_system_text_as_the_users_and_survives_a_ba
                 r = c.post("/v1/chat/completions", json=req)
                 assert r.status_code == 502 and r.json()["error"]["code"] == "upstream_error", r.text
                 assert "Traceback" not in r.text
+            # best-of-N leaves out a candidate it cannot pass on (a NUL) and picks among the others
+            answers.append(b'{"choices": [{"message": {"content": "a\\u0000b"}}, {"message": {"content": "ok"}}]}')
+            r = c.post("/v1/chat/completions", json=req)
+            assert r.status_code == 200, r.text
+            assert r.json()["choices"][0]["message"]["content"] == "ok"
+            assert r.headers["x-pluralign-best-of"] == "1" and r.headers["x-pluralign-best-of-dropped"] == "1"

@@ -36,13 +36,17 @@ def _choice_texts(data: Any) -> tuple[list[dict], list[str]]:
     return choices, texts
 
 
-def _upstream_json(resp: httpx.Response) -> Any:
+def _upstream_json(resp: httpx.Response, *, check_choices: bool = True) -> Any:
+    """The upstream's JSON answer; 502 if it is not JSON or holds text that cannot be passed on. With
+    ``check_choices=False`` (best-of-N) the choices are left to the caller, which drops the bad ones one by one."""
     try:
         data = resp.json()
     except (json.JSONDecodeError, UnicodeDecodeError, RecursionError, ValueError):
         raise ApiError(502, "upstream_error", f"the upstream answered {resp.status_code} with a non-JSON body"
                        ) from None
-    found = first_problem(data, "upstream")
+    checked = data if check_choices or not isinstance(data, dict) else {k: v for k, v in data.items()
+                                                                         if k != "choices"}
+    found = first_problem(checked, "upstream")
     if found is not None:
         raise ApiError(502, "upstream_error", f"the upstream's answer cannot be passed on: {found[0]}: {found[1]}")
     return data
@@ -90,10 +94,21 @@ async def chat_completions(body: ChatRequestIn, request: Request, svc: State, wh
         raise ApiError(502, "upstream_unavailable", f"the upstream chat server did not answer ({type(e).__name__})"
                        ) from e
     headers = {"X-Pluralign-Summary-Version": str(version or 0)}
-    data = _upstream_json(resp)
-    if resp.status_code >= 400 or best_of <= 1:  # passed on as the upstream sent it
+    picking = best_of > 1 and resp.status_code < 400
+    data = _upstream_json(resp, check_choices=not picking)
+    if not picking:  # passed on as the upstream sent it
         return Response(resp.content, status_code=resp.status_code, headers=headers, media_type="application/json")
     choices, texts = _choice_texts(data)
+    # a candidate that cannot be passed on (NUL, lone surrogate) is left out of the pick rather than failing the
+    # request; only when every candidate is unusable is the answer a 502
+    problems = [first_problem(c, f"upstream.choices.{i}") for i, c in enumerate(choices)]
+    keep = [i for i, p in enumerate(problems) if p is None]
+    if not keep:
+        path, why = next(p for p in problems if p is not None)
+        raise ApiError(502, "upstream_error", f"the upstream's answer cannot be passed on: {path}: {why}")
+    if len(keep) < len(choices):
+        headers["X-Pluralign-Best-Of-Dropped"] = str(len(choices) - len(keep))
+    choices, texts = [choices[i] for i in keep], [texts[i] for i in keep]
     prompt = next((message_text(m.get("content")) for m in reversed(payload["messages"]) if m.get("role") == "user"),
                   "")
     rewards, _ = await svc.batcher.score([prompt] * len(texts), texts, [summary] * len(texts), key=user_id)
