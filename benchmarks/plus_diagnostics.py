@@ -86,9 +86,10 @@ def main() -> None:
 
     from pluralign.cli.bench_cmd import split_overrides
     from pluralign.config import apply_overrides
-    from pluralign.evaluation.bench import bench_rm_config, build_simulated_split, subsample
+    from pluralign.evaluation.bench import bench_rm_config
     from pluralign.evaluation.methods import make_method
     from pluralign.evaluation.methods.base import seed_everything
+    from pluralign.evaluation.suite_splits import build_simulated_split, subsample
     from pluralign.training.plus_trainer import PlusTrainer, rows_from_examples
 
     split = build_simulated_split("pets-ood", seed=args.seed, quick=False)

@@ -31,7 +31,7 @@ def main() -> None:
     args = ap.parse_args()
 
     from pluralign.config import apply_overrides
-    from pluralign.evaluation.bench import build_simulated_split
+    from pluralign.evaluation.suite_splits import build_simulated_split
     from pluralign.training.plus_config import PlusConfig
     from pluralign.training.plus_trainer import PlusTrainer, rows_from_examples
     from pluralign.training.rm_config import RMConfig

@@ -27,7 +27,7 @@ def main() -> None:
 
     import torch
 
-    from pluralign.evaluation.bench import build_simulated_split
+    from pluralign.evaluation.suite_splits import build_simulated_split
     from pluralign.summarizers.cpu import CpuSummarizer, CpuSummarizerConfig
     from pluralign.training.plus_config import PlusConfig
     from pluralign.training.plus_trainer import build_rm, pair_margins, reward_items, rows_from_examples

@@ -30,7 +30,6 @@ from tqdm.auto import tqdm
 
 from pluralign.config import load_config
 from pluralign.demo_config import DemoConfig, apply_size
-from pluralign.evaluation.bench import bayes_results, build_polis_split, build_simulated_split, subsample
 from pluralign.evaluation.methods import make_method
 from pluralign.evaluation.methods.plus import default_plus_config
 from pluralign.evaluation.report import (
@@ -51,6 +50,12 @@ from pluralign.evaluation.stages import (
     method_stage,
     policy_stage,
     winrate_stage,
+)
+from pluralign.evaluation.suite_splits import (
+    bayes_results,
+    build_polis_split,
+    build_simulated_split,
+    subsample,
 )
 from pluralign.models.love import LoveModel, NgramEncoder
 from pluralign.models.tiny import tiny_causal_lm

@@ -3,7 +3,7 @@
 
 import pytest
 
-from pluralign.evaluation.bench import build_simulated_split
+from pluralign.evaluation.suite_splits import build_simulated_split
 from pluralign.training.rm_config import RMConfig
 
 

@@ -116,7 +116,7 @@ def test_bad_summaries_file_names_the_line(tmp_path):
 
 
 def test_context_source_keeps_only_one_kind_of_history():
-    from pluralign.evaluation.bench import build_simulated_split, restrict_context
+    from pluralign.evaluation.suite_splits import build_simulated_split, restrict_context
 
     split = build_simulated_split("contexts", seed=0, quick=True)
     only = restrict_context(split, "conversations")

@@ -7,9 +7,9 @@ import pytest
 
 from pluralign.data.schema import Conversation, Message, PreferencePair, UserRecord
 from pluralign.data.splits import Example, carve_validation, hide_truth, make_splits
-from pluralign.evaluation.bench import build_simulated_split
 from pluralign.evaluation.methods import make_method
 from pluralign.evaluation.metrics import pairwise_accuracy
+from pluralign.evaluation.suite_splits import build_simulated_split
 from pluralign.sim import build_suite
 
 CATS = "A cat is a calm, independent companion that purrs on your lap."

@@ -113,7 +113,7 @@ def test_pooled_over_seeds_mean_spread_and_ci():
 
 
 def test_paired_differences_are_method_minus_other_on_the_same_pairs():
-    from pluralign.evaluation.bench import paired_diffs
+    from pluralign.evaluation.seed_stats import paired_diffs
 
     users = ["a", "a", "b", "b"]
     items = {"keyword": {"new-users": {"user_ids": users, "values": [1.0, 0.0, 0.0, 0.0]}},

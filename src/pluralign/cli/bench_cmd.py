@@ -82,7 +82,8 @@ def register(sub) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from pluralign.evaluation.bench import bench_rm_config, parse_seeds, run_suite
+    from pluralign.evaluation.bench import bench_rm_config, run_suite
+    from pluralign.evaluation.seed_stats import parse_seeds
 
     seeds = parse_seeds(args.seeds) if args.seeds else None  # a bad list fails before anything runs
     from pluralign.evaluation.polis_pairs import parse_context_votes

@@ -25,7 +25,7 @@ Honest by construction:
 - Methods never see the truth: :func:`pluralign.data.splits.hide_truth` strips personas, ground-truth ``meta`` and
   true probabilities from every example; ``oracle`` and ``bayes`` read them from ``split.truth``.
 - A ``validation`` split (training users carved out by :func:`pluralign.data.splits.carve_validation`) is what
-  tuning reads (``latent`` early-stops on it; budgets such as ``--rm max_steps`` are chosen on its records); it is
+  tuning reads (``latent`` early-stops on it; budgets such as ``--set rm.max_steps`` are chosen on its records); it is
   recorded as split ``validation``. The test splits are scored once per run.
 - ``seeds=[0, 1, 2]`` (``--seeds 0,1,2``) runs everything per seed (suite, split, training, bootstrap) and adds
   across-seed records (``seeds``, ``seed_sd``, ``seed_min``, ``seed_max``; value = mean of the per-seed values; the
@@ -40,7 +40,6 @@ import json
 import logging
 import math
 import os
-import random
 import time
 from collections.abc import Sequence
 from dataclasses import asdict, replace
@@ -52,33 +51,39 @@ from rich.console import Console
 from tqdm.auto import tqdm
 
 from pluralign.data.io import read_users
-from pluralign.data.splits import Example, SplitResult, carve_validation, hide_truth, make_splits
 from pluralign.evaluation.methods import available_methods, make_method
 from pluralign.evaluation.methods.base import bench_rm_config
 from pluralign.evaluation.methods.summary import load_summaries
-from pluralign.evaluation.metrics import accuracy_result, auroc_result, pair_correct
+from pluralign.evaluation.metrics import accuracy_result, auroc_result
 from pluralign.evaluation.polis_pairs import (
     curve_count_records,
     curve_counts,
-    load_polis_split,
     plot_context_curve,
     tag_context_votes,
 )
 from pluralign.evaluation.ratings_pairs import load_ratings_split
 from pluralign.evaluation.report import render_markdown
 from pluralign.evaluation.results import (
-    NOT_LEARNED,
     Result,
-    mean_result,
-    pooled_mean_result,
-    seed_mean_result,
     write_results,
 )
 from pluralign.evaluation.rluf_suite import run_rluf_suite
+from pluralign.evaluation.seed_stats import (
+    aggregate_seeds,
+    diff_items,
+    paired_diffs,
+)
 from pluralign.evaluation.stages import PeakMemory, StageCache, method_stage, run_method
+from pluralign.evaluation.suite_splits import (
+    CONTEXT_SOURCES,
+    VALIDATION_FRAC,
+    bayes_results,
+    build_polis_split,
+    build_simulated_split,
+    restrict_context,
+    subsample,
+)
 from pluralign.models.reward_model import SummaryConditionedRM
-from pluralign.sim import build_suite
-from pluralign.sim.attributes import attributes_splits
 from pluralign.training.precision import bf16_supported
 from pluralign.training.rm_config import RMConfig
 
@@ -90,100 +95,6 @@ FLOOR = "keyword"
 DEFAULT_METHODS = {"simulated": [FLOOR, "bt", "icl", "oracle", "latent"],
                    "polis": [FLOOR, "bt", "icl", "group", "latent"],
                    "ratings": [FLOOR, "bt", "icl", "latent"]}
-COMPARE_WITH = ("bt", FLOOR)  # every learned method gets a paired accuracy_diff against each of these
-VALIDATION_FRAC = 0.15  # share of training users carved out as the validation split
-
-
-# --- suites ----------------------------------------------------------------------------------------------------
-
-
-def subsample(examples: list[Example], k: int | None, seed: int) -> list[Example]:
-    if k is None or len(examples) <= k:
-        return examples
-    idx = sorted(random.Random(seed).sample(range(len(examples)), k))
-    return [examples[i] for i in idx]
-
-
-def build_simulated_split(name: str, *, seed: int, quick: bool) -> SplitResult:
-    suite = build_suite(name, seed=seed, quick=quick)
-    if name == "attributes":  # contexts are the pool-A pairs, targets the pool-B pairs (unseen wording)
-
-        split = attributes_splits(suite.users, seed=seed, seen_eval_frac=0.3)
-    else:
-        fixed = list(suite.new_user_ids) if suite.new_user_ids else None
-        # Three context pairs per user and 30% of the rest held out as seen-users leave most pairs for training.
-        split = make_splits(suite.users, seed=seed, new_user_ids=fixed, context_size=3, seen_eval_frac=0.3)
-    # Validation users come out of training before anything is scored; the truth leaves what methods see.
-    split = hide_truth(carve_validation(split, frac=VALIDATION_FRAC, seed=seed))
-    if getattr(suite, "self_descriptions", ""):
-        split.notes.append(suite.self_descriptions)
-    return split
-
-
-def build_polis_split(polis_dir: str | os.PathLike, *, seed: int, quick: bool,
-                      context_votes: Sequence[int] | None = None) -> SplitResult:
-    """The Polis split; with ``context_votes`` also the few-shot curve's ``new-users@k=K`` splits
-    (:func:`pluralign.evaluation.polis_pairs.add_context_vote_curve`)."""
-    split, _ = load_polis_split(polis_dir, seed=seed, quick=quick, context_votes=context_votes)
-    return hide_truth(carve_validation(split, frac=VALIDATION_FRAC, seed=seed))
-
-
-CONTEXT_SOURCES = ("all", "pairs", "conversations", "profile")
-
-
-def restrict_context(split: SplitResult, source: str) -> SplitResult:
-    """Keep only one kind of user history in every example's context (targets untouched): ``pairs`` (labelled
-    choices), ``conversations`` (unlabelled past chats) or ``profile`` (the self-description); ``all`` keeps it all.
-
-    This is how the bench tests PLUS's claim that summaries help when the history is not preference labels."""
-    if source not in CONTEXT_SOURCES:
-        raise ValueError(f"context source must be one of {', '.join(CONTEXT_SOURCES)}, got {source!r}")
-    if source == "all":
-        return split
-    drop = {"pairs": {"conversations": [], "profile": None, "reactions": []},
-            "conversations": {"pairs": [], "profile": None, "reactions": []},
-            "profile": {"pairs": [], "conversations": [], "reactions": []}}[source]
-    cache: dict[int, Any] = {}
-
-    def fix(examples: list[Example]) -> list[Example]:
-        out = []
-        for e in examples:
-            ctx = cache.setdefault(id(e.context), e.context.model_copy(update=drop))
-            out.append(replace(e, context=ctx))
-        return out
-
-    out = replace(split, train=fix(split.train), eval={k: fix(v) for k, v in split.eval.items()},
-                  validation=fix(split.validation))
-    if source != "profile":  # without profiles, no note about how the profiles were written applies
-        out.notes = [n for n in split.notes if "self-description" not in n]
-    return out
-
-
-def _true_p(split: SplitResult, e: Example) -> float | None:
-    if split.truth is not None:
-        return split.truth.p_chosen_of(e)
-    return e.target.p_chosen  # a split whose truth was never hidden (built by hand)
-
-
-def bayes_results(benchmark: str, split: SplitResult, seed: int = 0,
-                  items: dict[str, dict] | None = None) -> list[Result]:
-    """The simulator's Bayes rate per split (see the module docstring for exactly what is reported), read from the
-    split's truth table. ``items``, when given, receives the per-pair values (for across-seed pooling)."""
-    out = []
-    for name, examples in split.eval.items():
-        ps = [_true_p(split, e) for e in examples]
-        if not examples or any(p is None for p in ps):
-            continue
-        p = np.asarray(ps, dtype=float)
-        users = [e.user_id for e in examples]
-        out.append(accuracy_result(benchmark, "bayes", name, p - 0.5, seed=seed, user_ids=users))
-        out.append(mean_result(benchmark, "bayes", name, "expected_accuracy", np.maximum(p, 1 - p), seed=seed,
-                               user_ids=users))
-        if items is not None:
-            items.setdefault("accuracy", {})[name] = {"user_ids": users, "values": pair_correct(p - 0.5).tolist()}
-            items.setdefault("expected_accuracy", {})[name] = {"user_ids": users,
-                                                               "values": np.maximum(p, 1 - p).tolist()}
-    return out
 
 
 # --- methods ---------------------------------------------------------------------------------------------------
@@ -205,83 +116,6 @@ def resolve_methods(methods: Sequence[str] | None, kind: str, *, has_groups: boo
         raise ValueError(f"oracle needs the true persona: it runs on simulated suites only, not on {kind}")
     # The floor runs in every suite (it costs nothing): a learned method's figure means little without it.
     return list(dict.fromkeys([FLOOR, *methods]))
-
-
-def paired_diffs(benchmark: str, items: dict[str, dict[str, dict]], *, seed: int,
-                 against: Sequence[str] = COMPARE_WITH) -> list[Result]:
-    """``<method>-vs-<other>`` accuracy differences (method minus other) on the same users and pairs, with the
-    cluster-bootstrap CI of the difference, for every learned method against each of ``against`` that ran.
-
-    ``items`` maps method → split → {"user_ids", "values"} (per-pair correctness, in the same pair order for
-    every method, as :func:`run_method` scores the same eval sets)."""
-    out = []
-    for other in against:
-        if other not in items:
-            continue
-        for method, splits in items.items():
-            if method in NOT_LEARNED or method == other:
-                continue
-            for split, mine in splits.items():
-                theirs = items[other].get(split)
-                if theirs is None:
-                    continue
-                if mine["user_ids"] != theirs["user_ids"]:
-                    raise RuntimeError(f"{method} and {other} were scored on different pairs of {split}")
-                d = np.asarray(mine["values"], dtype=float) - np.asarray(theirs["values"], dtype=float)
-                out.append(mean_result(benchmark, f"{method}-vs-{other}", split, "accuracy_diff", d, seed=seed,
-                                       user_ids=mine["user_ids"]))
-    return out
-
-
-def diff_items(items: dict[str, dict[str, dict]], against: Sequence[str] = COMPARE_WITH) -> dict[str, dict]:
-    """The per-pair differences behind :func:`paired_diffs`, keyed ``<method>-vs-<other>`` (for seed pooling)."""
-    out: dict[str, dict] = {}
-    for other in against:
-        for method, splits in items.items():
-            if other not in items or method in NOT_LEARNED or method == other:
-                continue
-            for split, mine in splits.items():
-                theirs = items[other].get(split)
-                if theirs is not None:
-                    d = np.asarray(mine["values"], dtype=float) - np.asarray(theirs["values"], dtype=float)
-                    out.setdefault(f"{method}-vs-{other}", {})[split] = {"user_ids": mine["user_ids"],
-                                                                         "values": d.tolist()}
-    return out
-
-
-def aggregate_seeds(benchmark: str, per_seed: dict[int, list[Result]],
-                    per_seed_items: dict[int, dict[str, dict[str, dict[str, dict]]]]) -> list[Result]:
-    """Across-seed records: per-pair metrics (accuracy, accuracy_diff, expected_accuracy) pooled with
-    :func:`pooled_mean_result`; every other metric as mean / SD / min / max of the per-seed values."""
-    out: list[Result] = []
-    keys = list(dict.fromkeys((r.method, r.split, r.metric, r.context_votes) for rs in per_seed.values()
-                              for r in rs))
-    for method, split, metric, k in keys:
-        pooled = {}
-        for s, by_metric in per_seed_items.items():
-            hit = by_metric.get(metric, {}).get(method, {}).get(split)
-            if hit is not None:
-                pooled[s] = (hit["values"], hit["user_ids"])
-        if pooled and k is None:
-            out.append(pooled_mean_result(benchmark, method, split, metric, pooled))
-            continue
-        recs = [r for rs in per_seed.values() for r in rs if (r.method, r.split, r.metric, r.context_votes)
-                == (method, split, metric, k)]
-        agg = seed_mean_result(recs)
-        agg.context_votes = k
-        out.append(agg)
-    return out
-
-
-def parse_seeds(text: str) -> list[int]:
-    """``"0,1,2"`` → ``[0, 1, 2]`` (a clear error for anything else)."""
-    try:
-        seeds = [int(x) for x in text.split(",") if x.strip()]
-    except ValueError:
-        raise ValueError(f"--seeds must be comma-separated integers, e.g. 0,1,2; got {text!r}") from None
-    if not seeds or len(set(seeds)) != len(seeds):
-        raise ValueError(f"--seeds must list distinct integers, e.g. 0,1,2; got {text!r}")
-    return seeds
 
 
 def run_suite(name: str, out_dir: str | os.PathLike, quick: bool = False, methods: Sequence[str] | None = None,
