@@ -27,8 +27,10 @@ class DemoConfig:
                                                                    "conversations instead of a simulated suite"})
     size: str = field(default="small", metadata={"help": "tiny (CI smoke test), small (the default, ~10 min on "
                                                           "2 cores) or full"})
-    methods: list[str] = field(default_factory=lambda: ["bt", "icl", "oracle", "latent", "plus-untrained", "plus"],
-                               metadata={"help": "personalisation methods to train and compare"})
+    methods: list[str] = field(default_factory=lambda: ["keyword", "bt", "icl", "oracle", "latent", "plus-untrained",
+                                                        "plus"],
+                               metadata={"help": "personalisation methods to train and compare (keyword: the "
+                                                 "non-learned floor every learned method must beat)"})
     rm: RMConfig = field(default_factory=small_rm_config, metadata={
         "help": "the reward models of every RM-based method (an RMConfig section; defaults: the small run's CPU "
                 "budget; size=full raises max_length/max_steps/batch_size/lr still at these defaults to 256/300/"
