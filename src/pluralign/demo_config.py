@@ -25,7 +25,7 @@ class DemoConfig:
                                                          "hh-users, contexts)"})
     polis_dir: str | None = field(default=None, metadata={"help": "run the PLUS part on this folder of Polis "
                                                                    "conversations instead of a simulated suite"})
-    size: str = field(default="small", metadata={"help": "tiny (CI smoke test), small (the default, ~10 min on "
+    size: str = field(default="small", metadata={"help": "tiny (CI smoke test), small (the default, ~15 min on "
                                                           "2 cores) or full"})
     methods: list[str] = field(default_factory=lambda: ["keyword", "bt", "icl", "oracle", "latent", "plus-untrained",
                                                         "plus"],
