@@ -146,3 +146,16 @@ def load_results(path: str | Path) -> list[dict]:
 
 # Methods that learn nothing (the floor and the simulator's Bayes rule): no paired comparisons against them.
 NOT_LEARNED = ("keyword", "bayes")
+
+
+def json_default(o: object):
+    """``json.dumps`` default for what stages and suites write: numpy scalars and arrays, Results, paths."""
+    if isinstance(o, np.generic):
+        return o.item()
+    if isinstance(o, np.ndarray):
+        return o.tolist()
+    if isinstance(o, Result):
+        return asdict(o)
+    if isinstance(o, Path):
+        return str(o)
+    raise TypeError(type(o))

@@ -37,7 +37,7 @@ from pluralign.data.io import iter_jsonl_objects, write_jsonl_objects
 from pluralign.evaluation.ab_test import ground_truth_quality, simulate_ab
 from pluralign.evaluation.gate import run_gate
 from pluralign.evaluation.metrics import pearson_r, pearson_result
-from pluralign.evaluation.results import Result
+from pluralign.evaluation.results import Result, json_default
 from pluralign.models.love import NgramEncoder
 from pluralign.objectives.monitors import emoji_count, has_signoff_rule
 from pluralign.objectives.preference_rm import train_hh_objective
@@ -298,7 +298,7 @@ def run_policy_benchmark(out: str | Path, budget: PolicyBudget, love: Scorer, *,
         "seconds": time.time() - t0,
     })
     details["policy_targets"] = policy_targets(details)
-    (out / "policy_details.json").write_text(json.dumps(details, indent=1, default=_json_default), encoding="utf-8")
+    (out / "policy_details.json").write_text(json.dumps(details, indent=1, default=json_default), encoding="utf-8")
     (out / "policy_ab.md").write_text(policy_markdown(details), encoding="utf-8")
     return results
 
@@ -368,15 +368,5 @@ def policy_markdown(details: dict) -> str:
                   f"{details['offline_online_r']:.3f} (expected lift), {details['offline_online_r_sampled']:.3f} "
                   f"(sampled reactions); trimmed ({', '.join(details['trimmed_out'])} left out): "
                   f"{details['offline_online_r_trimmed']:.3f}", "",
-              "targets: " + json.dumps(details.get("policy_targets", {}), default=_json_default)]
+              "targets: " + json.dumps(details.get("policy_targets", {}), default=json_default)]
     return "\n".join(lines) + "\n"
-
-
-def _json_default(o):
-    if isinstance(o, np.generic):
-        return o.item()
-    if isinstance(o, np.ndarray):
-        return o.tolist()
-    if isinstance(o, Path):
-        return str(o)
-    raise TypeError(type(o))

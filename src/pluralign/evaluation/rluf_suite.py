@@ -30,7 +30,7 @@ import numpy as np
 from pluralign.data.corpora import load_real_responses
 from pluralign.evaluation.love_suite import oasst_section, summary_love_section
 from pluralign.evaluation.metrics import auroc, pearson_r
-from pluralign.evaluation.results import Result
+from pluralign.evaluation.results import Result, json_default
 from pluralign.evaluation.rluf_policy import (
     FULL_BUDGET,
     QUICK_BUDGET,
@@ -192,7 +192,7 @@ def run_rluf_suite(out_dir: str | Path, quick: bool = False, seed: int = 0) -> l
 
     results += policy_section(out, budget, main_model, encoder, details, seed, offline_prompts=offline_prompts,
                               ab_prompts=ab_prompts, love_results=list(results))
-    (out / "rluf_details.json").write_text(json.dumps(details, indent=1, default=_json_default), encoding="utf-8")
+    (out / "rluf_details.json").write_text(json.dumps(details, indent=1, default=json_default), encoding="utf-8")
     return results
 
 
@@ -260,11 +260,3 @@ def _targets(results: list[Result]) -> dict:
         "population_oracle_length_r": get.get(("p_love", "population_oracle_length_r"), math.nan),
         "length_target_met": abs(get.get(("p_love", "length_r"), math.nan)) <= 0.10,
     }
-
-
-def _json_default(o):
-    if isinstance(o, np.generic):
-        return o.item()
-    if isinstance(o, np.ndarray):
-        return o.tolist()
-    raise TypeError(type(o))

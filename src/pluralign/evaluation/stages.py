@@ -35,7 +35,7 @@ import psutil
 
 from pluralign.data.splits import Example, SplitResult
 from pluralign.evaluation.metrics import accuracy_result, pair_correct
-from pluralign.evaluation.results import Result
+from pluralign.evaluation.results import Result, json_default
 from pluralign.evaluation.rluf_policy import POLICY_SETTINGS, PolicyBudget, run_policy_benchmark
 from pluralign.evaluation.transfer import bench_transfer
 from pluralign.evaluation.winrate import candidate_pools, personalised_win_rate
@@ -59,17 +59,6 @@ class StageOutput:
         return [asdict(r) for r in self.results]
 
 
-def json_default(o: Any):
-    """``json.dumps`` default for what stages return: numpy scalars and arrays, Results, paths."""
-    if isinstance(o, np.generic):
-        return o.item()
-    if isinstance(o, np.ndarray):
-        return o.tolist()
-    if isinstance(o, Result):
-        return asdict(o)
-    if isinstance(o, Path):
-        return str(o)
-    raise TypeError(type(o))
 
 
 def _normalised(fingerprint: dict) -> dict:
