@@ -107,3 +107,15 @@ def test_policy_targets_read_the_aggressive_policy_and_r():
     assert t["love_only_gate"] == "block" and t["aggressive_love_lift_vs_w0"] == 0.2
     agg["help_delta_ci"] = (-0.03, 0.01)
     assert not policy_targets(d)["lift_target_met"]
+
+
+def test_love_records_say_their_cis_resample_users():
+    from pluralign.evaluation.love_suite import love_records
+
+    m = {"auroc": 0.7, "auroc_ci_low": 0.6, "auroc_ci_high": 0.8, "oracle_auroc": 0.9, "ece": 0.01,
+         "ece_ci_low": 0.0, "ece_ci_high": 0.02, "ece_raw": 0.05, "length_r": 0.1, "oracle_length_r": 0.1,
+         "n_test": 500.0, "n_test_users": 40.0}
+    got = {r.metric: r for r in love_records("rluf", "love", m, seconds=1.0)}
+    assert (got["auroc"].ci_unit, got["auroc"].n_users) == ("user", 40)
+    assert got["ece"].ci_unit == "user" and got["oracle_auroc"].ci_unit is None  # no oracle CI given: no unit
+    assert got["auroc_share_of_oracle"].value == 0.7 / 0.9

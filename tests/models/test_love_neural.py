@@ -203,6 +203,7 @@ def test_oasst_auroc_path_on_a_small_fixture(tmp_path, tiny_encoder_dir):
     got = {(r.benchmark, r.method, r.metric): r for r in results}
     lin, neu = got[("oasst", "love-linear", "auroc")], got[("oasst", "love", "auroc")]
     assert lin.value > 0.9 and lin.ci_low <= lin.value <= lin.ci_high  # separable by wording
+    assert (lin.ci_unit, lin.n_users) == ("tree", 24)  # the CI resamples whole trees
     assert 0.0 <= neu.value <= 1.0 and neu.n == 48
     assert details["trees"] == 24 and len(details["love"]["per_fold_auroc"]) == 3
     # the folds hold out whole trees: no tree has replies on both sides of any split

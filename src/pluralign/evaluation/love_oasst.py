@@ -103,7 +103,9 @@ def run_oasst_love(users: Sequence[UserRecord], *, folds: int = 3, seed: int = 0
         value = auroc(table.labels, scores)
         lo, hi = user_bootstrap_ci(table.labels, scores, table.user_ids, seed=seed)
         secs = time.time() - t0
-        results.append(Result(BENCH, method, "trees", "auroc", value, len(table), lo, hi, seconds=secs))
+        # The CI resamples whole conversation trees (reactors are anonymous in the export).
+        results.append(Result(BENCH, method, "trees", "auroc", value, len(table), lo, hi, seconds=secs, ci_unit="tree",
+                              n_users=len(set(table.user_ids))))
         details[method] = {"auroc": value, "ci": [lo, hi], "per_fold_auroc": per_fold, "seconds": secs}
         log.info("oasst P[Love] %s: AUROC %.3f [%.3f, %.3f] over %d replies (%.0fs)", method, value, lo, hi,
                  len(table), secs)

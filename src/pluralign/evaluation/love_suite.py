@@ -47,12 +47,16 @@ def love_records(bench: str, method: str, m: dict[str, float], seconds: float) -
     """The contract's records of one trained P[Love] (see the module docstring)."""
     n = int(m["n_test"])
 
-    def ci(key: str) -> tuple[float | None, float | None]:
-        return m.get(f"{key}_ci_low"), m.get(f"{key}_ci_high")
+    n_users = int(m["n_test_users"]) if "n_test_users" in m else None
 
-    out = [Result(bench, method, "chrono", "auroc", m["auroc"], n, *ci("auroc"), seconds=seconds),
-           Result(bench, method, "chrono", "oracle_auroc", m["oracle_auroc"], n, *ci("oracle_auroc")),
-           Result(bench, method, "chrono", "ece", m["ece"], n, *ci("ece")),
+    def ci(key: str) -> dict:
+        # love_metrics' CIs are a bootstrap over users (all of a user's reactions resampled together).
+        lo, hi = m.get(f"{key}_ci_low"), m.get(f"{key}_ci_high")
+        return {"ci_low": lo, "ci_high": hi, "n_users": n_users, "ci_unit": "user" if lo is not None else None}
+
+    out = [Result(bench, method, "chrono", "auroc", m["auroc"], n, seconds=seconds, **ci("auroc")),
+           Result(bench, method, "chrono", "oracle_auroc", m["oracle_auroc"], n, **ci("oracle_auroc")),
+           Result(bench, method, "chrono", "ece", m["ece"], n, **ci("ece")),
            Result(bench, method, "chrono", "ece_uncorrected", m["ece_raw"], n),
            Result(bench, method, "chrono", "length_r", m["length_r"], n),
            Result(bench, method, "chrono", "oracle_length_r", m["oracle_length_r"], n)]

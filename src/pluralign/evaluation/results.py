@@ -4,7 +4,8 @@ files a bench run writes (``results.json``, ``report.md``).
 Field names are a contract: ``{"benchmark", "method", "split", "metric", "value", "n", "ci_low", "ci_high",
 "seconds", "ci_unit", "n_users"}`` on every record. ``ci_unit`` says what the 95% CI resampled: ``"user"`` (a
 cluster bootstrap over users: all of a user's pairs go in or out together, so a user with many pairs cannot make
-the interval look tighter than the number of people allows) or ``"pair"`` (items, where the data has no users);
+the interval look tighter than the number of people allows), ``"pair"`` (items, where the data has no users) or
+``"tree"`` (OpenAssistant reactions: whole conversation trees, ``n_users`` counting trees, as reactors are anonymous);
 ``n_users`` is the number of distinct users behind ``n``. Optional fields, written only when set:
 ``seed`` (the run seed of a per-seed record), ``seeds`` / ``seed_sd`` / ``seed_min`` / ``seed_max`` (a record
 aggregated over several seeds: ``value`` is the mean of the per-seed values, the CI is pooled), and
