@@ -75,6 +75,10 @@ def test_a_method_handed_a_context_record_cannot_find_the_persona(name):
         assert all(p.p_chosen is None and p.meta == {} for p in ctx.pairs)
         assert e.target.meta == {}
         assert split.truth.persona_of(e.user_id) == personas[e.user_id]
+        # ids are opaque: neither the user's id nor a pair id names what the simulator knows of the user
+        hidden = {str(v).split("-")[0] for v in split.truth.user_meta.get(e.user_id, {}).values() if isinstance(v, str)}
+        ids = " ".join([e.user_id, e.target.pair_id, *(p.pair_id for p in ctx.pairs)])
+        assert not any(word in ids for word in hidden), (hidden, ids)
         assert split.truth.p_chosen_of(e) is not None  # the scorers still have the truth, through the table
     profiles = {e.context.profile for e in examples}
     if name == "contexts":  # the one suite about self-descriptions: it says so in the report notes

@@ -8,7 +8,7 @@ import random
 from pluralign.data.corpora import load_hh_pairs
 from pluralign.data.schema import UserRecord
 from pluralign.sim.personas import Persona, make_persona
-from pluralign.sim.suite import Suite, labelled_pair, slot_time
+from pluralign.sim.suite import Suite, labelled_pair, opaque_ids, slot_time
 from pluralign.sim.users import SimulatedUser, calibrate_temperature
 
 HH_TYPES = ("helpfulness-first", "harmlessness-first")
@@ -52,10 +52,10 @@ def build_hh_users(seed: int, quick: bool, target_bayes: float = 0.70, contested
     users: list[UserRecord] = []
     sims: dict[str, SimulatedUser] = {}
     # Blocks of one user per type labelling the same pairs: a pair's population vote is split evenly by type.
+    id_rng = random.Random(f"hh-users-ids-{seed}")  # ids that do not name the type (see opaque_ids)
     for block in range(n_per_type):
         picks = rng.sample(range(len(pool)), per_user)
-        for t in HH_TYPES:
-            uid = f"hh-{block:04d}-{t.split('-')[0]}"
+        for t, uid in zip(HH_TYPES, opaque_ids(f"hh-{block:04d}", len(HH_TYPES), id_rng), strict=True):
             sim = SimulatedUser(uid, personas[t], temperature=temperature)
             sims[uid] = sim
             pairs = []

@@ -9,7 +9,7 @@ from tqdm.auto import tqdm
 from pluralign.data.schema import PreferencePair, UserRecord
 from pluralign.sim.personas import make_persona
 from pluralign.sim.responses import ANIMAL_INFO, PET_PROMPTS_A, PET_PROMPTS_B, render_pet
-from pluralign.sim.suite import Suite, labelled_pair, slot_time
+from pluralign.sim.suite import Suite, labelled_pair, opaque_ids, slot_time
 from pluralign.sim.users import SimulatedUser
 
 PETS_ANIMALS = ("cats", "dogs", "birds", "fish", "rabbits", "hamsters")
@@ -28,14 +28,14 @@ def _matching(items: list[str], rng: random.Random) -> list[tuple[str, str]]:
 
 
 def _animal_blocks(prefix: str, source: str, animals: list[str], n_blocks: int, per_user: int,
-                   rng: random.Random, users: list[UserRecord], sims: dict[str, SimulatedUser]) -> None:
+                   rng: random.Random, users: list[UserRecord], sims: dict[str, SimulatedUser],
+                   id_rng: random.Random) -> None:
     """Blocks of one user per animal. In each slot the block sees pairs along a random perfect matching of the
     animals (same template, two animals), so each pair instance is labelled once by each of its two animals' lovers."""
     prompt_ids = list(PET_PROMPTS_A)
     for block in tqdm(range(n_blocks), desc=f"{source} users", disable=n_blocks < 20, leave=False):
         block_users = {}
-        for animal in animals:
-            uid = f"{prefix}-{block:03d}-{animal}"
+        for animal, uid in zip(animals, opaque_ids(f"{prefix}-{block:03d}", len(animals), id_rng), strict=True):
             block_users[animal] = uid
             sims[uid] = SimulatedUser(uid, make_persona(animal), temperature=1.0)
         pairs: dict[str, list[PreferencePair]] = {uid: [] for uid in block_users.values()}
@@ -60,12 +60,13 @@ def build_pets(seed: int, quick: bool) -> Suite:
     rng = random.Random(seed)
     users: list[UserRecord] = []
     sims: dict[str, SimulatedUser] = {}
-    _animal_blocks("pets", "sim:pets", list(PETS_ANIMALS), 4 if quick else 50, 8 if quick else 14, rng, users, sims)
+    _animal_blocks("pets", "sim:pets", list(PETS_ANIMALS), 4 if quick else 50, 8 if quick else 14, rng, users, sims,
+                   random.Random(f"pets-ids-{seed}"))
     return Suite("pets", users, sims, description="Each user loves one of six animals; every pair is contested.")
 
 
 def _ood_train_blocks(n_blocks: int, per_user: int, rng: random.Random, users: list[UserRecord],
-                      sims: dict[str, SimulatedUser]) -> None:
+                      sims: dict[str, SimulatedUser], id_rng: random.Random) -> None:
     """Blocks of four training users (one per animal; two concise, two detailed) on templates A. Even slots pair
     two animals along a random perfect matching (labelled by those two animals' lovers); odd slots contrast a short
     and a long answer about one animal (labelled by all four: two want it short, two long), so every pair is
@@ -76,8 +77,8 @@ def _ood_train_blocks(n_blocks: int, per_user: int, rng: random.Random, users: l
         lengths = ["concise", "concise", "detailed", "detailed"]
         rng.shuffle(lengths)
         block_users: dict[str, str] = {}
-        for animal, length in zip(animals, lengths, strict=True):
-            uid = f"petsood-{block:03d}-{animal}-{length}"
+        uids = opaque_ids(f"petsood-{block:03d}", len(animals), id_rng)
+        for animal, length, uid in zip(animals, lengths, uids, strict=True):
             block_users[animal] = uid
             sims[uid] = SimulatedUser(uid, make_persona(animal, length=length, style_scale=3.0))
         pairs: dict[str, list[PreferencePair]] = {uid: [] for uid in block_users.values()}
@@ -108,7 +109,8 @@ def build_pets_ood(seed: int, quick: bool) -> Suite:
     per_user = 8 if quick else 14
     users: list[UserRecord] = []
     sims: dict[str, SimulatedUser] = {}
-    _ood_train_blocks(6 if quick else 60, per_user, rng, users, sims)
+    id_rng = random.Random(f"pets-ood-ids-{seed}")
+    _ood_train_blocks(6 if quick else 60, per_user, rng, users, sims, id_rng)
     # Shifted users: a quarter as many, any of eight animals, plus a length preference, on unseen templates. They
     # come in mirrored couples (different animals, opposite length preference) who label the same pairs, so these
     # pairs are contested too.
@@ -120,8 +122,7 @@ def build_pets_ood(seed: int, quick: bool) -> Suite:
             OOD_NEW_ANIMALS[2 * c: 2 * c + 2]  # the first couples cover all eight animals
         couple = [(a1, "concise"), (a2, "detailed")] if c % 2 == 0 else [(a1, "detailed"), (a2, "concise")]
         couple_sims = []
-        for animal, length in couple:
-            uid = f"petsood-new-{c:03d}-{animal}-{length}"
+        for (animal, length), uid in zip(couple, opaque_ids(f"petsood-new-{c:03d}", 2, id_rng), strict=True):
             couple_sims.append(SimulatedUser(uid, make_persona(animal, length=length, style_scale=3.0)))
             sims[uid] = couple_sims[-1]
         pairs: dict[str, list[PreferencePair]] = {u.user_id: [] for u in couple_sims}

@@ -72,3 +72,12 @@ def labelled_pair(sim: SimulatedUser, prompt: str, a: str, b: str, rng: random.R
 def slot_time(rng: random.Random, slot: int) -> float:
     """A timestamp inside simulated hour ``slot``."""
     return T0 + slot * 3600.0 + rng.uniform(0, 3000)
+
+
+def opaque_ids(group: str, n: int, id_rng: random.Random) -> list[str]:
+    """``n`` user ids for one block or couple that say nothing about who the users are: ``<group>-u<k>`` with the
+    ``k`` shuffled by ``id_rng`` (a generator of its own, so the suite's data draws do not move), because an id that
+    named the persona ("...-cats-concise") would hand every method the hidden truth."""
+    slots = list(range(n))
+    id_rng.shuffle(slots)
+    return [f"{group}-u{k}" for k in slots]
