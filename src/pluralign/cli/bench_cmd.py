@@ -45,8 +45,8 @@ def register(sub) -> None:
                    help="small suite, few training steps, at most 100 scored pairs per split (a smoke run)")
     p.add_argument("--methods", default=None, metavar="M1,M2",
                    help="comma-separated methods (default: keyword,bt,icl,oracle,latent,plus-extractive,plus-untrained,plus "
-                   "on simulated suites, where plus trains the SmolLM2 summarizer by RL (about 10 min per seed on "
-                   "a quick suite with 2 cores); keyword,bt,icl,group,latent on polis and ratings, where the plus "
+                   "on simulated suites, where plus trains the SmolLM2 summarizer by RL (about 12 min per seed of "
+                   "a quick suite on 2 cores); keyword,bt,icl,group,latent on polis and ratings, where the plus "
                    "methods are asked for by name; +summary with --summaries; keyword, the non-learned floor, is "
                    "always added). Known: " + ", ".join(METHODS))
     p.add_argument("--seed", type=int, default=0, help="seed for the suite, splits, training and bootstrap CIs")
