@@ -59,8 +59,6 @@ class StageOutput:
         return [asdict(r) for r in self.results]
 
 
-
-
 def _normalised(fingerprint: dict) -> dict:
     """The fingerprint as it reads back from JSON (tuples become lists, unknown types their ``str``)."""
     return json.loads(json.dumps(fingerprint, default=str, sort_keys=True))
