@@ -51,6 +51,26 @@ def test_learns_toy_preference(base_rm):
     assert metrics["history"][0]["train_loss"] > metrics["history"][-1]["train_loss"]
 
 
+def test_keep_best_ends_on_the_best_validation_check(base_rm):
+    """Held-out users who prefer the other animal: every step makes the validation loss worse, so ``keep_best``
+    must end with the first check's weights, and early stopping must cut the budget short."""
+    train, held_out = pet_rows(64, seed=3, prefer="dog"), pet_rows(24, seed=4, prefer="cat")
+    cfg = dict(max_steps=8, batch_size=8, lr=1e-4, eval_steps=2, logging_steps=2, bucket_size=0)
+    kept = copy.deepcopy(base_rm)
+    m = train_reward_model(kept, train, RMConfig(**cfg, keep_best=True), eval_rows=held_out)
+    losses = [e["eval_loss"] for e in m["eval_history"]]
+    assert [e["step"] for e in m["eval_history"]] == [2, 4, 6, 8] and losses == sorted(losses)
+    assert m["best_step"] == 2 and m["steps"] == 8
+    assert m["eval_loss"] == pytest.approx(losses[0], rel=1e-4)  # the final model is the step-2 one
+    assert evaluate_pairs(kept, held_out)["loss"] < losses[-1]
+
+    stopped = train_reward_model(copy.deepcopy(base_rm), train,
+                                 RMConfig(**cfg, keep_best=True, early_stopping_patience=1), eval_rows=held_out)
+    assert stopped["steps"] == 4 and stopped["best_step"] == 2
+    with pytest.raises(ValueError, match="needs keep_best"):
+        RMConfig(early_stopping_patience=2)
+
+
 @pytest.mark.slow
 def test_summary_flips_the_prediction(base_rm, tmp_path):
     rm = copy.deepcopy(base_rm)

@@ -64,6 +64,11 @@ class RMConfig:
     logging_steps: int = field(default=10, metadata={"help": "log loss/accuracy/lr every N optimizer steps"})
     eval_steps: int = field(default=0, metadata={"help": "evaluate on eval rows every N steps (0 = only at the end)"})
     eval_batch_size: int = field(default=64, metadata={"help": "pairs per batch when scoring eval rows"})
+    keep_best: bool = field(default=False, metadata={
+        "help": "with eval rows and eval_steps > 0: end with the weights of the evaluation with the lowest eval "
+                "loss (the Trainer's load_best_model_at_end), so the step budget is chosen on held-out pairs"})
+    early_stopping_patience: int = field(default=0, metadata={
+        "help": "with keep_best: stop after this many evaluations without a lower eval loss (0 = run the budget)"})
 
     def __post_init__(self) -> None:
         checks = [
@@ -77,6 +82,11 @@ class RMConfig:
             (self.pooling in (None, "mean", "cls", "last"), "pooling must be mean, cls or last"),
             (self.report_to in ("none", "tensorboard", "wandb"), "report_to must be none, tensorboard or wandb"),
             (self.save_steps >= 0 and self.logging_steps >= 0, "save_steps and logging_steps must be >= 0"),
+            (self.eval_steps >= 0 and self.early_stopping_patience >= 0,
+             "eval_steps and early_stopping_patience must be >= 0"),
+            (not (self.early_stopping_patience and not self.keep_best), "early_stopping_patience needs keep_best"),
+            (not (self.keep_best and self.save_steps and self.eval_steps and self.save_steps % self.eval_steps),
+             "with keep_best, save_steps must be a multiple of eval_steps"),
             (not (self.resume_from_checkpoint == "latest" and not self.output_dir),
              "resume_from_checkpoint=latest needs output_dir"),
         ]

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from transformers import EarlyStoppingCallback
 from transformers.trainer_utils import get_last_checkpoint
 from trl import RewardConfig, RewardTrainer
 from trl.trainer.reward_trainer import DataCollatorForPreference
@@ -37,8 +38,23 @@ _LOG_NAMES = {"loss": "train_loss", "accuracy": "train_accuracy", "margin": "tra
               "grad_norm": "train_grad_norm", "learning_rate": "lr"}
 
 
+def _save_settings(config: RMConfig, evaluating: bool) -> dict[str, Any]:
+    """Checkpointing: periodic ``checkpoint-<step>`` dirs for resume, and with ``keep_best`` the best evaluation's
+    weights (saved only when the eval loss improves, unless periodic checkpoints are asked for as well)."""
+    best = config.keep_best and evaluating
+    if best:
+        out = {"load_best_model_at_end": True, "metric_for_best_model": "eval_loss", "greater_is_better": False}
+        if config.save_steps:
+            return {**out, "save_strategy": "steps", "save_steps": config.save_steps}
+        return {**out, "save_strategy": "best", "save_only_model": True}
+    if config.save_steps:
+        return {"save_strategy": "steps", "save_steps": config.save_steps}
+    return {"save_strategy": "no"}
+
+
 def reward_config(config: RMConfig, output_dir: str, *, has_eval: bool = False) -> RewardConfig:
     """The ``RewardConfig`` (``TrainingArguments``) for an :class:`RMConfig`: the one mapping between the two."""
+    evaluating = has_eval and config.eval_steps > 0
     return RewardConfig(
         output_dir=output_dir,
         learning_rate=config.lr,
@@ -61,11 +77,10 @@ def reward_config(config: RMConfig, output_dir: str, *, has_eval: bool = False) 
         seed=config.seed,
         logging_strategy="steps" if config.logging_steps else "no",
         logging_steps=config.logging_steps or 500,
-        eval_strategy="steps" if has_eval and config.eval_steps else "no",
+        eval_strategy="steps" if evaluating else "no",
         eval_steps=config.eval_steps or None,
-        save_strategy="steps" if config.save_steps else "no",
-        save_steps=config.save_steps or 500,
         save_total_limit=config.save_total_limit or None,
+        **_save_settings(config, evaluating),
         report_to=config.report_to,
         remove_unused_columns=False,  # the collator picks its columns (token type ids too)
         dataloader_pin_memory=torch.cuda.is_available(),
@@ -108,8 +123,12 @@ def build_trainer(model, train_rows: Sequence[dict], config: RMConfig, eval_rows
     evals = rows_to_dataset(inputs, eval_rows, config.margin) if eval_rows else None
     args = reward_config(config, output_dir or config.output_dir, has_eval=evals is not None)
     collator = PairCollator(pad_token_id=inputs.tokenizer.pad_token_id, pad_to_multiple_of=args.pad_to_multiple_of)
+    callbacks = []
+    if args.load_best_model_at_end and config.early_stopping_patience:
+        callbacks.append(EarlyStoppingCallback(early_stopping_patience=config.early_stopping_patience))
     return SummaryRMTrainer(model=model, args=args, train_dataset=train, eval_dataset=evals,
-                            processing_class=inputs.tokenizer, data_collator=collator, rm_config=config)
+                            processing_class=inputs.tokenizer, data_collator=collator, rm_config=config,
+                            callbacks=callbacks)
 
 
 def _resume_point(config: RMConfig) -> str | None:
@@ -156,6 +175,10 @@ def train_reward_model(model, train_rows: Sequence[dict], config: RMConfig,
             "summary_tokens_cut": int(sum(trainer.train_dataset["summary_tokens_cut"])),
             **(history[-1] if history else {})}
         metrics.pop("step", None)
+        if args.load_best_model_at_end:
+            metrics["best_step"] = state.best_global_step or state.global_step
+            metrics["eval_history"] = [{"step": e["step"], "eval_loss": e["eval_loss"]}
+                                       for e in state.log_history if "eval_loss" in e]
         if eval_rows:
             metrics.update({k: v for k, v in trainer.evaluate().items() if not k.endswith(("_runtime", "per_second"))})
             metrics["eval_n"] = len(eval_rows)

@@ -65,12 +65,16 @@ class TokenCounter:
 
 
 def bench_rm_config(quick: bool, rm_config: RMConfig | None = None) -> RMConfig:
-    """RMConfig used by every RM-based method: the trainer's defaults, with a step budget fit for 2 CPU cores."""
+    """RMConfig used by every RM-based method: the trainer's defaults, with a step budget fit for 2 CPU cores.
+
+    The budget is a ceiling: the RM is checked on the validation users every ``eval_steps`` and ends with the
+    weights of the check with the lowest validation loss (``keep_best``), so the step count is chosen on held-out
+    training users, never on a test split."""
     if rm_config is not None:
         return rm_config
     if quick:
-        return RMConfig(max_length=160, max_steps=30, batch_size=8, lr=1e-4)
-    return RMConfig(max_length=256, max_steps=300, batch_size=16, lr=5e-5)
+        return RMConfig(max_length=160, max_steps=30, batch_size=8, lr=1e-4, eval_steps=10, keep_best=True)
+    return RMConfig(max_length=256, max_steps=300, batch_size=16, lr=5e-5, eval_steps=50, keep_best=True)
 
 
 class ConditionedRMMethod:
@@ -116,9 +120,19 @@ class ConditionedRMMethod:
             raise RuntimeError(f"{self.name}: call fit() before save_pretrained()")
         self.model.save_pretrained(directory)
 
+    def _rows(self, examples: Sequence[Example]) -> list[dict]:
+        rows = []
+        for e, c in zip(examples, self._conditionings(examples), strict=True):
+            row = {"prompt": e.target.prompt, "chosen": e.target.chosen, "rejected": e.target.rejected}
+            if c:
+                row["summary"] = c
+            rows.append(row)
+        return rows
+
     def fit(self, train: list[Example], seed: int = 0, validation: list[Example] | None = None) -> None:
-        """BT training for the configured step budget. ``validation`` is not read here: the budget is a setting
-        (``--rm max_steps=N``), chosen by the bench's ``validation`` records, never by a test split."""
+        """BT training for the configured step budget. With ``validation`` pairs and ``rm.eval_steps`` > 0 the RM
+        is scored on them along the way, and with ``rm.keep_best`` it ends with the best check's weights (the
+        step count is tuned on validation users, never on a test split; ``chosen_steps`` records it)."""
         from pluralign.models.reward_model import SummaryConditionedRM
         from pluralign.training.rm_trainer import train_reward_model
 
@@ -127,18 +141,20 @@ class ConditionedRMMethod:
         seed_everything(seed)
         cfg = self.rm_config
         cfg.seed = seed
-        rows = []
-        for e, c in zip(train, self._conditionings(train), strict=True):
-            row = {"prompt": e.target.prompt, "chosen": e.target.chosen, "rejected": e.target.rejected}
-            if c:
-                row["summary"] = c
-            rows.append(row)
+        rows = self._rows(train)
+        eval_rows = self._rows(validation) if validation and cfg.eval_steps else None
         model = SummaryConditionedRM.from_backbone(cfg.backbone, max_length=cfg.max_length, pooling=cfg.pooling,
                                                    lora_r=cfg.lora_r, lora_alpha=cfg.lora_alpha,
                                                    lora_dropout=cfg.lora_dropout, seed=seed)
-        trained = train_reward_model(model, rows, cfg)
-        # The trainer trains `model` in place; accept it returning the model or a result object.
-        self.model = trained if isinstance(trained, SummaryConditionedRM) else model
+        result = train_reward_model(model, rows, cfg, eval_rows=eval_rows)
+        self.model = model  # trained in place
+        self.chosen_steps = int(result.get("best_step", result["steps"]))
+        self.validation_history = result.get("eval_history", [])
+
+    def extra_metrics(self, examples: Sequence[Example]) -> dict[str, float]:
+        """The RM step count kept (chosen on the validation split when there was one; else the whole budget)."""
+        steps = getattr(self, "chosen_steps", None)
+        return {"chosen_steps": float(steps)} if examples and steps is not None else {}
 
     def _bf16(self) -> bool:
         from pluralign.training.precision import use_bf16

@@ -33,4 +33,5 @@ class InContextMethod(ConditionedRMMethod):
         if not examples:
             return {}
         _, cut = self.input_stats(examples)
-        return {"truncated_share": float((cut > 0).mean()), "tokens_cut_per_pair": float(cut.mean())}
+        return {**super().extra_metrics(examples), "truncated_share": float((cut > 0).mean()),
+                "tokens_cut_per_pair": float(cut.mean())}

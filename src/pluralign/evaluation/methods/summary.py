@@ -90,4 +90,5 @@ class SummaryMethod(ConditionedRMMethod):
         """``copy_rate``, ``summary_words`` and compression, as for the plus methods."""
         if not examples or self.model is None:
             return {}
-        return summary_metrics(examples, self._conditionings(examples), self.model.tokenizer)
+        return {**super().extra_metrics(examples),
+                **summary_metrics(examples, self._conditionings(examples), self.model.tokenizer)}
