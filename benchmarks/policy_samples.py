@@ -20,6 +20,7 @@ def main() -> None:
     ap.add_argument("--max-new-tokens", type=int, default=192)
     ap.add_argument("--temperature", type=float, default=1.0)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--system-prompt", default=None, help="system message before every prompt (the policy's persona)")
     args = ap.parse_args()
 
     from pluralign.data.text import emoji_count
@@ -27,11 +28,12 @@ def main() -> None:
     from pluralign.models.generation import generate_texts
     from pluralign.models.llm import load_causal_lm
     from pluralign.sim.features import has_signoff
+    from pluralign.training.grpo_policy import chat_prompt
 
     model, tok = load_causal_lm()
     _, ab = held_out_prompts(args.prompts, args.prompts, args.seed)
     t0 = time.time()
-    outs = generate_texts(model, tok, [[{"role": "user", "content": p}] for p in ab], n=args.samples,
+    outs = generate_texts(model, tok, [chat_prompt(p, args.system_prompt) for p in ab], n=args.samples,
                           max_new_tokens=args.max_new_tokens, temperature=args.temperature, seed=args.seed)
     texts = [o for per in outs for o in per]
     lengths = [len(tok(o).input_ids) for o in texts]
