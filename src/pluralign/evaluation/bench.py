@@ -275,8 +275,10 @@ def _run_seed(name: str, kind: str, out: Path, seed: int, *, quick: bool, method
         r.seed = seed
     by_metric: dict[str, dict] = {"accuracy": accuracy_items,
                                   "accuracy_diff": diff_items(accuracy_items)}
-    if "bayes" in items and "expected_accuracy" in items["bayes"]:
-        by_metric["expected_accuracy"] = {"bayes": items["bayes"]["expected_accuracy"]}
+    for m, per_metric in items.items():  # bayes' expected_accuracy, plus's transfer win rates
+        for metric, splits in per_metric.items():
+            if metric != "accuracy":
+                by_metric.setdefault(metric, {})[m] = splits
     notes = list(split.notes)
     if split.validation:
         notes.append(f"Validation (seed {seed}): {len(split.validation_user_ids)} training users "

@@ -231,7 +231,7 @@ def method_stage(benchmark: str, method: Any, split: SplitResult, eval_sets: dic
     results = run_method(benchmark, method, split, eval_sets, seed=seed, items=items, progress=progress)
     if simulated and eval_sets.get("new-users") and has_chat_summarizer(method):
         results += bench_transfer(benchmark, method, split, eval_sets["new-users"], seed=seed, quick=quick,
-                                  rm_config=transfer_rm_config, blind=transfer_blind)
+                                  rm_config=transfer_rm_config, blind=transfer_blind, items=items)
     artefacts: dict[str, Any] = {"items": items}
     if report_pairs:
         shown = {s: exs[:report_pairs] for s, exs in eval_sets.items()}

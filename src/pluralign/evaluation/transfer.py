@@ -62,17 +62,26 @@ def win_rate_result(benchmark: str, method: str, metric: str, outcomes: Sequence
                    len(arr), ci_unit="user", n_users=n_users)]
 
 
+def win_rate_items(outcomes: Sequence[float], users: Sequence[str]) -> dict[str, list]:
+    """The decided outcomes as per-item values (win 1, loss 0; ties left out, as the rate leaves them out), so that
+    their mean is the win rate and seeds pool like accuracy (``items`` of the bench stages)."""
+    kept = [(u, 1.0 if o > 0 else 0.0) for o, u in zip(outcomes, users, strict=True) if o != 0]
+    return {"user_ids": [u for u, _ in kept], "values": [v for _, v in kept]}
+
+
 def _outcome(u_a: float, u_b: float) -> float:
     return 1.0 if u_a > u_b + 1e-9 else (-1.0 if u_b > u_a + 1e-9 else 0.0)
 
 
 def transfer_eval(benchmark: str, plus: Any, examples: Sequence[Example], simulated: dict[str, Any], *,
                   blind: Any = None, seed: int = 0, prompts_per_user: int = 2, best_of: int = 8,
-                  max_new_tokens: int = 64, temperature: float = 0.7, max_users: int | None = None
-                  ) -> tuple[list[Result], list[dict]]:
+                  max_new_tokens: int = 64, temperature: float = 0.7, max_users: int | None = None,
+                  items: dict[str, dict] | None = None) -> tuple[list[Result], list[dict]]:
     """Records and a few shown examples. ``plus`` is a fitted ``plus`` method (its ``summarizer`` is an ``hf``
     summarizer with a LoRA adapter, its ``model`` the summary-conditioned RM); ``blind`` a fitted user-blind method
-    (``.model``) for best-of-N, skipped when None; ``simulated[user_id].utility(prompt, response)`` judges."""
+    (``.model``) for best-of-N, skipped when None; ``simulated[user_id].utility(prompt, response)`` judges.
+    ``items``, when given, receives each win rate's decided outcomes (metric → ``new-users`` →
+    :func:`win_rate_items`) for pooling over seeds."""
     firsts: dict[str, Example] = {}
     prompts: dict[str, list[str]] = {}
     for e in examples:
@@ -87,42 +96,48 @@ def transfer_eval(benchmark: str, plus: Any, examples: Sequence[Example], simula
     trained = dict(zip(users, plus.conditionings(exs), strict=True))
     zero_shot = dict(zip(users, plus.initial_summaries(exs), strict=True))
     s = plus.summarizer
-    items = [(u, p) for u in users for p in prompts[u]]
+    asks = [(u, p) for u in users for p in prompts[u]]
     initial = s.initial_model() if hasattr(s, "initial_model") else contextlib.nullcontext()
     answers: dict[str, list[str]] = {}
     with initial:
         for name, summ in (("trained", trained), ("none", None), ("zero_shot", zero_shot)):
-            msgs = [chat_messages(p, summ[u] if summ else None) for u, p in items]
+            msgs = [chat_messages(p, summ[u] if summ else None) for u, p in asks]
             out = generate_texts(s.model, s.tokenizer, msgs, n=1, max_new_tokens=max_new_tokens,
                                  temperature=temperature, seed=seed)  # same seed: only the system prompt differs
             answers[name] = [o[0] if o else "" for o in out]
         pools = []
         if blind is not None and best_of > 1:
-            pools = generate_texts(s.model, s.tokenizer, [chat_messages(p, None) for _, p in items], n=best_of,
+            pools = generate_texts(s.model, s.tokenizer, [chat_messages(p, None) for _, p in asks], n=best_of,
                                    max_new_tokens=max_new_tokens, temperature=temperature, seed=seed + 1)
-    util = [lambda text, u=u, p=p: simulated[u].utility(p, text) for u, p in items]
-    ids = [u for u, _ in items]
+    util = [lambda text, u=u, p=p: simulated[u].utility(p, text) for u, p in asks]
+    ids = [u for u, _ in asks]
     vs_none = [_outcome(f(a), f(b)) for f, a, b in zip(util, answers["trained"], answers["none"], strict=True)]
     vs_zero = [_outcome(f(a), f(b)) for f, a, b in zip(util, answers["trained"], answers["zero_shot"], strict=True)]
     results = (win_rate_result(benchmark, plus.name, "transfer_win_rate", vs_none, ids, seed=seed)
                + win_rate_result(benchmark, plus.name, "transfer_win_rate_vs_untrained", vs_zero, ids, seed=seed))
     if pools:
         picks = []
-        for (u, p), cands in zip(items, pools, strict=True):
+        for (u, p), cands in zip(asks, pools, strict=True):
             cands = [c for c in cands if c.strip()] or [""]
             with_z = plus.model.score([p] * len(cands), cands, [trained[u]] * len(cands))
             without = blind.model.score([p] * len(cands), cands, None)
             picks.append((cands[int(np.argmax(with_z))], cands[int(np.argmax(without))]))
         bon = [_outcome(f(a), f(b)) for f, (a, b) in zip(util, picks, strict=True)]
         results += win_rate_result(benchmark, plus.name, "best_of_n_win_rate", bon, ids, seed=seed)
+    if items is not None:
+        outcomes = {"transfer_win_rate": vs_none, "transfer_win_rate_vs_untrained": vs_zero}
+        if pools:
+            outcomes["best_of_n_win_rate"] = bon
+        for metric, out in outcomes.items():
+            items.setdefault(metric, {})["new-users"] = win_rate_items(out, ids)
     shown = [{"user_id": u, "prompt": p, "summary": trained[u], "zero_shot_summary": zero_shot[u],
               "with_summary": a, "no_summary": b, "outcome": {1.0: "win", -1.0: "loss", 0.0: "tie"}[o]}
-             for (u, p), a, b, o in zip(items, answers["trained"], answers["none"], vs_none, strict=True)][:6]
+             for (u, p), a, b, o in zip(asks, answers["trained"], answers["none"], vs_none, strict=True)][:6]
     return results, shown
 
 
 def bench_transfer(benchmark: str, plus: Any, split: Any, new_users: Sequence[Example], *, seed: int, quick: bool,
-                   rm_config: RMConfig, blind: Any = None) -> list[Result]:
+                   rm_config: RMConfig, blind: Any = None, items: dict[str, dict] | None = None) -> list[Result]:
     """The bench's transfer records for a fitted ``plus`` on a simulated suite: rebuilds the suite (seeded, so the
     same users) for its simulated users; best-of-N's user-blind RM is ``blind`` (anything with ``.model``, e.g. the
     run's own fitted ``bt``) or else a ``bt`` RM fitted here on the same training pairs with ``rm_config``."""
@@ -131,5 +146,6 @@ def bench_transfer(benchmark: str, plus: Any, split: Any, new_users: Sequence[Ex
         blind = make_method("bt", rm_config=rm_config, quick=quick)
         blind.fit(split.train, seed=seed)
     results, _ = transfer_eval(benchmark, plus, new_users, suite.simulated, blind=blind, seed=seed,
-                               prompts_per_user=2 if quick else 3, best_of=8, max_users=24 if quick else None)
+                               prompts_per_user=2 if quick else 3, best_of=8, max_users=24 if quick else None,
+                               items=items)
     return results
