@@ -1,5 +1,6 @@
 """The bench harness end to end on the real (quick) pets suite, the results contract, and bad input."""
 
+import dataclasses
 import json
 import math
 
@@ -15,6 +16,7 @@ FIELDS = {"benchmark", "method", "split", "metric", "value", "n", "ci_low", "ci_
 @pytest.mark.slow  # a quick bench over every default method: over 40 s of CPU
 def test_bench_writes_the_results_contract(tmp_path, tiny_rm):
     out = tmp_path / "pets"
+    tiny_rm = dataclasses.replace(tiny_rm, eval_steps=1, keep_best=True)  # the budget is chosen on validation users
     results = run_suite("pets", out, quick=True, methods=["bt", "latent"], rm_config=tiny_rm,
                         max_eval_per_split=10, echo=False)
     rows = json.loads((out / "results.json").read_text())
@@ -47,6 +49,8 @@ def test_bench_writes_the_results_contract(tmp_path, tiny_rm):
     for method in ("bt", "latent"):
         assert {(method, "tokens_per_pair"), (method, "train_seconds"), (method, "peak_rss_mb")} <= metrics
     assert ("bayes", "expected_accuracy") in metrics
+    chosen = [r["value"] for r in rows if r["method"] == "bt" and r["metric"] == "chosen_steps"]
+    assert chosen and all(v in (1, 2) for v in chosen)  # the step kept by the validation check
     rss = [r["value"] for r in rows if r["metric"] == "peak_rss_mb"]
     assert all(v > 50 for v in rss)  # a process holding torch and MiniLM is well over 50 MB
     # The simulator's pets pairs are all contested but labels are only noisy, so the Bayes rule is far above chance.

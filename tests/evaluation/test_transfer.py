@@ -88,7 +88,7 @@ def test_win_rates_pool_over_seeds_with_a_user_level_ci():
     per_seed = {s: win_rate_result("t", "plus", "transfer_win_rate", o, u, seed=s) for s, (o, u) in seeds.items()}
     per_seed_items = {s: {"transfer_win_rate": {"plus": {"new-users": win_rate_items(o, u)}}}
                       for s, (o, u) in seeds.items()}
-    for s, (o, u) in seeds.items():
+    for s in seeds:
         vals = per_seed_items[s]["transfer_win_rate"]["plus"]["new-users"]["values"]
         assert abs(np.mean(vals) - per_seed[s][0].value) < 1e-12
     pooled = {r.metric: r for r in aggregate_seeds("t", per_seed, per_seed_items)}["transfer_win_rate"]
