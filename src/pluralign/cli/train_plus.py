@@ -58,7 +58,7 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError("no output directory: pass --out DIR or set output_dir in the config")
 
     from pluralign.training.distributed import make_accelerator
-    from pluralign.training.plus_trainer import PlusTrainer, pair_margins, rows_from_examples
+    from pluralign.training.plus_trainer import PlusTrainer, rows_from_examples
 
     users = read_users(cfg.train_file)  # every record checked before anything is written
     kw = {"context_size": cfg.context_size} if cfg.context_size else {}
@@ -70,10 +70,22 @@ def run(args: argparse.Namespace) -> int:
     history = trainer.train()
     # Collective: every process contributes its checksum (equal values = replicas stayed in sync).
     checksums = trainer.replica_checksums()
-    if not accelerator.is_main_process:
-        return 0
+    if accelerator.is_main_process:
+        _write_results(cfg, trainer, split, history, checksums, accelerator.num_processes)
+    # Every rank leaves together and tears the process group down: a rank that exits while its group is alive and
+    # the main process is still evaluating can abort in the group's destructor.
+    accelerator.wait_for_everyone()
+    accelerator.end_training()
+    return 0
+
+
+def _write_results(cfg: PlusConfig, trainer, split, history: list[dict], checksums: list[float],
+                   processes: int) -> None:
+    """Main process: greedy summaries and pairwise accuracy on every eval split, then ``train_results.json``."""
+    from pluralign.training.plus_trainer import pair_margins
+
     results = {"steps": trainer.state["step"], "final": history[-1] if history else {}, "eval": {},
-               "processes": accelerator.num_processes, "replica_checksums": checksums}
+               "processes": processes, "replica_checksums": checksums}
     for name, examples in split.eval.items():
         if not examples:
             continue
@@ -85,4 +97,3 @@ def run(args: argparse.Namespace) -> int:
         print(f"{name}: accuracy {100 * r['accuracy']:.1f}% on {r['n']} pairs")
     print(f"wrote {cfg.output_dir}/summarizer, rm, summaries.jsonl, log.jsonl, train_results.json; "
           f"mean summary words {np.mean([h.get('summary_words', 0) for h in history]):.1f}")
-    return 0

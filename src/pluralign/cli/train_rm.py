@@ -95,4 +95,9 @@ def run(args: argparse.Namespace) -> int:
     shown = {k: round(v, 4) if isinstance(v, float) else v for k, v in metrics.items() if k != "history"}
     print(json.dumps(shown, indent=2))
     print(f"saved reward model to {args.out}")
+    import torch.distributed as dist
+
+    if dist.is_initialized():  # under torchrun: leave together and tear the process group down (see train_plus)
+        dist.barrier()
+        dist.destroy_process_group()
     return 0
