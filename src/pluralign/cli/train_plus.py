@@ -57,7 +57,7 @@ def run(args: argparse.Namespace) -> int:
     if not cfg.output_dir:
         raise ValueError("no output directory: pass --out DIR or set output_dir in the config")
 
-    from pluralign.training.distributed import make_accelerator
+    from pluralign.training.distributed import leave_together, make_accelerator
     from pluralign.training.plus_trainer import PlusTrainer, rows_from_examples
 
     users = read_users(cfg.train_file)  # every record checked before anything is written
@@ -72,10 +72,7 @@ def run(args: argparse.Namespace) -> int:
     checksums = trainer.replica_checksums()
     if accelerator.is_main_process:
         _write_results(cfg, trainer, split, history, checksums, accelerator.num_processes)
-    # Every rank leaves together and tears the process group down: a rank that exits while its group is alive and
-    # the main process is still evaluating can abort in the group's destructor.
-    accelerator.wait_for_everyone()
-    accelerator.end_training()
+    leave_together()
     return 0
 
 

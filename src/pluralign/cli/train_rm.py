@@ -86,6 +86,7 @@ def run(args: argparse.Namespace) -> int:
     eval_rows = load_rows(args.eval, args.condition) if args.eval else None
 
     from pluralign.models.reward_model import SummaryConditionedRM
+    from pluralign.training.distributed import leave_together
     from pluralign.training.rm_trainer import train_reward_model
 
     model = SummaryConditionedRM.from_backbone(config.backbone, max_length=config.max_length, pooling=config.pooling,
@@ -95,9 +96,5 @@ def run(args: argparse.Namespace) -> int:
     shown = {k: round(v, 4) if isinstance(v, float) else v for k, v in metrics.items() if k != "history"}
     print(json.dumps(shown, indent=2))
     print(f"saved reward model to {args.out}")
-    import torch.distributed as dist
-
-    if dist.is_initialized():  # under torchrun: leave together and tear the process group down (see train_plus)
-        dist.barrier()
-        dist.destroy_process_group()
+    leave_together()
     return 0

@@ -111,10 +111,11 @@ def transfer_eval(benchmark: str, plus: Any, examples: Sequence[Example], simula
                                    max_new_tokens=max_new_tokens, temperature=temperature, seed=seed + 1)
     util = [lambda text, u=u, p=p: simulated[u].utility(p, text) for u, p in asks]
     ids = [u for u, _ in asks]
-    vs_none = [_outcome(f(a), f(b)) for f, a, b in zip(util, answers["trained"], answers["none"], strict=True)]
-    vs_zero = [_outcome(f(a), f(b)) for f, a, b in zip(util, answers["trained"], answers["zero_shot"], strict=True)]
-    results = (win_rate_result(benchmark, plus.name, "transfer_win_rate", vs_none, ids, seed=seed)
-               + win_rate_result(benchmark, plus.name, "transfer_win_rate_vs_untrained", vs_zero, ids, seed=seed))
+    outcomes = {
+        "transfer_win_rate": [_outcome(f(a), f(b)) for f, a, b in
+                              zip(util, answers["trained"], answers["none"], strict=True)],
+        "transfer_win_rate_vs_untrained": [_outcome(f(a), f(b)) for f, a, b in
+                                           zip(util, answers["trained"], answers["zero_shot"], strict=True)]}
     if pools:
         picks = []
         for (u, p), cands in zip(asks, pools, strict=True):
@@ -122,17 +123,16 @@ def transfer_eval(benchmark: str, plus: Any, examples: Sequence[Example], simula
             with_z = plus.model.score([p] * len(cands), cands, [trained[u]] * len(cands))
             without = blind.model.score([p] * len(cands), cands, None)
             picks.append((cands[int(np.argmax(with_z))], cands[int(np.argmax(without))]))
-        bon = [_outcome(f(a), f(b)) for f, (a, b) in zip(util, picks, strict=True)]
-        results += win_rate_result(benchmark, plus.name, "best_of_n_win_rate", bon, ids, seed=seed)
+        outcomes["best_of_n_win_rate"] = [_outcome(f(a), f(b)) for f, (a, b) in zip(util, picks, strict=True)]
+    results = [r for metric, out in outcomes.items()
+               for r in win_rate_result(benchmark, plus.name, metric, out, ids, seed=seed)]
     if items is not None:
-        outcomes = {"transfer_win_rate": vs_none, "transfer_win_rate_vs_untrained": vs_zero}
-        if pools:
-            outcomes["best_of_n_win_rate"] = bon
         for metric, out in outcomes.items():
             items.setdefault(metric, {})["new-users"] = win_rate_items(out, ids)
     shown = [{"user_id": u, "prompt": p, "summary": trained[u], "zero_shot_summary": zero_shot[u],
               "with_summary": a, "no_summary": b, "outcome": {1.0: "win", -1.0: "loss", 0.0: "tie"}[o]}
-             for (u, p), a, b, o in zip(asks, answers["trained"], answers["none"], vs_none, strict=True)][:6]
+             for (u, p), a, b, o in zip(asks, answers["trained"], answers["none"], outcomes["transfer_win_rate"],
+                                        strict=True)][:6]
     return results, shown
 
 

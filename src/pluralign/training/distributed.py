@@ -32,6 +32,15 @@ def make_accelerator(**kwargs: Any):
     return Accelerator(cpu=not torch.accelerator.is_available(), **kwargs)
 
 
+def leave_together() -> None:
+    """End of a ``torchrun`` job: every rank waits for the others, then tears the process group down. A rank that
+    exits while its group is alive and the main process still works (evaluating, writing) can abort in the gloo
+    group's destructor ("terminate called without an active exception"). Nothing to do in a single process."""
+    if dist.is_initialized():
+        dist.barrier()
+        dist.destroy_process_group()
+
+
 def world_of(accelerator: Any) -> tuple[int, int]:
     """(rank, world size); (0, 1) without an accelerator."""
     if accelerator is None:

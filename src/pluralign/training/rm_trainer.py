@@ -41,8 +41,7 @@ _LOG_NAMES = {"loss": "train_loss", "accuracy": "train_accuracy", "margin": "tra
 def _save_settings(config: RMConfig, evaluating: bool) -> dict[str, Any]:
     """Checkpointing: periodic ``checkpoint-<step>`` dirs for resume, and with ``keep_best`` the best evaluation's
     weights (saved only when the eval loss improves, unless periodic checkpoints are asked for as well)."""
-    best = config.keep_best and evaluating
-    if best:
+    if config.keep_best and evaluating:
         out = {"load_best_model_at_end": True, "metric_for_best_model": "eval_loss", "greater_is_better": False}
         if config.save_steps:
             return {**out, "save_strategy": "steps", "save_steps": config.save_steps}

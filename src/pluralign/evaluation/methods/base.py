@@ -149,7 +149,6 @@ class ConditionedRMMethod:
         result = train_reward_model(model, rows, cfg, eval_rows=eval_rows)
         self.model = model  # trained in place
         self.chosen_steps = int(result.get("best_step", result["steps"]))
-        self.validation_history = result.get("eval_history", [])
 
     def extra_metrics(self, examples: Sequence[Example]) -> dict[str, float]:
         """The RM step count kept (chosen on the validation split when there was one; else the whole budget)."""
