@@ -86,3 +86,41 @@ def test_lora_on_top_layers_only_trains_those_layers_and_keeps_the_initial_model
             p.data.normal_(0, 0.5)  # a trained adapter
     assert s.summarize(users, initial=True) == before  # the adapter switched off: the zero-shot summarizer
     assert s.summarize(users) != before
+
+
+def test_group_logprobs_run_each_history_once_and_match_row_by_row():
+    """The GRPO update runs a group's shared history once; log-probs and LoRA gradients equal the row-by-row ones
+    (histories of different lengths, left-padded; summaries of different lengths, right-padded)."""
+    import torch
+
+    from pluralign.models.tiny import tiny_causal_lm
+    from pluralign.summarizers.hf import HFSummarizer, add_lora, sequence_logprobs
+
+    model, tok = tiny_causal_lm(layers=2, seed=0)
+    s = HFSummarizer(add_lora(model, r=4), tok, max_new_tokens=8)
+    for p in s.model.parameters():
+        if p.requires_grad:
+            p.data.normal_(0, 0.3)  # a trained adapter, so its gradients are not trivially zero
+    users = [UserRecord(user_id="a", profile="I like pets."),
+             UserRecord(user_id="b", profile="I like pets a lot more than anything else, dogs most of all.")]
+    torch.manual_seed(0)
+    ro = s.rollout(users, group_size=3)
+    assert ro.query_mask[0].sum() < ro.query_mask[3].sum()  # the two histories differ in length
+    for row, end in ((1, 5), (4, 2)):  # summaries that stopped early: right padding after their EOS
+        ro.response_ids[row, end:], ro.response_mask[row, end:] = tok.pad_token_id, 0
+    args = (ro.query_ids, ro.query_mask, ro.response_ids, ro.response_mask)
+    params = [p for p in s.model.parameters() if p.requires_grad]
+
+    def run(group_size):
+        s.model.zero_grad()
+        logp = sequence_logprobs(s.model, *args, group_size=group_size)
+        (logp * ro.response_mask).sum().backward()
+        return logp.detach(), [p.grad.clone() for p in params]
+
+    (rows, rows_grad), (groups, groups_grad) = run(1), run(3)
+    mask = ro.response_mask.bool()
+    torch.testing.assert_close(groups[mask], rows[mask], atol=1e-4, rtol=1e-4)
+    for a, b in zip(groups_grad, rows_grad, strict=True):
+        torch.testing.assert_close(a, b, atol=1e-4, rtol=1e-3)
+    with pytest.raises(ValueError, match="groups of 2"):
+        sequence_logprobs(s.model, *args, group_size=2)

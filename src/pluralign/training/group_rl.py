@@ -70,22 +70,25 @@ class TokenGroupUpdater:
         self.optimizer = torch.optim.AdamW(self.params, lr=lr, weight_decay=0.0)
 
     def step(self, rollout, scores: torch.Tensor) -> dict[str, float]:
+        """One update on a rollout. Minibatches hold whole groups, so every forward runs each history once for its
+        group's summaries (``minibatch_size`` is rounded down to whole groups, at least one)."""
         dev = self.s.device
+        g = rollout.group_size
         args = [t.to(dev) for t in (rollout.query_ids, rollout.query_mask, rollout.response_ids, rollout.response_mask)]
-        adv = group_advantages(scores, rollout.group_size, mode=self.mode).to(dev)
+        adv = group_advantages(scores, g, mode=self.mode).to(dev)
         with torch.no_grad(), self.s.autocast():
-            old_logp = sequence_logprobs(self.s.model, *args, temperature=self.s.temperature)
+            old_logp = sequence_logprobs(self.s.model, *args, temperature=self.s.temperature, group_size=g)
         ref_logp = self.s.reference_logprobs(rollout).to(dev)
         stats = {"kl": 0.0, "policy_loss": 0.0, "clip_frac": 0.0}
-        n, k = len(adv), 0
+        groups, per_batch, k = len(adv) // g, max(1, self.minibatch_size // g), 0
         self.s.model.train()
         for _ in range(self.epochs):
-            perm = torch.randperm(n)
-            for i in range(0, n, self.minibatch_size):
-                idx = perm[i:i + self.minibatch_size].to(dev)
+            perm = torch.randperm(groups)
+            for i in range(0, groups, per_batch):
+                idx = (perm[i:i + per_batch, None] * g + torch.arange(g)).flatten().to(dev)
                 mb = [a[idx] for a in args]
                 with self.s.autocast():
-                    logp = sequence_logprobs(self.s.model, *mb, temperature=self.s.temperature)
+                    logp = sequence_logprobs(self.s.model, *mb, temperature=self.s.temperature, group_size=g)
                 loss, st = grpo_loss(logp, old_logp[idx], ref_logp[idx], mb[3].float(), adv[idx],
                                      clip=self.clip, kl_coef=self.kl_coef)
                 self.optimizer.zero_grad()
