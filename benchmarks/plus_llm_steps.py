@@ -3,9 +3,9 @@
 Runs the real loop (:class:`pluralign.training.plus_trainer.PlusTrainer`) with the default ``hf`` summarizer
 (SmolLM2-135M-Instruct, LoRA r=16 on the top 12 layers, GRPO, bf16 autocast in log-probs and updates) and the MiniLM
 summary-conditioned RM on Pets-OOD training users, for a few steps, and prints per step the seconds of each phase
-(``rollout_seconds``: sampling ``contexts x group_size`` summaries; ``reward_seconds``: RM scoring of the reward pairs;
-``update_seconds``: reference + old log-probs and the policy-gradient pass; ``rm_summary_seconds``: the greedy
-summaries the RM trains on; ``rm_seconds``: the RM's BT steps), the reward, RM accuracy, summary tokens, KL and copy
+(``rollout_seconds``: sampling ``contexts x group_size`` summaries and the greedy one the RM trains on;
+``reward_seconds``: RM scoring of the reward pairs; ``update_seconds``: reference + old log-probs and the
+policy-gradient pass; ``rm_seconds``: the RM's BT steps), the reward, RM accuracy, summary tokens, KL and copy
 rate, then the zero-shot and trained summaries of a few users side by side. Writes ``--out/log.jsonl``.
 
     OMP_NUM_THREADS=2 .venv/bin/python benchmarks/plus_llm_steps.py --steps 3 --contexts 4 --group-size 4
@@ -47,7 +47,7 @@ def main() -> None:
     users = [r.context for r in rows[:3]]
     before = trainer.summarizer.summarize(users)
     hist = trainer.train()
-    keys = ("seconds", "rollout_seconds", "reward_seconds", "update_seconds", "rm_summary_seconds", "rm_seconds",
+    keys = ("seconds", "rollout_seconds", "reward_seconds", "update_seconds", "rm_seconds",
             "reward", "rm_accuracy", "summary_tokens", "summary_words", "kl", "copy_rate")
     for h in hist:
         if "reward" in h:

@@ -124,3 +124,24 @@ def test_group_logprobs_run_each_history_once_and_match_row_by_row():
         torch.testing.assert_close(a, b, atol=1e-4, rtol=1e-3)
     with pytest.raises(ValueError, match="groups of 2"):
         sequence_logprobs(s.model, *args, group_size=2)
+
+
+def test_rollout_writes_the_greedy_summary_beside_the_samples():
+    """The RM's greedy summaries come out of the rollout (one pre-fill per user) and are the summaries inference
+    writes; asking for them leaves the sampled summaries as they were."""
+    import torch
+
+    from pluralign.models.tiny import tiny_causal_lm
+    from pluralign.summarizers.hf import HFSummarizer
+
+    model, tok = tiny_causal_lm(layers=2, seed=0)
+    s = HFSummarizer(model, tok, max_new_tokens=6)
+    users = [r.context for r in _rows(3)]
+    users[1].profile = "I like cats, and long answers with many details."
+    torch.manual_seed(1)
+    plain = s.rollout(users, group_size=2)
+    torch.manual_seed(1)
+    both = s.rollout(users, group_size=2, greedy=True)
+    assert plain.greedy_summaries is None
+    assert both.summaries == plain.summaries and torch.equal(both.response_ids, plain.response_ids)
+    assert both.greedy_summaries == s.summarize(users)

@@ -265,11 +265,12 @@ def sample_rows(model, prompt_ids: Sequence[Sequence[int]], rows: Sequence[Row],
 def sample_tokens(model, prompt_ids: Sequence[Sequence[int]], *, n: int = 1, max_new_tokens: int = 64,
                   temperature: float = 1.0, top_p: float = 1.0, seed: int | None = None, batch_size: int = 16,
                   eos_token_id: int | Sequence[int] | None = None, pad_token_id: int = 0,
-                  stop_at_eos: bool = True, share_prefix: bool = True) -> list[list[list[int]]]:
+                  stop_at_eos: bool = True, share_prefix: bool = True,
+                  with_greedy: bool = False) -> list[list[list[int]]]:
     """``n`` completions (token ids, EOS kept) per prompt, in prompt order; prompts are batched by length,
     ``batch_size`` sequences at a time. The completions depend on ``seed`` only, not on ``batch_size`` or the other
     prompts; ``seed=None`` draws the seed from torch's global generator (so ``torch.manual_seed`` makes a run
-    repeatable)."""
+    repeatable). ``with_greedy`` adds a greedy completion after each prompt's ``n`` (it shares their pre-fill)."""
     if n < 1 or max_new_tokens < 1 or batch_size < 1:
         raise ValueError(f"n, max_new_tokens and batch_size must be >= 1 (got {n}, {max_new_tokens}, {batch_size})")
     if not 0 < top_p <= 1:
@@ -279,13 +280,14 @@ def sample_tokens(model, prompt_ids: Sequence[Sequence[int]], *, n: int = 1, max
     was_training = model.training
     model.eval()
     order = sorted(range(len(prompt_ids)), key=lambda i: len(prompt_ids[i]), reverse=True)
-    per_batch = max(1, batch_size // n)
+    per_prompt = n + int(with_greedy)
+    per_batch = max(1, batch_size // per_prompt)
     result: list[list[list[int]]] = [[] for _ in prompt_ids]
     try:
         for start in range(0, len(order), per_batch):
             chunk = order[start:start + per_batch]
-            rows = [Row(k, row_seed(seed, i, j), max_new_tokens, temperature, top_p)
-                    for k, i in enumerate(chunk) for j in range(n)]
+            rows = [Row(k, row_seed(seed, i, j), max_new_tokens, temperature if j < n else 0.0,
+                        top_p if j < n else 1.0) for k, i in enumerate(chunk) for j in range(per_prompt)]
             tokens = sample_rows(model, [prompt_ids[i] for i in chunk], rows, eos_token_id=eos_token_id,
                                  pad_token_id=pad_token_id, stop_at_eos=stop_at_eos, share_prefix=share_prefix)
             for row, toks in zip(rows, tokens, strict=True):

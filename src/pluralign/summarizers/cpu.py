@@ -144,6 +144,7 @@ class SelectionRollout:
     summaries: list[str]
     orders: list[list[int]]
     init_logps: torch.Tensor = field(default_factory=lambda: torch.zeros(0))
+    greedy_summaries: list[str] | None = None  # one per context, when the rollout was asked for them
 
 
 class CpuSummarizer:
@@ -250,8 +251,9 @@ class CpuSummarizer:
             out.append(self._render(cands, self._fill(cands, ranking)))
         return out
 
-    def rollout(self, contexts: Sequence[UserRecord], group_size: int = 4) -> SelectionRollout:
-        """``group_size`` sampled summaries per context (context-major order)."""
+    def rollout(self, contexts: Sequence[UserRecord], group_size: int = 4, greedy: bool = False) -> SelectionRollout:
+        """``group_size`` sampled summaries per context (context-major order); ``greedy`` also gives each context's
+        greedy summary (``greedy_summaries``), as :meth:`summarize` writes it."""
         summaries, orders, init_lp = [], [], []
         all_cands = [self.candidates(u) for u in contexts]
         with torch.no_grad():
@@ -270,7 +272,8 @@ class CpuSummarizer:
                 orders.append(order)
                 summaries.append(self._render(cands, order))
                 init_lp.append(float(self._sequence_logp(init_logits, order)))
-        return SelectionRollout(list(contexts), group_size, summaries, orders, torch.tensor(init_lp))
+        return SelectionRollout(list(contexts), group_size, summaries, orders, torch.tensor(init_lp),
+                                greedy_summaries=self.summarize(contexts) if greedy else None)
 
     def sequence_logps(self, rollout: SelectionRollout) -> torch.Tensor:
         """log pi(z) of every sampled summary under the current scorer (with gradients)."""

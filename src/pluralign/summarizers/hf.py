@@ -42,6 +42,7 @@ class TokenRollout:
     query_mask: torch.Tensor
     response_ids: torch.Tensor
     response_mask: torch.Tensor
+    greedy_summaries: list[str] | None = None  # one per context, when the rollout was asked for them
 
 
 def sequence_logprobs(model, query_ids: torch.Tensor, query_mask: torch.Tensor, response_ids: torch.Tensor,
@@ -197,8 +198,9 @@ class HFSummarizer:
             out.append(text + SUMMARY_MARKER + "\n")
         return out
 
-    def _generate(self, queries: list[str], sample: bool, n: int = 1):
-        """Sample ``n`` summaries per query (the group shares the query's pre-fill)."""
+    def _generate(self, queries: list[str], sample: bool, n: int = 1, with_greedy: bool = False):
+        """Sample ``n`` summaries per query (the group shares the query's pre-fill); ``with_greedy`` also writes each
+        query's greedy summary on the same pre-fill (returned last, one per query)."""
         prompt_ids = self.tokenizer(queries, add_special_tokens=False)["input_ids"]
         pad = self.tokenizer.pad_token_id
         eos = eos_ids(self.model, self.tokenizer)
@@ -209,7 +211,9 @@ class HFSummarizer:
         # stay bf16, and the static KV cache of the sampler needs one dtype. Log-probs and updates do autocast.
         out = sample_tokens(self.model, prompt_ids, n=n, max_new_tokens=self.max_new_tokens,
                             temperature=self.temperature if sample else 0.0, top_p=self.top_p if sample else 1.0,
-                            seed=seed, batch_size=max(self.batch_size, n), eos_token_id=eos, pad_token_id=pad)
+                            seed=seed, batch_size=max(self.batch_size, n + int(with_greedy)), eos_token_id=eos,
+                            pad_token_id=pad, with_greedy=with_greedy)
+        greedy = [self._summary_text(rs.pop()) for rs in out] if with_greedy else None
         responses = [r for rs in out for r in rs]
         queries_ids = [q for q in prompt_ids for _ in range(n)]
         width, length = max(map(len, queries_ids)), max(1, max(map(len, responses)))
@@ -221,10 +225,12 @@ class HFSummarizer:
             q_ids[i, width - len(q):], q_mask[i, width - len(q):] = torch.tensor(q), 1  # left-padded queries
             if r:
                 r_ids[i, :len(r)], r_mask[i, :len(r)] = torch.tensor(r), 1  # right-padded, the EOS included
-        texts = self.tokenizer.batch_decode(responses, skip_special_tokens=True)
-        summaries = [extract_summary(SUMMARY_MARKER + "\n" + t) for t in texts]
+        summaries = [self._summary_text(r) for r in responses]
         device = self.device
-        return q_ids.to(device), q_mask.to(device), r_ids.to(device), r_mask.to(device), summaries
+        return q_ids.to(device), q_mask.to(device), r_ids.to(device), r_mask.to(device), summaries, greedy
+
+    def _summary_text(self, tokens: list[int]) -> str:
+        return extract_summary(SUMMARY_MARKER + "\n" + self.tokenizer.decode(tokens, skip_special_tokens=True))
 
     def summarize(self, contexts: Sequence[UserRecord], *, sample: bool = False, batch_size: int = 64,
                   initial: bool = False) -> list[str]:
@@ -236,10 +242,12 @@ class HFSummarizer:
                 out += self._generate(self._queries(contexts[i:i + batch_size]), sample)[4]
         return out
 
-    def rollout(self, contexts: Sequence[UserRecord], group_size: int = 1) -> TokenRollout:
-        """``group_size`` sampled summaries per context, context-major."""
-        q_ids, q_mask, r_ids, r_mask, summaries = self._generate(self._queries(contexts), True, n=group_size)
-        return TokenRollout(list(contexts), group_size, summaries, q_ids, q_mask, r_ids, r_mask)
+    def rollout(self, contexts: Sequence[UserRecord], group_size: int = 1, greedy: bool = False) -> TokenRollout:
+        """``group_size`` sampled summaries per context, context-major; ``greedy`` also writes each context's greedy
+        summary (``greedy_summaries``) on the same pre-fill, as :meth:`summarize` would."""
+        *tensors, summaries, greedy_summaries = self._generate(self._queries(contexts), True, n=group_size,
+                                                               with_greedy=greedy)
+        return TokenRollout(list(contexts), group_size, summaries, *tensors, greedy_summaries=greedy_summaries)
 
     def save_pretrained(self, out_dir: str | Path) -> None:
         """HF directory (full model or LoRA adapter) + tokenizer + sampling settings; a LoRA base that exists only

@@ -56,7 +56,9 @@ class PlusConfig:
     clip_range: float = field(default=0.2, metadata={"help": "PPO / GRPO ratio clip"})
     gae_lambda: float = field(default=0.95, metadata={"help": "ppo GAE lambda (gamma is 1)"})
     ppo_epochs: int = field(default=1, metadata={"help": "passes over each rollout in the summarizer update"})
-    minibatch_size: int = field(default=8, metadata={"help": "sequences per summarizer gradient step (hf)"})
+    minibatch_size: int = field(default=8, metadata={
+        "help": "sequences per summarizer gradient step (hf); grpo/rloo round it down to whole groups (at least "
+                "one), so each history runs once for its group's summaries"})
     reward_clip: float = field(default=10.0, metadata={"help": "R(z) = log sigmoid(margin) is clipped to [-c, c]"})
     reward_pairs: int = field(default=2, metadata={
         "help": "pairs of each context drawn afresh every step for the summarizer's reward; the RM trains on the "
@@ -76,9 +78,9 @@ class PlusConfig:
     train_rm: bool = field(default=True, metadata={
         "help": "train the RM in the loop; false = frozen RM / fixed reward (the paper's ablation)"})
     rm_summaries: str = field(default="greedy", metadata={
-        "help": "which summary of each context the RM trains on: greedy (the summary inference will write; "
-                "+4.7 points on Pets-OOD new users at seed 0, BENCHMARKS.md) | sampled (the group's first rollout "
-                "sample, as in the paper)"})
+        "help": "which summary of each context the RM trains on: greedy (the summary inference will write, "
+                "written in the rollout beside the sampled ones; +4.7 points on Pets-OOD new users at seed 0, "
+                "BENCHMARKS.md) | sampled (the group's first rollout sample, as in the paper)"})
     # --- loop
     epochs: int = field(default=3, metadata={"help": "passes over the training contexts"})
     rollout_batch_size: int = field(default=32, metadata={"help": "contexts per rollout (paper: 256)"})

@@ -245,7 +245,9 @@ class PlusTrainer:
                                    max_pairs=cfg.reward_pairs, dtype=self.score_dtype)
             rec.update(kl=0.0, rollout_seconds=round(time.time() - t0, 2))
         else:
-            rollout = self.summarizer.rollout(contexts, group)
+            # The greedy summaries the RM trains on (rm_summaries=greedy) come from the same rollout: the LLM writes
+            # them on the pre-fill its sampled summaries use, with the summarizer this step starts from.
+            rollout = self.summarizer.rollout(contexts, group, greedy=cfg.rm_summaries == "greedy")
             summaries = rollout.summaries
             t1 = time.time()
             rec["rollout_seconds"] = round(t1 - t0, 2)
@@ -264,13 +266,11 @@ class PlusTrainer:
         # The RM trains on the context's other pairs (never this step's reward pairs) conditioned on the same
         # summaries: the first sample of each group, or the greedy summary inference will write
         # (``rm_summaries=greedy``: the RM then learns the summaries it is scored with).
-        t3 = time.time()
         first = summaries[::group]
         if cfg.rm_summaries == "greedy" and not frozen:
-            first = self.summarizer.summarize(contexts, sample=False)
+            first = rollout.greedy_summaries
         pairs = [p for _, train_pairs in split for p in train_pairs]
         summ = [z for (_, train_pairs), z in zip(split, first, strict=True) for _ in train_pairs]
-        rec["rm_summary_seconds"] = round(time.time() - t3, 2)
         t4 = time.time()
         acc = float("nan")
         if pairs:
