@@ -51,15 +51,18 @@ def test_learns_toy_preference(base_rm):
     assert metrics["history"][0]["train_loss"] > metrics["history"][-1]["train_loss"]
 
 
-def test_keep_best_ends_on_the_best_validation_check(base_rm):
-    """Held-out users who prefer the other animal: every step makes the validation loss worse, so ``keep_best``
-    must end with the first check's weights, and early stopping must cut the budget short."""
+@pytest.mark.parametrize("metric", ["accuracy", "loss"])
+def test_keep_best_ends_on_the_best_validation_check(base_rm, metric):
+    """Held-out users who prefer the other animal: every step makes the validation accuracy and loss worse, so
+    ``keep_best`` must end with the first check's weights, and early stopping must cut the budget short."""
     train, held_out = pet_rows(64, seed=3, prefer="dog"), pet_rows(24, seed=4, prefer="cat")
-    cfg = dict(max_steps=8, batch_size=8, lr=1e-4, eval_steps=2, logging_steps=2, bucket_size=0)
+    cfg = dict(max_steps=8, batch_size=8, lr=1e-4, eval_steps=2, logging_steps=2, bucket_size=0, best_metric=metric)
     kept = copy.deepcopy(base_rm)
     m = train_reward_model(kept, train, RMConfig(**cfg, keep_best=True), eval_rows=held_out)
     losses = [e["eval_loss"] for e in m["eval_history"]]
+    accuracies = [e["eval_accuracy"] for e in m["eval_history"]]
     assert [e["step"] for e in m["eval_history"]] == [2, 4, 6, 8] and losses == sorted(losses)
+    assert accuracies == sorted(accuracies, reverse=True)  # ties keep the earlier check
     assert m["best_step"] == 2 and m["steps"] == 8
     assert m["eval_loss"] == pytest.approx(losses[0], rel=1e-4)  # the final model is the step-2 one
     assert evaluate_pairs(kept, held_out)["loss"] < losses[-1]
@@ -69,6 +72,10 @@ def test_keep_best_ends_on_the_best_validation_check(base_rm):
     assert stopped["steps"] == 4 and stopped["best_step"] == 2
     with pytest.raises(ValueError, match="needs keep_best"):
         RMConfig(early_stopping_patience=2)
+    with pytest.raises(ValueError, match="best_metric"):
+        RMConfig(best_metric="auroc")
+    args = reward_config(RMConfig(**cfg, keep_best=True), "unused", has_eval=True)
+    assert args.metric_for_best_model == f"eval_{metric}" and args.greater_is_better == (metric == "accuracy")
 
 
 @pytest.mark.slow

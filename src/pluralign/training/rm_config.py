@@ -65,10 +65,16 @@ class RMConfig:
     eval_steps: int = field(default=0, metadata={"help": "evaluate on eval rows every N steps (0 = only at the end)"})
     eval_batch_size: int = field(default=64, metadata={"help": "pairs per batch when scoring eval rows"})
     keep_best: bool = field(default=False, metadata={
-        "help": "with eval rows and eval_steps > 0: end with the weights of the evaluation with the lowest eval "
-                "loss (the Trainer's load_best_model_at_end), so the step budget is chosen on held-out pairs"})
+        "help": "with eval rows and eval_steps > 0: end with the weights of the evaluation with the best "
+                "best_metric (the Trainer's load_best_model_at_end), so the step budget is chosen on held-out pairs"})
+    best_metric: str = field(default="accuracy", metadata={
+        "help": "what keep_best and early stopping read on the eval rows: accuracy (higher is better; what the "
+                "bench scores) | loss (lower is better). On noisy preferences the BT loss rises as margins grow "
+                "confident while the ranking still improves: on the attributes suite the eval loss was lowest at "
+                "the first check (accuracy 53.8%) while accuracy climbed to 71.9% by step 750"})
     early_stopping_patience: int = field(default=0, metadata={
-        "help": "with keep_best: stop after this many evaluations without a lower eval loss (0 = run the budget)"})
+        "help": "with keep_best: stop after this many evaluations without a better best_metric (0 = run the "
+                "budget)"})
 
     def __post_init__(self) -> None:
         checks = [
@@ -85,6 +91,7 @@ class RMConfig:
             (self.eval_steps >= 0 and self.early_stopping_patience >= 0,
              "eval_steps and early_stopping_patience must be >= 0"),
             (not (self.early_stopping_patience and not self.keep_best), "early_stopping_patience needs keep_best"),
+            (self.best_metric in ("accuracy", "loss"), "best_metric must be accuracy or loss"),
             (not (self.keep_best and self.save_steps and self.eval_steps and self.save_steps % self.eval_steps),
              "with keep_best, save_steps must be a multiple of eval_steps"),
             (not (self.resume_from_checkpoint == "latest" and not self.output_dir),

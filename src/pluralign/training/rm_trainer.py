@@ -40,9 +40,10 @@ _LOG_NAMES = {"loss": "train_loss", "accuracy": "train_accuracy", "margin": "tra
 
 def _save_settings(config: RMConfig, evaluating: bool) -> dict[str, Any]:
     """Checkpointing: periodic ``checkpoint-<step>`` dirs for resume, and with ``keep_best`` the best evaluation's
-    weights (saved only when the eval loss improves, unless periodic checkpoints are asked for as well)."""
+    weights (saved only when ``best_metric`` improves, unless periodic checkpoints are asked for as well)."""
     if config.keep_best and evaluating:
-        out = {"load_best_model_at_end": True, "metric_for_best_model": "eval_loss", "greater_is_better": False}
+        out = {"load_best_model_at_end": True, "metric_for_best_model": f"eval_{config.best_metric}",
+               "greater_is_better": config.best_metric == "accuracy"}
         if config.save_steps:
             return {**out, "save_strategy": "steps", "save_steps": config.save_steps}
         return {**out, "save_strategy": "best", "save_only_model": True}
@@ -176,7 +177,8 @@ def train_reward_model(model, train_rows: Sequence[dict], config: RMConfig,
         metrics.pop("step", None)
         if args.load_best_model_at_end:
             metrics["best_step"] = state.best_global_step or state.global_step
-            metrics["eval_history"] = [{"step": e["step"], "eval_loss": e["eval_loss"]}
+            metrics["eval_history"] = [{"step": e["step"], "eval_loss": e["eval_loss"],
+                                        "eval_accuracy": e.get("eval_accuracy")}
                                        for e in state.log_history if "eval_loss" in e]
         if eval_rows:
             metrics.update({k: v for k, v in trainer.evaluate().items() if not k.endswith(("_runtime", "per_second"))})

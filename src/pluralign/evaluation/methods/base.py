@@ -68,8 +68,8 @@ def bench_rm_config(quick: bool, rm_config: RMConfig | None = None) -> RMConfig:
     """RMConfig used by every RM-based method: the trainer's defaults, with a step budget fit for 2 CPU cores.
 
     The budget is a ceiling: the RM is checked on the validation users every ``eval_steps`` and ends with the
-    weights of the check with the lowest validation loss (``keep_best``), so the step count is chosen on held-out
-    training users, never on a test split."""
+    weights of the check with the highest validation accuracy (``keep_best``), so the step count is chosen on
+    held-out training users, never on a test split."""
     if rm_config is not None:
         return rm_config
     if quick:
