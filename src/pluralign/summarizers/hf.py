@@ -57,15 +57,14 @@ def sequence_logprobs(model, query_ids: torch.Tensor, query_mask: torch.Tensor, 
                                       temperature=temperature, group_size=group_size)
     input_ids = torch.cat([query_ids, response_ids], dim=1)
     attn = torch.cat([query_mask, response_mask], dim=1)
-    pos = (attn.cumsum(1) - 1).clamp(min=0)  # left padding: positions as generate() computed them
+    pos = _positions(attn)
     r = response_ids.shape[1]
     # Only the positions that predict response tokens need the LM head: on CPU, with a 49k-token vocabulary and
     # ~500-token prompts, logits over the whole prompt cost most of the update's time and gigabytes of memory.
     out = model(input_ids=input_ids, attention_mask=attn, position_ids=pos, output_hidden_states=return_hidden,
                 logits_to_keep=r + 1)
     q = query_ids.shape[1]
-    logits = out.logits[:, :-1].float() / temperature
-    logp = torch.log_softmax(logits, dim=-1).gather(-1, response_ids.unsqueeze(-1)).squeeze(-1)
+    logp = _token_logprobs(out.logits[:, :-1], response_ids, temperature)
     if return_hidden:
         return logp, out.hidden_states[-1][:, q - 1:-1]
     return logp
@@ -85,19 +84,29 @@ def _shared_query_logprobs(model, query_ids: torch.Tensor, query_mask: torch.Ten
     if not (torch.equal(query_ids, q_ids.repeat_interleave(g, 0))
             and torch.equal(query_mask, q_mask.repeat_interleave(g, 0))):
         raise ValueError(f"rows are not groups of {g} samples of one query each")
-    out = model(input_ids=q_ids, attention_mask=q_mask, position_ids=(q_mask.cumsum(1) - 1).clamp(min=0),
+    out = model(input_ids=q_ids, attention_mask=q_mask, position_ids=_positions(q_mask),
                 use_cache=True, logits_to_keep=1)
     logits = out.logits[:, -1:].repeat_interleave(g, 0)  # predicts each response's first token
     if response_ids.shape[1] > 1:
         cache = out.past_key_values
         cache.batch_repeat_interleave(g)
         attn = torch.cat([query_mask, response_mask[:, :-1]], dim=1)
-        pos = (attn.cumsum(1) - 1).clamp(min=0)[:, query_ids.shape[1]:]
+        pos = _positions(attn)[:, query_ids.shape[1]:]
         rest = model(input_ids=response_ids[:, :-1], attention_mask=attn, position_ids=pos, past_key_values=cache,
                      use_cache=True)
         logits = torch.cat([logits, rest.logits], dim=1)
-    logits = logits.float() / temperature
-    return torch.log_softmax(logits, dim=-1).gather(-1, response_ids.unsqueeze(-1)).squeeze(-1)
+    return _token_logprobs(logits, response_ids, temperature)
+
+
+def _positions(mask: torch.Tensor) -> torch.Tensor:
+    """Position ids of a left-padded batch, as generate() computes them (padding sits at 0)."""
+    return (mask.cumsum(1) - 1).clamp(min=0)
+
+
+def _token_logprobs(logits: torch.Tensor, ids: torch.Tensor, temperature: float) -> torch.Tensor:
+    """log p(ids) under ``logits`` (one row of logits per token, the one that predicts it) at ``temperature``."""
+    logp = torch.log_softmax(logits.float() / temperature, dim=-1)
+    return logp.gather(-1, ids.unsqueeze(-1)).squeeze(-1)
 
 
 class HFSummarizer:
