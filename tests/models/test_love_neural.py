@@ -198,14 +198,17 @@ def test_oasst_auroc_path_on_a_small_fixture(tmp_path, tiny_encoder_dir):
     users = load_oasst_users(d)
     table = oasst_reaction_table(users)
     assert len(table) == 48 and table.labels.sum() == 24 and len(set(table.user_ids)) == 24
-    results, details = run_oasst_love(users, folds=3, seed=0,
-                                      neural=_neural_cfg(tiny_encoder_dir, target_pos_share=None, epochs=2))
+    results, details = run_oasst_love(users, folds=3, seed=0, epoch_choices=(1, 2),
+                                      neural=_neural_cfg(tiny_encoder_dir, target_pos_share=None, epochs=5))
     got = {(r.benchmark, r.method, r.metric): r for r in results}
     lin, neu = got[("oasst", "love-linear", "auroc")], got[("oasst", "love", "auroc")]
     assert lin.value > 0.9 and lin.ci_low <= lin.value <= lin.ci_high  # separable by wording
     assert (lin.ci_unit, lin.n_users) == ("tree", 24)  # the CI resamples whole trees
     assert 0.0 <= neu.value <= 1.0 and neu.n == 48
     assert details["trees"] == 24 and len(details["love"]["per_fold_auroc"]) == 3
+    # the neural model's epochs were chosen among the choices on held-out training trees, not left at neural.epochs
+    choice = details["epoch_choice"]
+    assert set(choice["held_out_training_auroc"]) == {1, 2} and choice["chosen"] in (1, 2)
     # the folds hold out whole trees: no tree has replies on both sides of any split
     from pluralign.evaluation.love_oasst import tree_folds
 
@@ -213,6 +216,33 @@ def test_oasst_auroc_path_on_a_small_fixture(tmp_path, tiny_encoder_dir):
     assert sorted(np.concatenate(folds).tolist()) == list(range(len(table)))
     trees = [{table.user_ids[i] for i in f} for f in folds]
     assert not (trees[0] & trees[1]) and not (trees[0] & trees[2]) and not (trees[1] & trees[2])
+
+
+def test_oasst_epoch_choice_reads_only_training_trees(tmp_path, tiny_encoder_dir, monkeypatch):
+    """The epochs are chosen on part of the first fold's training trees: no model in the choice sees a scored tree,
+    and a quarter of the training trees is kept out of its fit."""
+    from pluralign.evaluation import love_oasst
+
+    d = tmp_path / "oasst"
+    d.mkdir()
+    (d / "trees.jsonl").write_text("\n".join(json.dumps(r) for r in _oasst_trees()) + "\n", encoding="utf-8")
+    table = love_oasst.oasst_reaction_table(love_oasst.load_oasst_users(d))
+    parts = love_oasst.tree_folds(table.user_ids, 3, seed=0)
+    train_ix = np.sort(np.concatenate(parts[1:]))
+    fitted = []
+    real_fit = love_oasst.fit_neural_love
+
+    def recording_fit(tr, weights, cfg):
+        fitted.append((set(tr.user_ids), cfg.epochs))
+        return real_fit(tr, weights, cfg)
+
+    monkeypatch.setattr(love_oasst, "fit_neural_love", recording_fit)
+    best, scores = love_oasst.choose_epochs(table, train_ix, _neural_cfg(tiny_encoder_dir, target_pos_share=None),
+                                            (2, 1, 2), seed=0)
+    train_trees = {table.user_ids[i] for i in train_ix}
+    assert [e for _, e in fitted] == [1, 2] and best in (1, 2) and set(scores) == {1, 2}
+    for trees, _ in fitted:
+        assert trees < train_trees and len(trees) == len(train_trees) - len(train_trees) // 4
 
 
 def test_a_causal_lm_backbone_pools_its_last_real_token(tmp_path):

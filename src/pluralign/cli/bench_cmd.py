@@ -32,7 +32,7 @@ def register(sub) -> None:
         "bench", help="benchmark personalisation methods on a suite (accuracy per split with 95%% CIs)",
         description="Build SUITE, split it (seen-users, new-users, new-topics, chrono, and a validation split "
         "of training users that tuning reads), train each method (keyword, bt, icl, oracle, group, latent, "
-        "summary, ...) and score it on every split: pairwise accuracy with a 95%% CI from a cluster bootstrap over "
+        "summary, ...) and score it on every split: pairwise accuracy with a 95% CI from a cluster bootstrap over "
         "users, paired differences of every learned method against bt and against the keyword floor, tokens per "
         "pair, train wall time and peak memory. Writes DIR/results.json and DIR/report.md and prints the table. "
         "Suites: " + "; ".join(f"{k} - {v}" for k, v in SUITE_HELP.items()) + ".",
@@ -45,9 +45,10 @@ def register(sub) -> None:
                    help="small suite, few training steps, at most 100 scored pairs per split (a smoke run)")
     p.add_argument("--methods", default=None, metavar="M1,M2",
                    help="comma-separated methods (default: keyword,bt,icl,oracle,latent,plus-extractive,plus-untrained,plus "
-                   "on simulated suites, where plus trains the SmolLM2 summarizer by RL (about 12 min per seed of "
-                   "a quick suite on 2 cores); keyword,bt,icl,group,latent on polis and ratings, where the plus "
-                   "methods are asked for by name; +summary with --summaries; keyword, the non-learned floor, is "
+                   "on simulated suites, where plus trains the SmolLM2 summarizer by RL (about 15 min per seed of "
+                   "quick Pets-OOD on 2 cores, an hour on quick attributes); keyword,bt,icl,group,latent on polis "
+                   "and ratings, where the plus methods are asked for by name; +summary with --summaries; keyword, "
+                   "the non-learned floor, is "
                    "always added). Known: " + ", ".join(METHODS))
     p.add_argument("--seed", type=int, default=0, help="seed for the suite, splits, training and bootstrap CIs")
     p.add_argument("--seeds", default=None, metavar="S1,S2,...",

@@ -32,15 +32,16 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class LoveSuiteSize:
-    """What the neural model may spend: epochs on the simulated log, and folds / epochs on OASST."""
+    """What the neural model may spend: epochs on the simulated log, and folds / the epochs to choose among (on
+    held-out training trees) on OASST."""
 
     epochs: int = 2
     oasst_folds: int = 3
-    oasst_epochs: int = 2
+    oasst_epoch_choices: tuple[int, ...] = (2, 4, 8)
 
 
-QUICK_LOVE = LoveSuiteSize(epochs=2, oasst_folds=3, oasst_epochs=1)
-FULL_LOVE = LoveSuiteSize(epochs=3, oasst_folds=5, oasst_epochs=2)
+QUICK_LOVE = LoveSuiteSize(epochs=2, oasst_folds=3, oasst_epoch_choices=(3, 6))
+FULL_LOVE = LoveSuiteSize(epochs=3, oasst_folds=5, oasst_epoch_choices=(2, 4, 8))
 
 
 def love_records(bench: str, method: str, m: dict[str, float], seconds: float) -> list[Result]:
@@ -111,9 +112,9 @@ def oasst_section(*, seed: int, quick: bool, details: dict, data_dir: str | Path
         log.warning("oasst P[Love] skipped: %s not found", path)
         details["oasst"] = {"skipped": f"{path} not found"}
         return []
-    cfg = LoveConfig(model="neural", seed=seed, epochs=size.oasst_epochs)
+    cfg = LoveConfig(model="neural", seed=seed)
     results, info = run_oasst_love(load_oasst_users(path), folds=size.oasst_folds, seed=seed, neural=cfg,
-                                   methods=methods)
+                                   methods=methods, epoch_choices=size.oasst_epoch_choices)
     details["oasst"] = info
     return results
 
