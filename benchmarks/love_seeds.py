@@ -7,6 +7,7 @@ adversaries), and runs :func:`pluralign.evaluation.love_suite.summary_love_secti
 ``OUT/seed<k>/results.json`` + ``details.json`` per seed and ``OUT/summary.json`` (mean and spread over seeds).
 
     .venv/bin/python benchmarks/love_seeds.py --quick --seeds 0 1 2 --out runs/bench/love-seeds
+    .venv/bin/python benchmarks/love_seeds.py --quick --oasst-only --seeds 0 1 2 --out runs/bench/oasst-seeds
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 
-def run_seed(seed: int, quick: bool, out: Path, oasst: bool) -> list[dict]:
+def run_seed(seed: int, quick: bool, out: Path, oasst: bool, simulated: bool = True) -> list[dict]:
     from pluralign.evaluation.love_suite import oasst_section, summary_love_section
     from pluralign.evaluation.results import write_results
     from pluralign.evaluation.rluf_suite import BENCH, C_GRID, FULL, QUICK, _subset
@@ -30,10 +31,7 @@ def run_seed(seed: int, quick: bool, out: Path, oasst: bool) -> list[dict]:
 
     size = QUICK if quick else FULL
     t0 = time.time()
-    records = simulate_reaction_log(n_users=size.n_users, per_user=size.per_user, adversarial_frac=0.3,
-                                    base_rate=0.02, seed=seed)
-    table = _subset(reaction_table(records, source="sim:reactions"), 0.1, seed)
-    details: dict = {"seed": seed, "quick": quick, "reactions": len(table)}
+    details: dict = {"seed": seed, "quick": quick}
     d = out / f"seed{seed}"
     done: list = []
 
@@ -47,15 +45,22 @@ def run_seed(seed: int, quick: bool, out: Path, oasst: bool) -> list[dict]:
     if "oasst" in details:
         details["oasst_linear"] = details.pop("oasst")
     save([])
-    summarizer = make_summarizer("cpu", seed)
-    kw = dict(bench=BENCH, seed=seed, quick=quick, rounds=1 if quick else 2, c_grid=C_GRID, summarizer=summarizer)
-    details_lin: dict = {}
-    lin, _ = summary_love_section(table, NgramEncoder(), details=details_lin, methods=("love-linear",),
-                                  on_result=save, **kw)
-    done += lin
-    details.update(details_lin)
-    neural, _ = summary_love_section(table, NgramEncoder(), details=details, methods=("love",), on_result=save, **kw)
-    done += neural
+    if simulated:
+        records = simulate_reaction_log(n_users=size.n_users, per_user=size.per_user, adversarial_frac=0.3,
+                                        base_rate=0.02, seed=seed)
+        table = _subset(reaction_table(records, source="sim:reactions"), 0.1, seed)
+        details["reactions"] = len(table)
+        summarizer = make_summarizer("cpu", seed)
+        kw = dict(bench=BENCH, seed=seed, quick=quick, rounds=1 if quick else 2, c_grid=C_GRID,
+                  summarizer=summarizer)
+        details_lin: dict = {}
+        lin, _ = summary_love_section(table, NgramEncoder(), details=details_lin, methods=("love-linear",),
+                                      on_result=save, **kw)
+        done += lin
+        details.update(details_lin)
+        neural, _ = summary_love_section(table, NgramEncoder(), details=details, methods=("love",), on_result=save,
+                                         **kw)
+        done += neural
     if oasst:
         done += [r for r in oasst_section(seed=seed, quick=quick, details=details, methods=("love",))
                  if r.metric == "auroc"]
@@ -67,12 +72,14 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     ap.add_argument("--quick", action="store_true")
-    ap.add_argument("--no-oasst", action="store_true", help="skip the OpenAssistant records")
+    part = ap.add_mutually_exclusive_group()
+    part.add_argument("--no-oasst", action="store_true", help="skip the OpenAssistant records")
+    part.add_argument("--oasst-only", action="store_true", help="only the OpenAssistant records (no simulated log)")
     ap.add_argument("--out", required=True)
     args = ap.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     out = Path(args.out)
-    rows = {s: run_seed(s, args.quick, out, not args.no_oasst) for s in args.seeds}
+    rows = {s: run_seed(s, args.quick, out, not args.no_oasst, simulated=not args.oasst_only) for s in args.seeds}
     merged: dict[str, list[float]] = {}
     for res in rows.values():
         for r in res:
