@@ -48,8 +48,7 @@ def register(sub) -> None:
                    "on simulated suites, where plus trains the SmolLM2 summarizer by RL (about 15 min per seed of "
                    "quick Pets-OOD on 2 cores, an hour on quick attributes); keyword,bt,icl,group,latent on polis "
                    "and ratings, where the plus methods are asked for by name; +summary with --summaries; keyword, "
-                   "the non-learned floor, is "
-                   "always added). Known: " + ", ".join(METHODS))
+                   "the non-learned floor, is always added). Known: " + ", ".join(METHODS))
     p.add_argument("--seed", type=int, default=0, help="seed for the suite, splits, training and bootstrap CIs")
     p.add_argument("--seeds", default=None, metavar="S1,S2,...",
                    help="run everything once per seed (e.g. 0,1,2) and report per-seed records, the mean, the "

@@ -91,12 +91,10 @@ def choose_epochs(table: ReactionTable, train_ix: np.ndarray, cfg: LoveConfig, c
     inner = tree_folds([table.user_ids[i] for i in train_ix], 4, seed)
     held = train_ix[inner[0]]
     fit_ix = np.setdiff1d(train_ix, held)
-    tr, va = table.take(fit_ix), table.take(held)
     scores = {}
     for e in sorted(set(choices)):
-        m = fit_neural_love(tr, np.ones(len(tr)), replace(cfg, epochs=e))
-        scores[e] = auroc(va.labels, m.predict_proba(va.prompts, va.responses))
-        log.info("oasst P[Love] epochs=%d: AUROC %.3f on %d held-out training replies", e, scores[e], len(va))
+        scores[e] = auroc(table.labels[held], _fit_score("love", table, fit_ix, held, replace(cfg, epochs=e)))
+        log.info("oasst P[Love] epochs=%d: AUROC %.3f on %d held-out training replies", e, scores[e], len(held))
     best = max(scores, key=lambda e: (scores[e], -e))
     return best, scores
 
@@ -120,9 +118,9 @@ def run_oasst_love(users: Sequence[UserRecord], *, folds: int = 3, seed: int = 0
         t0 = time.time()
         if method == "love" and epoch_choices:
             first_train = np.sort(np.concatenate(parts[1:]))
-            epochs, scores = choose_epochs(table, first_train, cfg, epoch_choices, seed)
+            epochs, held_out = choose_epochs(table, first_train, cfg, epoch_choices, seed)
             cfg = replace(cfg, epochs=epochs)
-            details["epoch_choice"] = {"chosen": epochs, "held_out_training_auroc": scores}
+            details["epoch_choice"] = {"chosen": epochs, "held_out_training_auroc": held_out}
         scores = np.full(len(table), np.nan)
         per_fold = []
         for f, test_ix in enumerate(parts):
