@@ -24,7 +24,7 @@ import numpy as np
 def run_seed(seed: int, quick: bool, out: Path, oasst: bool, simulated: bool = True) -> list[dict]:
     from pluralign.evaluation.love_suite import oasst_section, summary_love_section
     from pluralign.evaluation.results import write_results
-    from pluralign.evaluation.rluf_suite import BENCH, C_GRID, FULL, QUICK, _subset
+    from pluralign.evaluation.rluf_suite import BENCH, C_GRID, FULL, QUICK, adversary_subset
     from pluralign.models.love import NgramEncoder
     from pluralign.sim import simulate_reaction_log
     from pluralign.training.love_trainer import make_summarizer, reaction_table
@@ -48,7 +48,7 @@ def run_seed(seed: int, quick: bool, out: Path, oasst: bool, simulated: bool = T
     if simulated:
         records = simulate_reaction_log(n_users=size.n_users, per_user=size.per_user, adversarial_frac=0.3,
                                         base_rate=0.02, seed=seed)
-        table = _subset(reaction_table(records, source="sim:reactions"), 0.1, seed)
+        table = adversary_subset(reaction_table(records, source="sim:reactions"), 0.1, seed)
         details["reactions"] = len(table)
         summarizer = make_summarizer("cpu", seed)
         kw = dict(bench=BENCH, seed=seed, quick=quick, rounds=1 if quick else 2, c_grid=C_GRID,

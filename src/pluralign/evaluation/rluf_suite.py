@@ -27,7 +27,6 @@ from pathlib import Path
 
 import numpy as np
 
-from pluralign.data.corpora import load_real_responses
 from pluralign.evaluation.love_suite import oasst_section, summary_love_section
 from pluralign.evaluation.metrics import auroc, pearson_r
 from pluralign.evaluation.results import Result, json_default
@@ -41,8 +40,6 @@ from pluralign.evaluation.rluf_policy import (
 from pluralign.evaluation.stages import policy_stage
 from pluralign.models.love import LoveModel, NgramEncoder
 from pluralign.sim import simulate_reaction_log
-from pluralign.sim.features import SEGMENTS, segment
-from pluralign.sim.responses import add_emojis, add_signoff, formalize, shorten, warm_up
 from pluralign.training.love_config import LoveConfig
 from pluralign.training.love_trainer import HONEST, ReactionTable, reaction_table, select_C, train_love
 
@@ -68,23 +65,7 @@ FULL = SuiteSize(n_users=600, per_user=60, n_prompts=400, impressions=60, ab_use
 
 C_GRID = (0.3, 1.0, 3.0, 10.0)  # the head's inverse L2 strength, chosen by chronological validation
 
-# (name, PolicyConfig overrides). Eleven optimised policies spanning the love weight, N and judges.
-POLICIES: list[tuple[str, dict]] = [
-    ("love-only-nojudge", dict(w_love=1.0, w_help=0.0, w_safety=0.0, judges=[])),
-    ("love-only-judged", dict(w_love=1.0, w_help=0.0, w_safety=0.0)),
-    ("help-safety", dict(w_love=0.0)),
-    ("w0.1", dict(w_love=0.1)),
-    ("w0.3", dict(w_love=0.3)),
-    ("w1.0", dict(w_love=1.0)),
-    ("w3.0", dict(w_love=3.0)),
-    ("w0.3-nojudge", dict(w_love=0.3, judges=[])),
-    ("w1.0-n4", dict(w_love=1.0, n=4)),
-    ("w1.0-n2", dict(w_love=1.0, n=2)),
-    ("anti-love", dict(w_love=-1.0, w_help=0.0, w_safety=0.0, judges=[])),
-]
-
-
-def _subset(table: ReactionTable, adv_share: float, seed: int) -> ReactionTable:
+def adversary_subset(table: ReactionTable, adv_share: float, seed: int) -> ReactionTable:
     """All honest users plus enough adversaries (a fixed random order) for ``adv_share`` of users."""
     kind_of = dict(zip(table.user_ids, table.user_kinds, strict=True))
     honest = sorted(u for u, k in kind_of.items() if k == HONEST)
@@ -93,36 +74,6 @@ def _subset(table: ReactionTable, adv_share: float, seed: int) -> ReactionTable:
     n_adv = min(len(adversaries), round(len(honest) * adv_share / (1 - adv_share)))
     keep = set(honest) | set(adversaries[:n_adv])
     return table.take([i for i, u in enumerate(table.user_ids) if u in keep])
-
-
-def candidate_pool(prompt: str, response: str, rng: random.Random) -> list[str]:
-    """The real response first (the baseline), then its variants in a seeded random order."""
-    variants = [shorten(response, 1), shorten(response, 3), add_emojis(response, rng, 2), add_signoff(response, rng),
-                formalize(response), warm_up(response, rng), add_signoff(warm_up(response, rng), rng)]
-    rng.shuffle(variants)
-    pool = [response]
-    for v in variants:
-        if v.strip() and v not in pool:
-            pool.append(v)
-    return pool
-
-
-def prompt_set(n: int, seed: int) -> list[tuple[str, str]]:
-    """``n`` real (prompt, response) items, balanced across use-case segments, one per prompt."""
-    items = [it for it in load_real_responses() if 5 <= len(it.response.split()) <= 250]
-    rng = random.Random(seed)
-    rng.shuffle(items)
-    by_seg: dict[str, list] = {s: [] for s in SEGMENTS}
-    seen: set[str] = set()
-    for it in items:
-        if it.prompt not in seen:
-            seen.add(it.prompt)
-            by_seg[segment(it.prompt)].append((it.prompt, it.response))
-    out: list[tuple[str, str]] = []
-    per = math.ceil(n / len(SEGMENTS))
-    for s in SEGMENTS:
-        out += by_seg[s][:per]
-    return out[:n]
 
 
 def _love_results(method: str, metrics: dict[str, float], n: int, seconds: float) -> list[Result]:
@@ -152,12 +103,12 @@ def run_rluf_suite(out_dir: str | Path, quick: bool = False, seed: int = 0) -> l
     log.info("rluf: %d reactions simulated in %.0fs", len(full), time.time() - t0)
     # The head's C is chosen once, by AUROC on a chronological validation split inside the training split of the
     # main condition (10% adversaries); the test split is never used for tuning.
-    best_C, c_scores = select_C(_subset(full, 0.1, seed), LoveConfig(seed=seed), grid=C_GRID, encoder=encoder)
+    best_C, c_scores = select_C(adversary_subset(full, 0.1, seed), LoveConfig(seed=seed), grid=C_GRID, encoder=encoder)
     details["C_selection"] = {"chosen": best_C, "validation_auroc": c_scores}
     rounds = 1 if quick else 2
     main_model: LoveModel | None = None
     for adv in (0.0, 0.1, 0.3):
-        table = _subset(full, adv, seed)
+        table = adversary_subset(full, adv, seed)
         for defence in (False, True):
             t = time.time()
             res = train_love(table, LoveConfig(defence=defence, defence_rounds=rounds, C=best_C, seed=seed),
