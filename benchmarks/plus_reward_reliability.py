@@ -69,12 +69,9 @@ def main() -> None:
                     help="PlusConfig override as in pluralign bench (e.g. --set plus.warm_start_rm_epochs=1)")
     args = ap.parse_args()
 
-    import torch
-    import torch.nn.functional as F
-
     from pluralign.evaluation.methods import make_method
     from pluralign.evaluation.suite_splits import build_simulated_split
-    from pluralign.training.plus_rewards import pair_margins
+    from pluralign.training.plus_rewards import pair_rewards
     from pluralign.training.plus_trainer import PlusTrainer, rows_from_examples
 
     quick = not args.full
@@ -99,8 +96,7 @@ def main() -> None:
         zs = rollout.summaries[i * args.group_size:(i + 1) * args.group_size]
         pairs = [p for _ in zs for p in row.pairs]
         summ = [z for z in zs for _ in row.pairs]
-        m = pair_margins(trainer.rm, pairs, summ, dtype=trainer.score_dtype)
-        r = F.logsigmoid(torch.from_numpy(m).float()).clamp(-cfg.reward_clip, cfg.reward_clip).numpy()
+        r = pair_rewards(trainer.rm, pairs, summ, clip=cfg.reward_clip, dtype=trainer.score_dtype).numpy()
         mats.append(r.reshape(len(zs), len(row.pairs)))
     parts = [decompose(r) for r in mats]
     v_sum, v_int = float(np.mean([a for a, _ in parts])), float(np.mean([b for _, b in parts]))

@@ -28,6 +28,7 @@ def love_reward_probe(prompts: list[str], groups: list[list[str]], *, seed: int,
     """Print what P[Love] and the simulated users make of the natural samples vs the same samples hacked."""
     from pluralign.evaluation.rluf_suite import C_GRID, QUICK, adversary_subset
     from pluralign.models.love import NgramEncoder
+    from pluralign.objectives.rewards import MultiObjectiveReward, Objective
     from pluralign.sim import simulate_reaction_log
     from pluralign.sim.reactions import reaction_population
     from pluralign.sim.responses import add_emojis, add_signoff
@@ -49,20 +50,20 @@ def love_reward_probe(prompts: list[str], groups: list[list[str]], *, seed: int,
     variants = {"natural": natural, "sign-off appended": [add_signoff(c, rng) for c in natural],
                 "2 emojis added": [add_emojis(c, rng, 2) for c in natural]}
     scores = {k: np.asarray(model.predict_proba(flat_p, v)) for k, v in variants.items()}
-    mean, std = scores["natural"].mean(), scores["natural"].std() or 1.0
+    # GRPO's love-only reward: P[Love] standardised on the natural samples (the policy's reference), through a sigmoid.
+    reward = MultiObjectiveReward([Objective("love", model.predict_proba)]).fit_normalisation(flat_p, natural)
+    cal = {k: reward.calibrated(flat_p, v)[0]["love"] for k, v in variants.items()}
     users = reaction_population(300, adversarial_frac=0.0, base_rate=0.02, seed=seed + 1000)
     print("| answers | mean P[Love] | calibrated reward | true love rate (300 fresh users) |")
     print("|---|---|---|---|")
     for k, v in variants.items():
-        calibrated = 1 / (1 + np.exp(-(scores[k] - mean) / std))
         truth = np.mean([[u.p_love(p, r) for u in users] for p, r in zip(flat_p, v, strict=True)])
-        print(f"| {k} | {scores[k].mean():.4f} | {calibrated.mean():.3f} | {truth:.4f} |")
+        print(f"| {k} | {scores[k].mean():.4f} | {cal[k].mean():.3f} | {truth:.4f} |")
     gain = scores["sign-off appended"] - scores["natural"]
     print(f"sign-off raises P[Love] on {np.mean(gain > 0):.0%} of the samples (median x{np.median(scores['sign-off appended'] / scores['natural']):.2f})")
     # One hacked completion in its group: TRL's group-normalised advantage (reward - group mean) / group std.
     adv, top = [], []
     k = len(groups[0])
-    cal = {key: 1 / (1 + np.exp(-(s - mean) / std)) for key, s in scores.items()}
     for g in range(len(groups)):
         r = cal["natural"][g * k:(g + 1) * k].copy()
         r[0] = cal["sign-off appended"][g * k]

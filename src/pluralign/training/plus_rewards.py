@@ -41,6 +41,13 @@ def reward_items(rows: Sequence[PlusRow], summaries: Sequence[str], group_size: 
     return pairs, summ, owner
 
 
+def pair_rewards(rm, pairs: Sequence[PreferencePair], summaries: Sequence[str | None], *, clip: float = 10.0,
+                 dtype: str = "fp32") -> torch.Tensor:
+    """clip(log sigma(r(x, y_c | z) - r(x, y_r | z)), -clip, clip) per pair, one summary per pair: the PLUS reward
+    of one (pair, summary) item."""
+    return F.logsigmoid(torch.from_numpy(pair_margins(rm, pairs, summaries, dtype=dtype)).float()).clamp(-clip, clip)
+
+
 def plus_rewards(rm, rows: Sequence[PlusRow], summaries: Sequence[str], group_size: int, *, clip: float = 10.0,
                  max_pairs: int = 4, dtype: str = "fp32") -> torch.Tensor:
     """R(z) = clip(log sigma(margin), -clip, clip), averaged over up to ``max_pairs`` of the row's pairs.
@@ -48,7 +55,7 @@ def plus_rewards(rm, rows: Sequence[PlusRow], summaries: Sequence[str], group_si
     ``summaries`` is context-major: ``group_size`` consecutive samples per row.
     """
     pairs, summ, owner = reward_items(rows, summaries, group_size, max_pairs)
-    r = F.logsigmoid(torch.from_numpy(pair_margins(rm, pairs, summ, dtype=dtype)).float()).clamp(-clip, clip)
+    r = pair_rewards(rm, pairs, summ, clip=clip, dtype=dtype)
     out = torch.zeros(len(summaries)).index_add_(0, torch.tensor(owner), r)
     counts = torch.zeros(len(summaries)).index_add_(0, torch.tensor(owner), torch.ones(len(owner)))
     return out / counts.clamp(min=1)
