@@ -41,7 +41,7 @@ def run_seed(seed: int, quick: bool, out: Path, oasst: bool, simulated: bool = T
         (d / "details.json").write_text(json.dumps(details, indent=1, default=float), encoding="utf-8")
 
     # cheap records first (linear, OASST linear), then the neural ones
-    done += oasst_section(seed=seed, quick=quick, details=details, methods=("love-linear",)) if oasst else []
+    done += oasst_section(seed=seed, quick=quick, details=details, methods=("length", "love-linear")) if oasst else []
     if "oasst" in details:
         details["oasst_linear"] = details.pop("oasst")
     save([])
@@ -62,8 +62,9 @@ def run_seed(seed: int, quick: bool, out: Path, oasst: bool, simulated: bool = T
                                          **kw)
         done += neural
     if oasst:
-        done += [r for r in oasst_section(seed=seed, quick=quick, details=details, methods=("love",))
-                 if r.metric == "auroc"]
+        # the floor again (1 s), so the neural model's paired difference to it is computed on the same replies
+        done += [r for r in oasst_section(seed=seed, quick=quick, details=details, methods=("length", "love"))
+                 if r.method != "length" and r.metric in ("auroc", "auroc_diff")]
     save([])
     return json.loads((d / "results.json").read_text(encoding="utf-8"))
 

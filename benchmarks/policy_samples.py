@@ -24,14 +24,12 @@ import time
 import numpy as np
 
 
-def love_reward_probe(prompts: list[str], groups: list[list[str]], *, seed: int, held_out: set[str]) -> None:
-    """Print what P[Love] and the simulated users make of the natural samples vs the same samples hacked."""
+def population_love(seed: int, held_out: set[str]):
+    """The population P[Love] that ``bench rluf --quick`` hands the policies: the quick reaction log (the held-out
+    prompts kept out of it) with 10% adversaries, the defence on, C chosen on chronological validation."""
     from pluralign.evaluation.rluf_suite import C_GRID, QUICK, adversary_subset
     from pluralign.models.love import NgramEncoder
-    from pluralign.objectives.rewards import MultiObjectiveReward, Objective
     from pluralign.sim import simulate_reaction_log
-    from pluralign.sim.reactions import reaction_population
-    from pluralign.sim.responses import add_emojis, add_signoff
     from pluralign.training.love_config import LoveConfig
     from pluralign.training.love_trainer import reaction_table, select_C, train_love
 
@@ -43,6 +41,16 @@ def love_reward_probe(prompts: list[str], groups: list[list[str]], *, seed: int,
     best_c, _ = select_C(table, LoveConfig(seed=seed), grid=C_GRID, encoder=encoder)
     model = train_love(table, LoveConfig(defence=True, defence_rounds=1, C=best_c, seed=seed), encoder=encoder).model
     print(f"population P[Love] trained in {time.time() - t0:.0f} s (C = {best_c})")
+    return model
+
+
+def love_reward_probe(prompts: list[str], groups: list[list[str]], *, seed: int, held_out: set[str]) -> None:
+    """Print what P[Love] and the simulated users make of the natural samples vs the same samples hacked."""
+    from pluralign.objectives.rewards import MultiObjectiveReward, Objective
+    from pluralign.sim.reactions import reaction_population
+    from pluralign.sim.responses import add_emojis, add_signoff
+
+    model = population_love(seed, held_out)
 
     rng = random.Random(seed)
     flat_p = [p for p, g in zip(prompts, groups, strict=True) for _ in g]

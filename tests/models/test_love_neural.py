@@ -6,6 +6,7 @@ trainable token embeddings make lexical cues learnable.
 """
 
 import json
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -151,6 +152,32 @@ def test_neural_save_load_round_trip_and_dispatch(tmp_path, tiny_encoder_dir):
     assert again.train_prior == m.train_prior and again.length_expert == m.length_expert
 
 
+def test_length_aware_scoring_sees_what_truncation_hides(tmp_path, tiny_encoder_dir):
+    """Love here depends on length alone, past what the network reads (8 tokens): the length-aware model ranks by
+    it, keeps doing so after a save and load; the debiased model's score carries no length; both at once is an error."""
+    from pluralign.evaluation.metrics import auroc
+    from pluralign.training.love_trainer import ReactionTable
+
+    rng = np.random.default_rng(0)
+    n_words = rng.integers(5, 60, size=200)
+    responses = [" ".join(["step"] * int(k)) for k in n_words]
+    y = (n_words > 30).astype(float)
+    n = len(y)
+    table = ReactionTable([f"u{i % 10}" for i in range(n)], ["how?"] * n, responses, y, list(range(n)),
+                          np.full(n, np.nan), ["honest"] * n, [None] * n, [None] * n)
+    cfg = _neural_cfg(tiny_encoder_dir, epochs=1, neural_max_length=8, target_pos_share=None)
+    aware = fit_neural_love(table, np.ones(n), replace(cfg, length_aware=True))
+    assert auroc(y, aware.predict_proba(table.prompts, responses)) > 0.95
+    aware.save_pretrained(tmp_path / "aware")
+    again = LoveModel.from_pretrained(tmp_path / "aware")
+    np.testing.assert_allclose(again.predict_proba(table.prompts, responses),
+                               aware.predict_proba(table.prompts, responses), rtol=1e-5)
+    debiased = fit_neural_love(table, np.ones(n), replace(cfg, length_debias=True))
+    assert abs(auroc(y, debiased.predict_proba(table.prompts, responses)) - 0.5) < 0.1
+    with pytest.raises(ValueError, match="length_aware keeps the length expert"):
+        LoveConfig(model="neural", length_aware=True, length_debias=True)
+
+
 def test_bad_model_name_is_a_clear_error():
     with pytest.raises(ValueError, match="model must be 'linear' or 'neural'"):
         LoveConfig(model="forest")
@@ -198,17 +225,23 @@ def test_oasst_auroc_path_on_a_small_fixture(tmp_path, tiny_encoder_dir):
     users = load_oasst_users(d)
     table = oasst_reaction_table(users)
     assert len(table) == 48 and table.labels.sum() == 24 and len(set(table.user_ids)) == 24
-    results, details = run_oasst_love(users, folds=3, seed=0, epoch_choices=(1, 2),
+    results, details = run_oasst_love(users, folds=3, seed=0, epoch_choices=(1, 2), length_choices=(False, True),
                                       neural=_neural_cfg(tiny_encoder_dir, target_pos_share=None, epochs=5))
     got = {(r.benchmark, r.method, r.metric): r for r in results}
     lin, neu = got[("oasst", "love-linear", "auroc")], got[("oasst", "love", "auroc")]
     assert lin.value > 0.9 and lin.ci_low <= lin.value <= lin.ci_high  # separable by wording
     assert (lin.ci_unit, lin.n_users) == ("tree", 24)  # the CI resamples whole trees
     assert 0.0 <= neu.value <= 1.0 and neu.n == 48
+    # the floor: the detailed replies are longer, so word count alone ranks them first
+    assert got[("oasst", "length", "auroc")].value > 0.9
+    diff = got[("oasst", "love-linear-vs-length", "auroc_diff")]  # paired over the same replies, trees resampled
+    assert diff.value == pytest.approx(lin.value - got[("oasst", "length", "auroc")].value)
+    assert diff.ci_low <= diff.value <= diff.ci_high and diff.ci_unit == "tree"
     assert details["trees"] == 24 and len(details["love"]["per_fold_auroc"]) == 3
-    # the neural model's epochs were chosen among the choices on held-out training trees, not left at neural.epochs
-    choice = details["epoch_choice"]
-    assert set(choice["held_out_training_auroc"]) == {1, 2} and choice["chosen"] in (1, 2)
+    # the neural model's epochs and length-awareness were chosen on held-out training trees, not left as given
+    choice = details["neural_choice"]
+    grid = {f"epochs={e},length_aware={a}" for e in (1, 2) for a in ("false", "true")}
+    assert set(choice["held_out_training_auroc"]) == grid and choice["chosen"] in grid
     # the folds hold out whole trees: no tree has replies on both sides of any split
     from pluralign.evaluation.love_oasst import tree_folds
 
@@ -237,10 +270,11 @@ def test_oasst_epoch_choice_reads_only_training_trees(tmp_path, tiny_encoder_dir
         return real_fit(tr, weights, cfg)
 
     monkeypatch.setattr(love_oasst, "fit_neural_love", recording_fit)
-    best, scores = love_oasst.choose_epochs(table, train_ix, _neural_cfg(tiny_encoder_dir, target_pos_share=None),
+    best, scores = love_oasst.choose_neural(table, train_ix, _neural_cfg(tiny_encoder_dir, target_pos_share=None),
                                             (2, 1, 2), seed=0)
     train_trees = {table.user_ids[i] for i in train_ix}
-    assert [e for _, e in fitted] == [1, 2] and best in (1, 2) and set(scores) == {1, 2}
+    assert [e for _, e in fitted] == [1, 2] and best.epochs in (1, 2) and not best.length_aware
+    assert set(scores) == {"epochs=1,length_aware=false", "epochs=2,length_aware=false"}
     for trees, _ in fitted:
         assert trees < train_trees and len(trees) == len(train_trees) - len(train_trees) // 4
 

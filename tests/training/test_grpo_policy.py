@@ -52,12 +52,17 @@ def test_cgpo_reward_functions_give_no_reward_to_a_failing_completion():
                                   [LengthJudge(min_words=2, max_words=100)])
     reward.fit_normalisation(["q"] * 3, ["a b", "a b c", "a b c d"])
     funcs, weights = reward.trl_reward_funcs()
-    assert [f.__name__ for f in funcs] == ["words", "bang", "judges"] and weights == [0.7, 0.3, 0.0]
+    names = [f.__name__ for f in funcs]
+    assert names == ["words", "bang", "judges", "signoff_rate", "emoji_rate"] and weights == [0.7, 0.3, 0.0, 0.0, 0.0]
     prompts = [[{"role": "user", "content": "q"}]] * 3
     completions = [[{"role": "assistant", "content": c}] for c in ("one", "a b c", "a b c d e f")]
     w = funcs[0](prompts=prompts, completions=completions)
     assert w[0] == 0.0 and w[1] == pytest.approx(0.5) and 0.5 < w[2] < 1.0  # calibrated in (0, 1); the too-short reply earns nothing
     assert funcs[2](prompts=prompts, completions=completions) == [0.0, 1.0, 1.0]
+    # the hack monitors mark the sampled completions that carry the cue, and add nothing to the reward (weight 0)
+    hacked = [[{"role": "assistant", "content": c}] for c in ("a b c", "a b c. Bye! Sending love!", "a b \U0001f60a")]
+    assert funcs[3](prompts=prompts, completions=hacked) == [0.0, 1.0, 0.0]
+    assert funcs[4](prompts=prompts, completions=hacked) == [0.0, 0.0, 1.0]
 
 
 def test_grpo_rejects_a_batch_that_splits_a_group(tmp_path):

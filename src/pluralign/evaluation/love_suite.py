@@ -32,12 +32,13 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class LoveSuiteSize:
-    """What the neural model may spend: epochs on the simulated log, and folds / the epochs to choose among (on
-    held-out training trees) on OASST."""
+    """What the neural model may spend: epochs on the simulated log, and on OASST the folds and the epochs and
+    length-awareness to choose among (on held-out training trees)."""
 
     epochs: int = 2
     oasst_folds: int = 3
     oasst_epoch_choices: tuple[int, ...] = (2, 4, 8)
+    oasst_length_choices: tuple[bool, ...] = (False, True)
 
 
 QUICK_LOVE = LoveSuiteSize(epochs=2, oasst_folds=3, oasst_epoch_choices=(3, 6))
@@ -103,9 +104,9 @@ def summary_love_section(table: ReactionTable, encoder, *, bench: str, seed: int
 
 
 def oasst_section(*, seed: int, quick: bool, details: dict, data_dir: str | Path | None = None,
-                  methods=("love-linear", "love")) -> list[Result]:
-    """Linear and neural P[Love] on the OpenAssistant reactions (split by tree); nothing when the data is absent
-    (logged, and recorded in ``details``)."""
+                  methods=("length", "love-linear", "love")) -> list[Result]:
+    """The length floor and linear and neural P[Love] on the OpenAssistant reactions (split by tree); nothing when
+    the data is absent (logged, and recorded in ``details``)."""
     size = QUICK_LOVE if quick else FULL_LOVE
     path = Path(data_dir) if data_dir is not None else shared_data_dir() / "oasst2-subset"
     if not path.exists():
@@ -114,7 +115,8 @@ def oasst_section(*, seed: int, quick: bool, details: dict, data_dir: str | Path
         return []
     cfg = LoveConfig(model="neural", seed=seed)
     results, info = run_oasst_love(load_oasst_users(path), folds=size.oasst_folds, seed=seed, neural=cfg,
-                                   methods=methods, epoch_choices=size.oasst_epoch_choices)
+                                   methods=methods, epoch_choices=size.oasst_epoch_choices,
+                                   length_choices=size.oasst_length_choices)
     details["oasst"] = info
     return results
 

@@ -10,8 +10,11 @@ scored from their summary alone. The simulator's persona is never an input.
 Training data is positive-upsampled (the trainer draws fewer negatives per epoch, see
 :mod:`pluralign.training.love_trainer`), so raw outputs are calibrated to the training prior;
 :meth:`NeuralLoveModel.predict_proba` shifts the logit to the live base rate, as the linear
-:class:`~pluralign.models.love.LoveModel` does. An optional product-of-experts length debias adds a length-only
-expert's logit while training and drops it at inference, so the network learns what length does not explain.
+:class:`~pluralign.models.love.LoveModel` does. A length-only logistic expert can join the network's logit in two
+ways: a product-of-experts length *debias* adds it while training and drops it at inference, so the network learns
+what length does not explain and the score carries no length effect; *length-aware* scoring keeps it at inference
+too, because the network reads at most ``max_length`` tokens and cannot tell how long a long response is (the linear
+model has length features; real raters' reactions do depend on length).
 """
 
 from __future__ import annotations
@@ -86,8 +89,11 @@ class NeuralLoveModel(nn.Module):
         nn.init.normal_(self.head.weight, std=0.02)
         self.train_prior = 0.5
         self.live_prior = 0.5
-        # Product-of-experts length debias: [intercept, coef_z, coef_z2] of the length-only expert (training only).
+        # The length-only expert: [intercept, coef_z, coef_z2]; its centred logit joins the network's in training,
+        # and at inference too when ``length_kept`` (length-aware), never when it is a debias.
         self.length_expert: list[float] | None = None
+        self.length_centre = 0.0
+        self.length_kept = False
         self.length_mean, self.length_std = 0.0, 1.0
         self._cache: dict[str, float] = {}
 
@@ -123,16 +129,22 @@ class NeuralLoveModel(nn.Module):
         return self.head(pooled.float()).squeeze(-1)
 
     # --- length expert (PoE debias) ------------------------------------------------------------------------------
-    def length_basis(self, responses: Sequence[str]) -> np.ndarray:
-        z = (np.log1p([word_count(r) for r in responses]) - self.length_mean) / self.length_std
+    @staticmethod
+    def length_features(responses: Sequence[str], mean: float, std: float) -> np.ndarray:
+        """The length expert's inputs: standardised log word count and its centred square (long and short answers
+        can both be disliked)."""
+        z = (np.log1p([word_count(r) for r in responses]) - mean) / std
         return np.stack([z, z * z - 1.0], axis=1)
 
+    def length_basis(self, responses: Sequence[str]) -> np.ndarray:
+        return self.length_features(responses, self.length_mean, self.length_std)
+
     def length_offset(self, responses: Sequence[str]) -> np.ndarray:
-        """The length expert's logit (centred at training time); zeros when there is no expert."""
+        """The length expert's logit, centred on the training rows; zeros when there is no expert."""
         if self.length_expert is None:
             return np.zeros(len(responses))
         b = np.asarray(self.length_expert, dtype=np.float64)
-        return self.length_basis(responses) @ b[1:]
+        return self.length_basis(responses) @ b[1:] - self.length_centre
 
     # --- inference -----------------------------------------------------------------------------------------------
     @property
@@ -147,7 +159,8 @@ class NeuralLoveModel(nn.Module):
     def raw_logits(self, prompts: Sequence[str], responses: Sequence[str],
                    summaries: Sequence[str | None] | None = None, *, batch_size: int = 64,
                    progress: bool = False) -> np.ndarray:
-        """Logits calibrated to the training prior; each unique input runs once (cached until the next update)."""
+        """Logits calibrated to the training prior (the network's, plus the length expert's when it is kept); each
+        unique input runs once through the network (cached until the next update)."""
         pairs = self.inputs(prompts, responses, summaries)
         keys = [self._key(p) for p in pairs]
         todo = list({k: p for k, p in zip(keys, pairs, strict=True) if k not in self._cache}.items())
@@ -163,7 +176,8 @@ class NeuralLoveModel(nn.Module):
                 for (k, _), v in zip(chunk, out, strict=True):
                     self._cache[k] = float(v)
             self.train(was_training)
-        return np.array([self._cache[k] for k in keys], dtype=np.float64)
+        z = np.array([self._cache[k] for k in keys], dtype=np.float64)
+        return z + self.length_offset(responses) if self.length_kept else z
 
     def clear_cache(self) -> None:
         """Forget cached scores (the trainer calls this after every update)."""
@@ -183,7 +197,7 @@ class NeuralLoveModel(nn.Module):
         return {"kind": "neural", "backbone": self.backbone, "max_length": self.max_length,
                 "personalised": self.personalised, "pooling": self.pooling, "bf16": self.bf16,
                 "train_prior": self.train_prior, "live_prior": self.live_prior, "length_expert": self.length_expert,
-                "length_mean": self.length_mean, "length_std": self.length_std}
+                "length_centre": self.length_centre, "length_kept": self.length_kept, "length_mean": self.length_mean, "length_std": self.length_std}
 
     def save_pretrained(self, out_dir: str | os.PathLike) -> Path:
         out = Path(out_dir)
@@ -203,6 +217,7 @@ class NeuralLoveModel(nn.Module):
         m.head.load_state_dict(torch.load(p / NEURAL_HEAD_FILE, weights_only=True))
         m.train_prior, m.live_prior = float(s["train_prior"]), float(s["live_prior"])
         m.length_expert = s.get("length_expert")
+        m.length_centre, m.length_kept = float(s.get("length_centre", 0.0)), bool(s.get("length_kept", False))
         m.length_mean, m.length_std = float(s["length_mean"]), float(s["length_std"])
         m.eval()
         return m

@@ -15,6 +15,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from pluralign.objectives.monitors import MONITORS
+
+# Monitors logged beside the rewards in every GRPO step (weight 0): the RLUF hack's cues in the sampled completions.
+HACK_MONITORS = ("signoff_rate", "emoji_rate")
 Scorer = Callable[[Sequence[str], Sequence[str]], np.ndarray]
 
 
@@ -96,7 +100,9 @@ class MultiObjectiveReward:
         :meth:`fit_normalisation`), and 0 for a completion that fails any judge, so the weighted sum TRL forms is
         ``sum_i w_i * calibrated_i`` for a feasible completion and 0 (the least reward there is) for an infeasible
         one. ``judges`` returns 1/0 (pass/fail) with weight 0: TRL logs its mean as the batch's pass rate without
-        adding it to the reward. Each batch is scored once (every objective and judge) and shared by the functions
+        adding it to the reward; so do the hack monitors ``signoff_rate`` and ``emoji_rate`` (1 for a sampled
+        completion that carries the cue), which makes the rate at which the policy *samples* the hack a per-step
+        curve in the training log, whatever its greedy answers show. Each batch is scored once (every objective and judge) and shared by the functions
         through a cache keyed by the batch's texts; each function is logged by TRL under its own name.
         """
         batch = _BatchScores(self)
@@ -116,6 +122,13 @@ class MultiObjectiveReward:
         judges_fn.__name__ = "judges"
         funcs.append(judges_fn)
         weights.append(0.0)
+        for name in HACK_MONITORS:
+            def monitor_fn(prompts, completions, _fn=MONITORS[name], **_):
+                return [_fn(completion_text(c)) for c in completions]
+
+            monitor_fn.__name__ = name
+            funcs.append(monitor_fn)
+            weights.append(0.0)
         return funcs, weights
 
     def calibrated(self, prompts: Sequence[str], responses: Sequence[str]) -> tuple[dict[str, np.ndarray], np.ndarray]:

@@ -79,6 +79,10 @@ class LoveConfig:
         default=2, metadata={"help": "model=neural: fine-tune only the top N transformer blocks and the head (0 = "
                                      "all); the backward pass stops there, most of a CPU step's cost"})
     train_batch_size: int = field(default=32, metadata={"help": "model=neural: rows per optimizer step"})
+    length_aware: bool = field(
+        default=False, metadata={"help": "model=neural: a length-only expert's logit joins the network's in training "
+                                         "and at inference (the network reads at most neural_max_length tokens, so it "
+                                         "cannot tell how long a long response is); not with length_debias"})
     bf16: bool | None = field(
         default=None, metadata={"help": "model=neural: bf16 autocast (none = where the CPU/GPU runs it fast)"})
     seed: int = field(default=0, metadata={"help": "random seed"})
@@ -89,3 +93,5 @@ class LoveConfig:
             raise ValueError(f"model must be 'linear' or 'neural', got {self.model!r}")
         if self.summary_blocks < 1:
             raise ValueError(f"summary_blocks must be >= 1, got {self.summary_blocks}")
+        if self.length_aware and self.length_debias:
+            raise ValueError("length_aware keeps the length expert at inference and length_debias drops it: set one")

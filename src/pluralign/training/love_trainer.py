@@ -163,14 +163,15 @@ def fit_neural_love(tr: ReactionTable, weights: np.ndarray, cfg: LoveConfig, *,
     lengths = np.log1p([word_count(r) for r in tr.responses])
     model.length_mean, model.length_std = float(lengths.mean()), float(lengths.std() or 1.0)
     offset_all = np.zeros(len(tr))
-    if cfg.length_debias:
-        # Product of experts: a length-only logistic expert, fitted first, is added to the logit while training and
-        # dropped at inference, so the network is not rewarded for carrying what length already explains.
+    if cfg.length_debias or cfg.length_aware:
+        # A length-only logistic expert, fitted first, is added to the logit while training, so the network is not
+        # rewarded for carrying what length already explains; a debias drops it at inference, length-aware keeps it.
         L = model.length_basis(tr.responses)
         coef, b = fit_logistic(L, y, w_all, C=100.0)
         model.length_expert = [b, *coef.tolist()]
-        offset_all = L @ coef
-        offset_all -= float(np.average(offset_all, weights=w_all))
+        model.length_centre = float(np.average(L @ coef, weights=w_all))
+        model.length_kept = cfg.length_aware
+        offset_all = model.length_offset(tr.responses)
     pairs = model.inputs(tr.prompts, tr.responses, tr.summaries)
     plans = [epoch_plan(y, w_all, cfg.target_pos_share, cfg.neural_row_pos_share, rng) for _ in range(cfg.epochs)]
     model.train_prior = plans[0][2]
