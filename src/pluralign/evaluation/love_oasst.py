@@ -27,7 +27,6 @@ import numpy as np
 
 from pluralign.data.converters import oasst
 from pluralign.data.schema import UserRecord
-from pluralign.data.text import word_count
 from pluralign.evaluation.metrics import auroc
 from pluralign.evaluation.results import Result
 from pluralign.metrics import bootstrap_ci
@@ -81,8 +80,7 @@ def _fit_score(kind: str, table: ReactionTable, train_ix: np.ndarray, test_ix: n
     tr, te = table.take(train_ix), table.take(test_ix)
     if kind == "length":
         basis = NeuralLoveModel.length_features
-        lengths = np.log1p([word_count(r) for r in tr.responses])
-        mean, std = float(lengths.mean()), float(lengths.std() or 1.0)
+        mean, std = NeuralLoveModel.length_stats(tr.responses)
         coef, b = fit_logistic(basis(tr.responses, mean, std), tr.labels, np.ones(len(tr)), C=100.0)
         return 1.0 / (1.0 + np.exp(-(basis(te.responses, mean, std) @ coef + b)))
     if kind == "love-linear":

@@ -136,6 +136,12 @@ class NeuralLoveModel(nn.Module):
         z = (np.log1p([word_count(r) for r in responses]) - mean) / std
         return np.stack([z, z * z - 1.0], axis=1)
 
+    @staticmethod
+    def length_stats(responses: Sequence[str]) -> tuple[float, float]:
+        """Mean and standard deviation of the log word count: what :meth:`length_features` standardises with."""
+        lengths = np.log1p([word_count(r) for r in responses])
+        return float(lengths.mean()), float(lengths.std() or 1.0)
+
     def length_basis(self, responses: Sequence[str]) -> np.ndarray:
         return self.length_features(responses, self.length_mean, self.length_std)
 
@@ -197,7 +203,8 @@ class NeuralLoveModel(nn.Module):
         return {"kind": "neural", "backbone": self.backbone, "max_length": self.max_length,
                 "personalised": self.personalised, "pooling": self.pooling, "bf16": self.bf16,
                 "train_prior": self.train_prior, "live_prior": self.live_prior, "length_expert": self.length_expert,
-                "length_centre": self.length_centre, "length_kept": self.length_kept, "length_mean": self.length_mean, "length_std": self.length_std}
+                "length_centre": self.length_centre, "length_kept": self.length_kept,
+                "length_mean": self.length_mean, "length_std": self.length_std}
 
     def save_pretrained(self, out_dir: str | os.PathLike) -> Path:
         out = Path(out_dir)

@@ -102,8 +102,9 @@ class MultiObjectiveReward:
         one. ``judges`` returns 1/0 (pass/fail) with weight 0: TRL logs its mean as the batch's pass rate without
         adding it to the reward; so do the hack monitors ``signoff_rate`` and ``emoji_rate`` (1 for a sampled
         completion that carries the cue), which makes the rate at which the policy *samples* the hack a per-step
-        curve in the training log, whatever its greedy answers show. Each batch is scored once (every objective and judge) and shared by the functions
-        through a cache keyed by the batch's texts; each function is logged by TRL under its own name.
+        curve in the training log, whatever its greedy answers show. Each batch is scored once (every objective and
+        judge) and shared by the functions through a cache keyed by the batch's texts; each function is logged by
+        TRL under its own name.
         """
         batch = _BatchScores(self)
         funcs: list[Callable] = []

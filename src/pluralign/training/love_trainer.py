@@ -41,7 +41,6 @@ from pluralign.models.love import (
     make_encoder,
     prompt_view,
     response_view,
-    word_count,
 )
 from pluralign.models.love_neural import NeuralLoveModel, freeze_below, init_head_bias
 from pluralign.training.adversarial import DefenceReport, defence_weights
@@ -160,8 +159,7 @@ def fit_neural_love(tr: ReactionTable, weights: np.ndarray, cfg: LoveConfig, *,
     w_all = np.asarray(weights, dtype=np.float64)
     natural = float((w_all * y).sum() / w_all.sum())
     model.live_prior = float(live_base_rate) if live_base_rate is not None else natural
-    lengths = np.log1p([word_count(r) for r in tr.responses])
-    model.length_mean, model.length_std = float(lengths.mean()), float(lengths.std() or 1.0)
+    model.length_mean, model.length_std = model.length_stats(tr.responses)
     offset_all = np.zeros(len(tr))
     if cfg.length_debias or cfg.length_aware:
         # A length-only logistic expert, fitted first, is added to the logit while training, so the network is not
