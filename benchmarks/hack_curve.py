@@ -7,7 +7,8 @@ safety RMs, the held-out offline and A/B prompt sets, fresh A/B users, the relea
 setting (P[Love] alone, no judges; others with ``--settings``) at a longer budget and larger groups. It prints, per
 GRPO step, the mean love reward, the share of *sampled* completions that end in a sign-off or carry an emoji (the
 reward's zero-weight hack monitors) and the KL to the initial model; per checkpoint, the A/B users' love lift,
-helpfulness and safety changes, hack rates, words, and the release gate's verdict with its reasons.
+helpfulness and safety changes, hack rates, words, and the release gate's verdict with its reasons; then the
+offline-online r across all the checkpoints.
 
     .venv/bin/python benchmarks/hack_curve.py --steps 80 --generations 8 --prompts-per-step 2 --out runs/bench/hack
 """
@@ -85,7 +86,11 @@ def main() -> None:
               f"{r['emoji_rate']:.0%} | {r['words']:.0f} | {r['gate']} |")
         for why in r["gate_reasons"]:
             print(f"    gate: {why}")
-    print(f"\nwall {time.time() - t0:.0f} s; details in {args.out}/policies/policy_details.json")
+    trimmed_out = ", ".join(details["trimmed_out"])
+    print(f"\noffline-online r over {len(details['checkpoints'])} checkpoints: {details['offline_online_r']:+.2f} "
+          f"(expected lift), {details['offline_online_r_sampled']:+.2f} (sampled reactions); "
+          f"trimmed (without {trimmed_out}): {details['offline_online_r_trimmed']:+.2f}")
+    print(f"wall {time.time() - t0:.0f} s; details in {args.out}/policies/policy_details.json")
 
 
 if __name__ == "__main__":
