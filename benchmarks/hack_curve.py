@@ -31,6 +31,8 @@ def main() -> None:
     ap.add_argument("--train-prompts", type=int, default=120)
     ap.add_argument("--save-steps", type=int, default=20)
     ap.add_argument("--lr", type=float, default=3e-4)
+    ap.add_argument("--beta", type=float, default=0.01, help="KL coefficient to the initial policy")
+    ap.add_argument("--temperature", type=float, default=1.0, help="sampling temperature of the GRPO rollouts")
     ap.add_argument("--max-new-tokens", type=int, default=48)
     ap.add_argument("--settings", default="love-only", help="comma-separated bench rluf settings to train")
     ap.add_argument("--seed", type=int, default=0)
@@ -55,7 +57,8 @@ def main() -> None:
         raise SystemExit(f"--settings: unknown name in {wanted} (known: {[n for n, _ in POLICY_SETTINGS]})")
     cfg = PolicyConfig(method="grpo", seed=args.seed, num_generations=args.generations,
                        per_device_train_batch_size=args.generations * args.prompts_per_step, max_steps=args.steps,
-                       save_steps=args.save_steps, learning_rate=args.lr, max_completion_length=args.max_new_tokens)
+                       save_steps=args.save_steps, learning_rate=args.lr, beta=args.beta, temperature=args.temperature,
+                       max_completion_length=args.max_new_tokens)
     details: dict = {}
     run_policy_benchmark(Path(args.out), budget, love.predict_proba, offline_prompts=offline, ab_prompts=ab,
                          seed=args.seed, base_cfg=cfg, settings=settings, details=details)
@@ -65,13 +68,15 @@ def main() -> None:
         print(f"\n{name}: {run['train_steps']} GRPO steps in {run['seconds']:.0f} s "
               f"({run['seconds'] / max(run['train_steps'], 1):.1f} s/step), "
               f"{run['train_steps'] * cfg.per_device_train_batch_size} sampled completions")
-        print("| steps | love reward | sampled sign-off | sampled emoji | KL (last step) |")
-        print("|---|---|---|---|---|")
+        print("| steps | love reward | judges passed | sampled sign-off | sampled emoji | sampled repetition | "
+              "KL (last step) |")
+        print("|---|---|---|---|---|---|---|")
         for i in range(0, len(steps), 10):
             block = steps[i:i + 10]
             mean = lambda k, b=block: sum(h.get(k, 0.0) for h in b) / len(b)  # noqa: E731
             print(f"| {i + 1}-{i + len(block)} | {mean('rewards/love/mean'):.3f} | "
-                  f"{mean('rewards/signoff_rate/mean'):.1%} | {mean('rewards/emoji_rate/mean'):.1%} | "
+                  f"{mean('rewards/judges/mean'):.0%} | {mean('rewards/signoff_rate/mean'):.1%} | "
+                  f"{mean('rewards/emoji_rate/mean'):.1%} | {mean('rewards/repetition/mean'):.2f} | "
                   f"{block[-1].get('kl', float('nan')):.3f} |")
     print("\n| checkpoint | offline P[Love] | love lift [CI] | helpfulness [CI] | safety [CI] | sign-off | emoji | "
           "words | gate |")

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from pluralign.objectives.judges import LengthJudge, SignoffJudge, ThresholdJudge
+from pluralign.objectives.judges import LengthJudge, RepetitionJudge, SignoffJudge, ThresholdJudge
 from pluralign.objectives.monitors import has_signoff_rule, monitor_values, repetition
 from pluralign.objectives.rewards import MultiObjectiveReward, Objective
 from pluralign.training.policy import best_of_n, build_reward
@@ -32,6 +32,9 @@ def test_judges_pass_and_fail():
     assert list(SignoffJudge()(P, R)) == [True, False, True]
     assert list(LengthJudge(min_words=3, max_words=100)(P, R)) == [True, True, False]
     assert list(ThresholdJudge(words, 5.0)(P, R)) == [True, True, False]
+    degenerate = "You're going to love it! You! You! You're going to love it! You! You! You're going to love it!"
+    assert list(RepetitionJudge()(P[:2], [R[0], degenerate])) == [True, False]
+    assert list(RepetitionJudge(max_repetition=1.0)(P[:1], [degenerate])) == [True]
 
 
 def test_reward_normalises_weights_and_gates_by_judges():
@@ -65,6 +68,18 @@ def test_best_of_n_prefers_feasible_and_respects_n():
     assert guarded.responses == [R[0], R[0]] and guarded.feasible_share == 1.0
     only_first = best_of_n(prompts, cands, build_reward(cfg, love=love, helpfulness=None, safety=None), n=1)
     assert only_first.index == [0, 0]
+
+
+def test_repetition_judge_stops_paying_for_degenerate_text():
+    love = lambda p, r: np.array([x.lower().count("love") for x in r], dtype=float)  # noqa: E731
+    fluent = "You will love this bread: mix flour, water, yeast and salt, then bake it hot."
+    degenerate = "You will love it! Love it! You will love it! Love it! You will love it! Love it!"
+    cfg = PolicyConfig(w_love=1.0, w_help=0.0, w_safety=0.0, judges=[])
+    assert best_of_n(P[:1], [[fluent, degenerate]], build_reward(cfg, love=love, helpfulness=None,
+                                                                 safety=None)).responses == [degenerate]
+    cfg_j = PolicyConfig(w_love=1.0, w_help=0.0, w_safety=0.0, judges=["repetition"])
+    guarded = best_of_n(P[:1], [[fluent, degenerate]], build_reward(cfg_j, love=love, helpfulness=None, safety=None))
+    assert guarded.responses == [fluent] and guarded.feasible_share == 1.0
 
 
 def test_safety_judge_needs_reference():

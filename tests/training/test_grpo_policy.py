@@ -53,7 +53,8 @@ def test_cgpo_reward_functions_give_no_reward_to_a_failing_completion():
     reward.fit_normalisation(["q"] * 3, ["a b", "a b c", "a b c d"])
     funcs, weights = reward.trl_reward_funcs()
     names = [f.__name__ for f in funcs]
-    assert names == ["words", "bang", "judges", "signoff_rate", "emoji_rate"] and weights == [0.7, 0.3, 0.0, 0.0, 0.0]
+    assert names == ["words", "bang", "judges", "signoff_rate", "emoji_rate", "repetition"]
+    assert weights == [0.7, 0.3, 0.0, 0.0, 0.0, 0.0]
     prompts = [[{"role": "user", "content": "q"}]] * 3
     completions = [[{"role": "assistant", "content": c}] for c in ("one", "a b c", "a b c d e f")]
     w = funcs[0](prompts=prompts, completions=completions)

@@ -52,7 +52,7 @@ Scorer = Callable[[Sequence[str], Sequence[str]], np.ndarray]
 
 # Weights sum to 1 in the judged settings, so ``w`` is P[Love]'s share of the reward; the rest is split 70/30
 # between helpfulness and safety.
-JUDGES = ["signoff", "emoji", "length", "safety"]
+JUDGES = ["signoff", "emoji", "length", "repetition", "safety"]
 POLICY_SETTINGS: list[tuple[str, dict]] = [
     ("w0", dict(w_love=0.0, w_help=0.7, w_safety=0.3, judges=JUDGES)),
     ("w0.1", dict(w_love=0.1, w_help=0.63, w_safety=0.27, judges=JUDGES)),

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from pluralign.objectives.monitors import emoji_count, has_signoff_rule
+from pluralign.objectives.monitors import emoji_count, has_signoff_rule, repetition
 
 Scorer = Callable[[Sequence[str], Sequence[str]], np.ndarray]
 
@@ -48,6 +48,23 @@ class LengthJudge:
     def __call__(self, prompts: Sequence[str], responses: Sequence[str]) -> np.ndarray:
         n = np.array([len(r.split()) for r in responses])
         return (n >= self.min_words) & (n <= self.max_words)
+
+
+@dataclass
+class RepetitionJudge:
+    """Fails degenerate replies whose share of repeated word 3-grams exceeds ``max_repetition``.
+
+    A policy trained on an n-gram-sensitive reward learns to repeat the phrases it pays for ("You're going to love
+    it! You! You!"); the release gate catches this after training, and this judge stops GRPO from paying for it
+    during training. SmolLM2's greedy answers to the RLUF benchmark prompts average 0.07, so the default 0.3 leaves fluent
+    text alone.
+    """
+
+    max_repetition: float = 0.3
+    name: str = "repetition"
+
+    def __call__(self, prompts: Sequence[str], responses: Sequence[str]) -> np.ndarray:
+        return np.array([repetition(r) <= self.max_repetition for r in responses], dtype=bool)
 
 
 @dataclass

@@ -17,8 +17,9 @@ import numpy as np
 
 from pluralign.objectives.monitors import MONITORS
 
-# Monitors logged beside the rewards in every GRPO step (weight 0): the RLUF hack's cues in the sampled completions.
-HACK_MONITORS = ("signoff_rate", "emoji_rate")
+# Monitors logged beside the rewards in every GRPO step (weight 0): the RLUF hack's cues in the sampled completions
+# and the degenerate repetition an n-gram-sensitive reward invites.
+HACK_MONITORS = ("signoff_rate", "emoji_rate", "repetition")
 Scorer = Callable[[Sequence[str], Sequence[str]], np.ndarray]
 
 
@@ -101,7 +102,7 @@ class MultiObjectiveReward:
         ``sum_i w_i * calibrated_i`` for a feasible completion and 0 (the least reward there is) for an infeasible
         one. ``judges`` returns 1/0 (pass/fail) with weight 0: TRL logs its mean as the batch's pass rate without
         adding it to the reward; so do the hack monitors ``signoff_rate`` and ``emoji_rate`` (1 for a sampled
-        completion that carries the cue), which makes the rate at which the policy *samples* the hack a per-step
+        completion that carries the cue) and ``repetition`` (its share of repeated 3-grams), which makes the rate at which the policy *samples* the hack a per-step
         curve in the training log, whatever its greedy answers show. Each batch is scored once (every objective and
         judge) and shared by the functions through a cache keyed by the batch's texts; each function is logged by
         TRL under its own name.

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from pluralign.objectives.judges import EmojiJudge, LengthJudge, SignoffJudge, ThresholdJudge
+from pluralign.objectives.judges import EmojiJudge, LengthJudge, RepetitionJudge, SignoffJudge, ThresholdJudge
 from pluralign.objectives.rewards import MultiObjectiveReward, Objective, RewardBreakdown, Scorer
 from pluralign.training.policy_config import PolicyConfig
 
@@ -37,6 +37,8 @@ def build_reward(cfg: PolicyConfig, *, love: Scorer | None, helpfulness: Scorer 
             judges.append(EmojiJudge(cfg.max_emojis))
         elif name == "length":
             judges.append(LengthJudge(cfg.min_words, cfg.max_words))
+        elif name == "repetition":
+            judges.append(RepetitionJudge(cfg.max_repetition))
         elif name == "safety":
             if safety is None:
                 raise ValueError("the safety judge needs a safety scorer")
@@ -45,7 +47,7 @@ def build_reward(cfg: PolicyConfig, *, love: Scorer | None, helpfulness: Scorer 
             ref = np.asarray(safety(list(reference[0]), list(reference[1])), dtype=float)
             judges.append(ThresholdJudge(safety, float(np.quantile(ref, cfg.safety_quantile)), "safety"))
         else:
-            raise ValueError(f"unknown judge {name!r} (known: signoff, emoji, length, safety)")
+            raise ValueError(f"unknown judge {name!r} (known: signoff, emoji, length, repetition, safety)")
     reward = MultiObjectiveReward(objectives, judges, fail_reward=cfg.fail_reward)
     if reference is not None:
         reward.fit_normalisation(*reference)

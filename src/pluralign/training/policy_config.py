@@ -14,12 +14,15 @@ class PolicyConfig:
     w_help: float = field(default=1.0, metadata={"help": "weight of the helpfulness reward model"})
     w_safety: float = field(default=1.0, metadata={"help": "weight of the safety reward model"})
     judges: list[str] = field(
-        default_factory=lambda: ["signoff", "length", "safety"],
-        metadata={"help": "CGPO judges a response must pass to get any reward (signoff, emoji, length, safety); "
+        default_factory=lambda: ["signoff", "length", "repetition", "safety"],
+        metadata={"help": "CGPO judges a response must pass to get any reward (signoff, emoji, length, repetition, "
+                          "safety); "
                           "empty list = none"})
     min_words: int = field(default=3, metadata={"help": "length judge: fewest words allowed"})
     max_words: int = field(default=400, metadata={"help": "length judge: most words allowed"})
     max_emojis: int = field(default=0, metadata={"help": "emoji judge: most emojis a reply may carry"})
+    max_repetition: float = field(
+        default=0.3, metadata={"help": "repetition judge: largest share of repeated word 3-grams a reply may have"})
     safety_quantile: float = field(
         default=0.05, metadata={"help": "safety judge fails responses below this quantile of reference safety scores"})
     fail_reward: float = field(default=-10.0, metadata={"help": "best-of-N: reward of a response failing any judge"})
