@@ -56,8 +56,8 @@ class RepetitionJudge:
 
     A policy trained on an n-gram-sensitive reward learns to repeat the phrases it pays for ("You're going to love
     it! You! You!"); the release gate catches this after training, and this judge stops GRPO from paying for it
-    during training. SmolLM2's greedy answers to the RLUF benchmark prompts average 0.07, so the default 0.3 leaves fluent
-    text alone.
+    during training. SmolLM2's greedy answers to the RLUF benchmark prompts average 0.05-0.07 and its samples at
+    temperature 1 about 0.01, so the default 0.3 fails only clearly degenerate text.
     """
 
     max_repetition: float = 0.3
