@@ -55,8 +55,9 @@ class RepetitionJudge:
     """Fails degenerate replies whose share of repeated word 3-grams exceeds ``max_repetition``.
 
     A policy trained on an n-gram-sensitive reward learns to repeat the phrases it pays for ("You're going to love
-    it! You! You!"); the release gate catches this after training, and this judge stops GRPO from paying for it
-    during training. SmolLM2's greedy answers to the RLUF benchmark prompts average 0.05-0.07 and its samples at
+    it! You! You!"); the release gate catches this after training, and this judge refuses reward to repetitive
+    rollouts during training. It sees only what the rollouts show: degeneration that appears in greedy answers
+    alone passes it (BENCHMARKS.md, "A repetition judge during training"). SmolLM2's greedy answers to the RLUF benchmark prompts average 0.05-0.07 and its samples at
     temperature 1 about 0.01, so the default 0.3 fails only clearly degenerate text.
     """
 

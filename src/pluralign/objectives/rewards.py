@@ -102,8 +102,8 @@ class MultiObjectiveReward:
         ``sum_i w_i * calibrated_i`` for a feasible completion and 0 (the least reward there is) for an infeasible
         one. ``judges`` returns 1/0 (pass/fail) with weight 0: TRL logs its mean as the batch's pass rate without
         adding it to the reward; so do the hack monitors ``signoff_rate`` and ``emoji_rate`` (1 for a sampled
-        completion that carries the cue) and ``repetition`` (its share of repeated 3-grams), which makes the rate at which the policy *samples* the hack a per-step
-        curve in the training log, whatever its greedy answers show. Each batch is scored once (every objective and
+        completion that carries the cue) and ``repetition`` (its share of repeated 3-grams), which makes the rate at
+        which the policy *samples* the hack a per-step curve in the training log, whatever its greedy answers show. Each batch is scored once (every objective and
         judge) and shared by the functions through a cache keyed by the batch's texts; each function is logged by
         TRL under its own name.
         """

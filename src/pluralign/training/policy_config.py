@@ -16,8 +16,7 @@ class PolicyConfig:
     judges: list[str] = field(
         default_factory=lambda: ["signoff", "length", "repetition", "safety"],
         metadata={"help": "CGPO judges a response must pass to get any reward (signoff, emoji, length, repetition, "
-                          "safety); "
-                          "empty list = none"})
+                          "safety); empty list = none"})
     min_words: int = field(default=3, metadata={"help": "length judge: fewest words allowed"})
     max_words: int = field(default=400, metadata={"help": "length judge: most words allowed"})
     max_emojis: int = field(default=0, metadata={"help": "emoji judge: most emojis a reply may carry"})
