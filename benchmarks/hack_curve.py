@@ -35,6 +35,11 @@ def main() -> None:
     ap.add_argument("--temperature", type=float, default=1.0, help="sampling temperature of the GRPO rollouts")
     ap.add_argument("--max-new-tokens", type=int, default=48)
     ap.add_argument("--settings", default="love-only", help="comma-separated bench rluf settings to train")
+    ap.add_argument("--objective-rm", default="head",
+                    help="helpfulness and safety RMs: 'head' (Bradley-Terry heads over hashed n-grams, seconds) or a "
+                         "backbone fine-tuned end to end on the HH pairs, e.g. sentence-transformers/all-MiniLM-L6-v2")
+    ap.add_argument("--objective-cache", default="runs/cache/objective-rms",
+                    help="where fine-tuned objective RMs are kept (reused by later runs with the same settings)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--out", default="runs/bench/hack")
     args = ap.parse_args()
@@ -61,7 +66,11 @@ def main() -> None:
                        max_completion_length=args.max_new_tokens)
     details: dict = {}
     run_policy_benchmark(Path(args.out), budget, love.predict_proba, offline_prompts=offline, ab_prompts=ab,
-                         seed=args.seed, base_cfg=cfg, settings=settings, details=details)
+                         seed=args.seed, base_cfg=cfg, settings=settings, details=details,
+                         objective_rm=args.objective_rm, objective_cache=args.objective_cache)
+    acc = details["rm_heldout_accuracy"]
+    print(f"objective RMs ({args.objective_rm}): held-out accuracy helpfulness {acc['helpfulness']:.3f}, "
+          f"safety {acc['safety']:.3f}")
     for name, _ in settings:
         run = details["runs"][name]
         steps = [h for h in run["log"] if "rewards/signoff_rate/mean" in h]

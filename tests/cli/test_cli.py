@@ -110,6 +110,9 @@ def test_demo_takes_nested_overrides(monkeypatch, tmp_path, capsys):
     (["bench", "pets", "--out", "o", "--set", "rm.max_steps=x"], "--set rm.max_steps=x: key 'max_steps' expects int"),
     (["bench", "pets", "--out", "o", "--set", "plus.epoch=2"], "--set plus.epoch=2: unknown key 'epoch' for "
                                                                 "PlusConfig; did you mean 'epochs'"),
+    (["bench", "pets", "--out", "o", "--objective-rm", "sentence-transformers/all-MiniLM-L6-v2"],
+     "objective_rm is a setting of the rluf suite, not of 'pets'"),
+    (["bench", "rluf", "--out", "o", "--objective-rm", "no/such-model"], "model 'no/such-model' is not a local"),
 ])
 def test_bad_overrides_fail_before_any_work(argv, message, tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
@@ -137,3 +140,15 @@ def test_bench_passes_rm_and_plus_sections(monkeypatch, tmp_path):
     rm = seen["rm_config"]
     assert (rm.max_steps, rm.max_length, rm.batch_size, rm.lr) == (7, 160, 8, 1e-4)  # the quick budget + the override
     assert seen["plus_overrides"] == ["epochs=1", "rm.lr=2e-4"]
+
+
+def test_bench_rluf_passes_the_objective_rm(monkeypatch, tmp_path):
+    import pluralign.evaluation.bench
+
+    seen = {}
+    monkeypatch.setattr(pluralign.evaluation.bench, "run_suite", lambda *a, **kw: seen.update(kw))
+    assert main(["bench", "rluf", "--quick", "--out", str(tmp_path)]) == 0
+    assert seen["objective_rm"] == "head"
+    assert main(["bench", "rluf", "--out", str(tmp_path), "--objective-rm",
+                 "sentence-transformers/all-MiniLM-L6-v2"]) == 0
+    assert seen["objective_rm"] == "sentence-transformers/all-MiniLM-L6-v2"

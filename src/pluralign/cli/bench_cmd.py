@@ -77,6 +77,11 @@ def register(sub) -> None:
     p.add_argument("--context-source", default="all", choices=["all", "pairs", "conversations", "profile"],
                    help="what methods may read of each user's history: everything, only labelled pairs, only "
                    "unlabelled past conversations, or only the self-description (targets are always pairs)")
+    p.add_argument("--objective-rm", default="head", metavar="NAME",
+                   help="rluf: the policies' helpfulness and safety reward models: 'head' (Bradley-Terry heads over "
+                   "hashed n-grams, seconds) or a backbone fine-tuned end to end on the HH-RLHF pairs, e.g. "
+                   "sentence-transformers/all-MiniLM-L6-v2 (about 15 min on 2 CPU cores, kept in "
+                   "DIR/policies/objective_rms and reused)")
     p.add_argument("--no-resume", action="store_true",
                    help="re-run every method even if DIR/methods/seed<S>/<method>.json holds its results from a run with "
                    "the same settings")
@@ -103,7 +108,7 @@ def run(args: argparse.Namespace) -> int:
     run_suite(args.suite, args.out, quick=args.quick, methods=methods, seed=args.seed, seeds=seeds,
               polis_dir=args.polis_dir, summaries=args.summaries, rm_config=rm_config, max_eval_per_split=args.max_eval,
               context_source=args.context_source, plus_overrides=plus_overrides or None, resume=not args.no_resume,
-              context_votes=context_votes, data=args.data)
+              context_votes=context_votes, data=args.data, objective_rm=args.objective_rm)
     return 0
 
 

@@ -83,6 +83,7 @@ from pluralign.evaluation.suite_splits import (
     restrict_context,
     subsample,
 )
+from pluralign.models.backbone import resolve_backbone
 from pluralign.models.reward_model import SummaryConditionedRM
 from pluralign.training.precision import bf16_supported
 from pluralign.training.rm_config import RMConfig
@@ -126,7 +127,7 @@ def run_suite(name: str, out_dir: str | os.PathLike, quick: bool = False, method
               summarizer: Any = None, rm_config: RMConfig | None = None, max_eval_per_split: int | None = None,
               context_source: str = "all", plus_overrides: list[str] | None = None, resume: bool = True,
               echo: bool = True, seeds: Sequence[int] | None = None, context_votes: Sequence[int] | None = None,
-              data: str | os.PathLike | None = None) -> list[Result]:
+              data: str | os.PathLike | None = None, objective_rm: str = "head") -> list[Result]:
     """Run suite ``name``; write ``results.json`` and ``report.md`` into ``out_dir``; return the records.
 
     ``seeds`` (default ``[seed]``) runs the whole suite once per seed (records carry ``seed``) and, with more than
@@ -138,7 +139,8 @@ def run_suite(name: str, out_dir: str | os.PathLike, quick: bool = False, method
     ``resume`` a re-run with the same settings reuses those and trains only the rest. ``context_votes`` (polis
     only) adds the few-shot curve: new users scored at each number of context votes, records with
     ``context_votes``, a plot in the report. ``data`` is the ratings suite's feedback file (``pluralign data convert
-    ratings``). Inputs are checked (suite, methods, summaries, Polis folder, ratings file) before anything is
+    ratings``). ``objective_rm`` (rluf only) picks the policies' helpfulness and safety RMs
+    (:func:`pluralign.evaluation.rluf_policy.build_objectives`). Inputs are checked (suite, methods, summaries, Polis folder, ratings file) before anything is
     trained or written.
     """
     console = Console(stderr=True, quiet=not echo)
@@ -148,8 +150,12 @@ def run_suite(name: str, out_dir: str | os.PathLike, quick: bool = False, method
     if not seeds or len(set(seeds)) != len(seeds):
         raise ValueError(f"seeds must be distinct integers, got {seeds}")
     out = Path(out_dir)
+    if objective_rm != "head":
+        if name != "rluf":
+            raise ValueError(f"objective_rm is a setting of the rluf suite, not of {name!r}")
+        resolve_backbone(objective_rm)  # a missing backbone fails now, not after P[Love] has trained
     if name == "rluf":
-        results = list(run_rluf_suite(out, quick, seeds[0]) or [])
+        results = list(run_rluf_suite(out, quick, seeds[0], objective_rm=objective_rm) or [])
         if results and not (out / "results.json").exists():
             write_results(out, results, title="pluralign bench: rluf")
         return results

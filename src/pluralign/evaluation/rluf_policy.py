@@ -40,7 +40,7 @@ from pluralign.evaluation.metrics import pearson_r, pearson_result
 from pluralign.evaluation.results import Result, json_default
 from pluralign.models.love import NgramEncoder
 from pluralign.objectives.monitors import emoji_count, has_signoff_rule
-from pluralign.objectives.preference_rm import train_hh_objective
+from pluralign.objectives.preference_rm import finetune_hh_objective, train_hh_objective
 from pluralign.sim import reaction_population
 from pluralign.sim.features import SEGMENTS, last_user_turn, segment
 from pluralign.training.grpo_policy import PolicyCheckpoints, train_grpo_policy
@@ -136,24 +136,40 @@ def _read_answers(path: Path) -> list[str] | None:
     return [obj["response"] for _, obj in iter_jsonl_objects(path, "answers")]
 
 
-def build_objectives(budget: PolicyBudget, encoder, seed: int) -> tuple[Scorer, Scorer, dict[str, float]]:
-    """Helpfulness and safety RMs fitted on HH-RLHF pairs, with their held-out pairwise accuracies."""
-    help_rm, help_acc = train_hh_objective("helpful", encoder, n_train=budget.rm_pairs, n_eval=budget.rm_eval,
-                                           seed=seed)
-    safe_rm, safe_acc = train_hh_objective("harmless", encoder, n_train=budget.rm_pairs, n_eval=budget.rm_eval,
-                                           seed=seed)
+def build_objectives(budget: PolicyBudget, encoder, seed: int, objective_rm: str = "head",
+                     cache_dir: str | Path | None = None) -> tuple[Scorer, Scorer, dict[str, float]]:
+    """Helpfulness and safety RMs fitted on HH-RLHF pairs, with their held-out pairwise accuracies.
+
+    ``objective_rm="head"``: Bradley-Terry heads over ``encoder``'s features (seconds; the hashed n-gram head pays
+    for repeated sentences, which GRPO learns to write). Anything else names a backbone fine-tuned end to end
+    (:func:`~pluralign.objectives.preference_rm.finetune_hh_objective`, cached in ``cache_dir``)."""
+    if objective_rm == "head":
+        help_rm, help_acc = train_hh_objective("helpful", encoder, n_train=budget.rm_pairs, n_eval=budget.rm_eval,
+                                               seed=seed)
+        safe_rm, safe_acc = train_hh_objective("harmless", encoder, n_train=budget.rm_pairs, n_eval=budget.rm_eval,
+                                               seed=seed)
+        return help_rm.score, safe_rm.score, {"helpfulness": help_acc, "safety": safe_acc}
+    if cache_dir is None:
+        raise ValueError("a fine-tuned objective RM needs cache_dir (where its checkpoint is written)")
+    help_rm, help_acc = finetune_hh_objective("helpful", objective_rm, cache_dir, n_train=budget.rm_pairs,
+                                              n_eval=budget.rm_eval, seed=seed)
+    safe_rm, safe_acc = finetune_hh_objective("harmless", objective_rm, cache_dir, n_train=budget.rm_pairs,
+                                              n_eval=budget.rm_eval, seed=seed)
     return help_rm.score, safe_rm.score, {"helpfulness": help_acc, "safety": safe_acc}
 
 
 def run_policy_benchmark(out: str | Path, budget: PolicyBudget, love: Scorer, *, offline_prompts: Sequence[str],
                          ab_prompts: Sequence[str], encoder=None, seed: int = 0, bench: str = "rluf",
                          base_cfg=None, settings: Sequence[tuple[str, dict]] = POLICY_SETTINGS,
-                         details: dict | None = None) -> list[Result]:
+                         details: dict | None = None, objective_rm: str = "head",
+                         objective_cache: str | Path | None = None) -> list[Result]:
     """Train the policies of ``settings``, evaluate every checkpoint, gate and A/B them; return the Results.
 
     ``love`` is P[Love]'s ``(prompts, responses) -> prior-corrected probabilities``; ``offline_prompts`` and
     ``ab_prompts`` must be absent from the reaction log P[Love] was trained on. Writes ``OUT/policies/...``
-    (LoRA checkpoints, answers per checkpoint, ``policy_details.json``) and fills ``details``.
+    (LoRA checkpoints, answers per checkpoint, ``policy_details.json``) and fills ``details``. ``objective_rm``
+    chooses the helpfulness and safety RMs (:func:`build_objectives`: ``head`` or a backbone to fine-tune, whose
+    checkpoints go to ``objective_cache``, default ``OUT/policies/objective_rms``).
     """
     out = Path(out) / "policies"
     out.mkdir(parents=True, exist_ok=True)
@@ -161,8 +177,10 @@ def run_policy_benchmark(out: str | Path, budget: PolicyBudget, love: Scorer, *,
     base_cfg = base_cfg or PolicyConfig(method="grpo", max_steps=budget.max_steps, save_steps=budget.save_steps,
                                         seed=seed)
     t0 = time.time()
-    help_fn, safe_fn, rm_acc = build_objectives(budget, encoder or NgramEncoder(), seed)
+    help_fn, safe_fn, rm_acc = build_objectives(budget, encoder or NgramEncoder(), seed, objective_rm,
+                                                objective_cache or out / "objective_rms")
     details["rm_heldout_accuracy"] = rm_acc
+    details["objective_rm"] = objective_rm
     train = training_prompts(budget.train_prompts, seed, set(offline_prompts) | set(ab_prompts))
     offline_prompts, ab_prompts = list(offline_prompts), list(ab_prompts)
     pc = PolicyCheckpoints(base_cfg.model)

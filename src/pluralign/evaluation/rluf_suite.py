@@ -81,8 +81,11 @@ def _love_results(method: str, metrics: dict[str, float], n: int, seconds: float
             for m in ("auroc", "oracle_auroc", "ece", "length_r", "oracle_length_r") if m in metrics]
 
 
-def run_rluf_suite(out_dir: str | Path, quick: bool = False, seed: int = 0) -> list[Result]:
-    """Run the whole RLUF benchmark; write ``out_dir/rluf_details.json`` and ``rluf_ab.md``; return the Results."""
+def run_rluf_suite(out_dir: str | Path, quick: bool = False, seed: int = 0, objective_rm: str = "head"
+                   ) -> list[Result]:
+    """Run the whole RLUF benchmark; write ``out_dir/rluf_details.json`` and ``rluf_ab.md``; return the Results.
+
+    ``objective_rm``: the policies' helpfulness and safety RMs (:func:`~pluralign.evaluation.rluf_policy.build_objectives`)."""
     size = QUICK if quick else FULL
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -142,20 +145,20 @@ def run_rluf_suite(out_dir: str | Path, quick: bool = False, seed: int = 0) -> l
     results += oasst_section(seed=seed, quick=quick, details=details)
 
     results += policy_section(out, budget, main_model, encoder, details, seed, offline_prompts=offline_prompts,
-                              ab_prompts=ab_prompts, love_results=list(results))
+                              ab_prompts=ab_prompts, love_results=list(results), objective_rm=objective_rm)
     (out / "rluf_details.json").write_text(json.dumps(details, indent=1, default=json_default), encoding="utf-8")
     return results
 
 
 def policy_section(out: Path, budget: PolicyBudget, main_model: LoveModel, encoder, details: dict, seed: int, *,
                    offline_prompts: list[str], ab_prompts: list[str],
-                   love_results: list[Result] | None = None) -> list[Result]:
+                   love_results: list[Result] | None = None, objective_rm: str = "head") -> list[Result]:
     """The policy stage (:func:`pluralign.evaluation.stages.policy_stage`, the demo's ``ab`` stage at this suite's
     budget): GRPO with P[Love] (the population model ``main_model``, prior-corrected), helpfulness and safety,
     checkpoints judged offline and by fresh simulated users; fills ``details["policy"]`` and ``details["targets"]``
     and returns the Results."""
     stage = policy_stage(out, budget, main_model, offline_prompts=offline_prompts, ab_prompts=ab_prompts,
-                         encoder=encoder, seed=seed, benchmark=BENCH)
+                         encoder=encoder, seed=seed, benchmark=BENCH, objective_rm=objective_rm)
     pol = stage.artefacts
     details["policy"] = pol
     details["targets"] = _targets(love_results or []) | pol["policy_targets"]

@@ -327,7 +327,8 @@ def love_stage(benchmark: str, model_dir: Path, *, n_users: int, per_user: int, 
 
 def policy_stage(out: Path, budget: PolicyBudget, love_model: Any, *, offline_prompts: Sequence[str],
                  ab_prompts: Sequence[str], encoder: Any = None, seed: int = 0, benchmark: str = "rluf",
-                 base_cfg: Any = None, settings: Sequence[tuple[str, dict]] = POLICY_SETTINGS) -> StageOutput:
+                 base_cfg: Any = None, settings: Sequence[tuple[str, dict]] = POLICY_SETTINGS,
+                 objective_rm: str = "head") -> StageOutput:
     """GRPO policies rewarded by ``love_model`` (prior-corrected P[Love]), helpfulness and safety, every checkpoint
     answered, scored offline, A/B-tested against the initial model with fresh simulated users and gated
     (:func:`pluralign.evaluation.rluf_policy.run_policy_benchmark`, files under ``out/policies``). Artefacts: the
@@ -339,7 +340,7 @@ def policy_stage(out: Path, budget: PolicyBudget, love_model: Any, *, offline_pr
     details: dict = {}
     results = run_policy_benchmark(out, budget, love, offline_prompts=offline_prompts, ab_prompts=ab_prompts,
                                    encoder=encoder, seed=seed, bench=benchmark, base_cfg=base_cfg, settings=settings,
-                                   details=details)
+                                   details=details, objective_rm=objective_rm)
     return StageOutput(results, details)
 
 

@@ -6,11 +6,18 @@ The full-size alternative is :class:`pluralign.models.reward_model.SummaryCondit
 :class:`~pluralign.objectives.rewards.Objective` the same way. This head exists because the RLUF suite must train
 two RMs and score thousands of candidates in minutes on two CPU cores: the encoder runs once per unique text and
 only a logistic model on ``f(chosen) - f(rejected)`` is fitted (P(chosen > rejected) = sigmoid(w . delta), i.e. BT).
+
+That speed has a price a policy finds: a hashed n-gram head is a sum over the response's n-grams, so repeating
+a sentence the head likes raises its score (on 88% of held-out helpful answers, ``benchmarks/objective_rms.py``).
+:func:`finetune_hh_objective` trains a transformer reward model end to end on the same pairs instead (minutes on
+two cores, cached as an HF checkpoint); mean-pooled, it does not grow with repetition.
 """
 
 from __future__ import annotations
 
+import json
 import os
+import re
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -25,6 +32,7 @@ from pluralign.models.saved_state import read_state, write_state
 
 HEAD_FILE = "pairwise_rm.json"
 COEF_FILE = "pairwise_rm_coef.npy"
+HELD_OUT_FILE = "heldout_accuracy.json"
 
 
 class EmbeddingPairwiseRM:
@@ -84,24 +92,82 @@ class EmbeddingPairwiseRM:
         return m
 
 
-def train_hh_objective(kind: str, encoder: SentenceEncoder | NgramEncoder, *, n_train: int | None = 600, n_eval: int = 200,
-                       seed: int = 0) -> tuple[EmbeddingPairwiseRM, float]:
-    """Fit a helpfulness (``helpful``: helpful-* subsets) or safety (``harmless``: harmless-base) RM on HH-RLHF
-    test pairs from the shared data; return it with its held-out pairwise accuracy.
-
-    ``n_eval`` random pairs are held out first; ``n_train=None`` trains on all the others (hashed n-gram heads
-    are cheap, and a few hundred pairs leave them at chance)."""
-    subsets = tuple(s for s in HH_SUBSETS if s.startswith("helpful")) if kind == "helpful" else ("harmless-base",)
+def hh_objective_split(kind: str, n_train: int | None, n_eval: int, seed: int) -> tuple[list, list]:
+    """(train, held-out) HH-RLHF test pairs of a helpfulness (``helpful``: helpful-* subsets) or safety
+    (``harmless``: harmless-base) objective: ``n_eval`` random pairs held out first, then up to ``n_train`` of the
+    others (``None`` = all of them)."""
     if kind not in ("helpful", "harmless"):
         raise ValueError(f"kind must be 'helpful' or 'harmless', got {kind!r}")
+    subsets = tuple(s for s in HH_SUBSETS if s.startswith("helpful")) if kind == "helpful" else ("harmless-base",)
     pairs = list(load_hh_pairs(subsets=subsets))
-    rng = np.random.default_rng(seed)
-    pick = rng.permutation(len(pairs))
     if n_eval >= len(pairs):
         raise ValueError(f"n_eval={n_eval} leaves no training pairs ({len(pairs)} {kind} pairs in the shared data)")
-    ev = [pairs[i] for i in pick[:n_eval]]
-    tr = [pairs[i] for i in pick[n_eval:][:n_train]]
+    pick = np.random.default_rng(seed).permutation(len(pairs))
+    return [pairs[i] for i in pick[n_eval:][:n_train]], [pairs[i] for i in pick[:n_eval]]
+
+
+def train_hh_objective(kind: str, encoder: SentenceEncoder | NgramEncoder, *, n_train: int | None = 600, n_eval: int = 200,
+                       seed: int = 0) -> tuple[EmbeddingPairwiseRM, float]:
+    """Fit a helpfulness (``helpful``) or safety (``harmless``) head on HH-RLHF test pairs from the shared data
+    (:func:`hh_objective_split`); return it with its held-out pairwise accuracy.
+
+    ``n_train=None`` trains on all pairs but the held-out ones (hashed n-gram heads are cheap, and a few hundred
+    pairs leave them at chance)."""
+    tr, ev = hh_objective_split(kind, n_train, n_eval, seed)
     rm = EmbeddingPairwiseRM(encoder, name=kind).fit([p.prompt for p in tr], [p.chosen for p in tr],
                                                      [p.rejected for p in tr], seed=seed)
     acc = rm.pairwise_accuracy([p.prompt for p in ev], [p.chosen for p in ev], [p.rejected for p in ev])
     return rm, acc
+
+
+class FinetunedObjective:
+    """A fine-tuned :class:`~pluralign.models.reward_model.SummaryConditionedRM` read as a user-blind objective:
+    ``score(prompts, responses)`` in bf16 autocast (what a GRPO reward call needs), the checkpoint's path and its
+    held-out accuracy beside it."""
+
+    def __init__(self, model, path: Path, heldout_accuracy: float):
+        self.model, self.path, self.heldout_accuracy = model, path, heldout_accuracy
+
+    def score(self, prompts: Sequence[str], responses: Sequence[str], summaries=None) -> np.ndarray:
+        return self.model.score(list(prompts), list(responses), dtype="bf16").astype(np.float64)
+
+    def __call__(self, prompts: Sequence[str], responses: Sequence[str]) -> np.ndarray:
+        return self.score(prompts, responses)
+
+
+def finetune_hh_objective(kind: str, backbone: str, cache_dir: str | os.PathLike, *, n_train: int | None = None,
+                          n_eval: int = 500, seed: int = 0, config=None) -> tuple[FinetunedObjective, float]:
+    """Fine-tune ``backbone`` end to end as a helpfulness or safety reward model on the pairs of
+    :func:`hh_objective_split` (``pluralign train rm``'s trainer, no summaries), or load the one an earlier call
+    left in ``cache_dir``; return it with its held-out pairwise accuracy.
+
+    The checkpoint's directory name carries every setting that changes it (kind, backbone, pair counts, seed,
+    epochs, learning rate, max length), so a cached model is only reused for the same training; a run killed
+    before the held-out pairs were scored leaves no ``heldout_accuracy.json`` and is trained again. ``config`` is an
+    :class:`~pluralign.training.rm_config.RMConfig` (default: one epoch at its defaults)."""
+    from pluralign.models.reward_model import (
+        SummaryConditionedRM,  # torch-heavy imports only when fine-tuning
+    )
+    from pluralign.training.rm_config import RMConfig
+    from pluralign.training.rm_trainer import train_reward_model
+
+    config = config or RMConfig(backbone=backbone, seed=seed)
+    slug = re.sub(r"[^A-Za-z0-9.]+", "-", backbone).strip("-")
+    tag = (f"{kind}-{slug}-n{n_train or 'all'}-e{n_eval}-s{seed}-ep{config.epochs:g}-st{config.max_steps}"
+           f"-lr{config.lr:g}-L{config.max_length}")
+    path = Path(cache_dir) / tag
+    done = path / HELD_OUT_FILE
+    if not done.exists():
+        tr, ev = hh_objective_split(kind, n_train, n_eval, seed)
+        rows = lambda ps: [{"prompt": p.prompt, "chosen": p.chosen, "rejected": p.rejected} for p in ps]  # noqa: E731
+        model = SummaryConditionedRM.from_backbone(backbone, max_length=config.max_length, seed=seed)
+        cfg = RMConfig(**{**config.__dict__, "backbone": backbone, "seed": seed, "output_dir": str(path)})
+        train_reward_model(model, rows(tr), cfg)
+        # scored as GRPO will read it (bf16), pair by pair: the Trainer's eval accuracy is a mean over batches
+        rm = FinetunedObjective(model, path, float("nan"))
+        acc = float(np.mean(rm.score([p.prompt for p in ev], [p.chosen for p in ev])
+                            > rm.score([p.prompt for p in ev], [p.rejected for p in ev])))
+        done.write_text(json.dumps({"heldout_accuracy": acc, "n_eval": len(ev)}) + "\n", encoding="utf-8")
+    acc = float(json.loads(done.read_text(encoding="utf-8"))["heldout_accuracy"])
+    model = SummaryConditionedRM.from_pretrained(path)
+    return FinetunedObjective(model, path, acc), acc
