@@ -29,7 +29,8 @@ def with_repeated_ending(text: str, times: int = 3) -> str:
 
 def build(name: str, kind: str, args):
     from pluralign.models.love import NgramEncoder, make_encoder
-    from pluralign.objectives.preference_rm import finetune_hh_objective, train_hh_objective
+    from pluralign.objectives.preference_rm import train_hh_objective
+    from pluralign.training.objective_rm import finetune_hh_objective
 
     if name == "ngram":
         return train_hh_objective(kind, NgramEncoder(), n_train=None, n_eval=args.n_eval, seed=args.seed)

@@ -88,32 +88,3 @@ def test_safety_judge_needs_reference():
         build_reward(cfg, love=None, helpfulness=words, safety=words)
     r = build_reward(cfg, love=None, helpfulness=words, safety=words, reference=(P, R))
     assert r.judges[0].name == "safety"
-
-
-def test_finetuned_objective_trains_once_then_loads_from_its_cache(tmp_path, monkeypatch):
-    from pluralign.objectives import preference_rm
-    from pluralign.training import rm_trainer
-    from pluralign.training.rm_config import RMConfig
-
-    cfg = RMConfig(max_steps=2, batch_size=4, max_length=64, logging_steps=1)
-    rm, acc = preference_rm.finetune_hh_objective("helpful", "sentence-transformers/all-MiniLM-L6-v2", tmp_path,
-                                                  n_train=8, n_eval=8, config=cfg)
-    assert 0.0 <= acc <= 1.0 and rm.heldout_accuracy == acc
-    assert (rm.path / "config.json").exists() and rm.path.parent == tmp_path
-    prompts, answers = ["How do I boil an egg?"] * 2, ["Boil it for nine minutes, then cool it.", "No."]
-    first = rm(prompts, answers)
-    assert first.shape == (2,) and np.isfinite(first).all()
-
-    def no_training(*a, **k):
-        raise AssertionError("a cached objective RM was trained again")
-
-    monkeypatch.setattr(rm_trainer, "train_reward_model", no_training)
-    again, acc2 = preference_rm.finetune_hh_objective("helpful", "sentence-transformers/all-MiniLM-L6-v2", tmp_path,
-                                                      n_train=8, n_eval=8, config=cfg)
-    assert acc2 == acc and np.allclose(again(prompts, answers), first)
-    # other settings are another model: the cache is keyed by them, so this one would train (and here it cannot)
-    with pytest.raises(AssertionError, match="trained again"):
-        preference_rm.finetune_hh_objective("helpful", "sentence-transformers/all-MiniLM-L6-v2", tmp_path,
-                                            n_train=8, n_eval=8, seed=1, config=cfg)
-    with pytest.raises(ValueError, match="'helpful' or 'harmless'"):
-        preference_rm.finetune_hh_objective("funny", "sentence-transformers/all-MiniLM-L6-v2", tmp_path)

@@ -40,10 +40,11 @@ from pluralign.evaluation.metrics import pearson_r, pearson_result
 from pluralign.evaluation.results import Result, json_default
 from pluralign.models.love import NgramEncoder
 from pluralign.objectives.monitors import emoji_count, has_signoff_rule
-from pluralign.objectives.preference_rm import finetune_hh_objective, train_hh_objective
+from pluralign.objectives.preference_rm import train_hh_objective
 from pluralign.sim import reaction_population
 from pluralign.sim.features import SEGMENTS, last_user_turn, segment
 from pluralign.training.grpo_policy import PolicyCheckpoints, train_grpo_policy
+from pluralign.training.objective_rm import finetune_hh_objective
 from pluralign.training.policy import build_reward
 from pluralign.training.policy_config import PolicyConfig
 

@@ -8,16 +8,14 @@ two RMs and score thousands of candidates in minutes on two CPU cores: the encod
 only a logistic model on ``f(chosen) - f(rejected)`` is fitted (P(chosen > rejected) = sigmoid(w . delta), i.e. BT).
 
 That speed has a price a policy finds: a hashed n-gram head is a sum over the response's n-grams, so repeating
-a sentence the head likes raises its score (on 88% of held-out helpful answers, ``benchmarks/objective_rms.py``).
-:func:`finetune_hh_objective` trains a transformer reward model end to end on the same pairs instead (minutes on
-two cores, cached as an HF checkpoint); mean-pooled, it does not grow with repetition.
+a sentence the head likes raises its score (``benchmarks/objective_rms.py``).
+:func:`pluralign.training.objective_rm.finetune_hh_objective` trains a transformer reward model end to end on the
+same pairs (:func:`hh_objective_split`) instead.
 """
 
 from __future__ import annotations
 
-import json
 import os
-import re
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -32,7 +30,6 @@ from pluralign.models.saved_state import read_state, write_state
 
 HEAD_FILE = "pairwise_rm.json"
 COEF_FILE = "pairwise_rm_coef.npy"
-HELD_OUT_FILE = "heldout_accuracy.json"
 
 
 class EmbeddingPairwiseRM:
@@ -118,56 +115,3 @@ def train_hh_objective(kind: str, encoder: SentenceEncoder | NgramEncoder, *, n_
                                                      [p.rejected for p in tr], seed=seed)
     acc = rm.pairwise_accuracy([p.prompt for p in ev], [p.chosen for p in ev], [p.rejected for p in ev])
     return rm, acc
-
-
-class FinetunedObjective:
-    """A fine-tuned :class:`~pluralign.models.reward_model.SummaryConditionedRM` read as a user-blind objective:
-    ``score(prompts, responses)`` in bf16 autocast (what a GRPO reward call needs), the checkpoint's path and its
-    held-out accuracy beside it."""
-
-    def __init__(self, model, path: Path, heldout_accuracy: float):
-        self.model, self.path, self.heldout_accuracy = model, path, heldout_accuracy
-
-    def score(self, prompts: Sequence[str], responses: Sequence[str], summaries=None) -> np.ndarray:
-        return self.model.score(list(prompts), list(responses), dtype="bf16").astype(np.float64)
-
-    def __call__(self, prompts: Sequence[str], responses: Sequence[str]) -> np.ndarray:
-        return self.score(prompts, responses)
-
-
-def finetune_hh_objective(kind: str, backbone: str, cache_dir: str | os.PathLike, *, n_train: int | None = None,
-                          n_eval: int = 500, seed: int = 0, config=None) -> tuple[FinetunedObjective, float]:
-    """Fine-tune ``backbone`` end to end as a helpfulness or safety reward model on the pairs of
-    :func:`hh_objective_split` (``pluralign train rm``'s trainer, no summaries), or load the one an earlier call
-    left in ``cache_dir``; return it with its held-out pairwise accuracy.
-
-    The checkpoint's directory name carries every setting that changes it (kind, backbone, pair counts, seed,
-    epochs, learning rate, max length), so a cached model is only reused for the same training; a run killed
-    before the held-out pairs were scored leaves no ``heldout_accuracy.json`` and is trained again. ``config`` is an
-    :class:`~pluralign.training.rm_config.RMConfig` (default: one epoch at its defaults)."""
-    from pluralign.models.reward_model import (
-        SummaryConditionedRM,  # torch-heavy imports only when fine-tuning
-    )
-    from pluralign.training.rm_config import RMConfig
-    from pluralign.training.rm_trainer import train_reward_model
-
-    config = config or RMConfig(backbone=backbone, seed=seed)
-    slug = re.sub(r"[^A-Za-z0-9.]+", "-", backbone).strip("-")
-    tag = (f"{kind}-{slug}-n{n_train or 'all'}-e{n_eval}-s{seed}-ep{config.epochs:g}-st{config.max_steps}"
-           f"-lr{config.lr:g}-L{config.max_length}")
-    path = Path(cache_dir) / tag
-    done = path / HELD_OUT_FILE
-    if not done.exists():
-        tr, ev = hh_objective_split(kind, n_train, n_eval, seed)
-        rows = lambda ps: [{"prompt": p.prompt, "chosen": p.chosen, "rejected": p.rejected} for p in ps]  # noqa: E731
-        model = SummaryConditionedRM.from_backbone(backbone, max_length=config.max_length, seed=seed)
-        cfg = RMConfig(**{**config.__dict__, "backbone": backbone, "seed": seed, "output_dir": str(path)})
-        train_reward_model(model, rows(tr), cfg)
-        # scored as GRPO will read it (bf16), pair by pair: the Trainer's eval accuracy is a mean over batches
-        rm = FinetunedObjective(model, path, float("nan"))
-        acc = float(np.mean(rm.score([p.prompt for p in ev], [p.chosen for p in ev])
-                            > rm.score([p.prompt for p in ev], [p.rejected for p in ev])))
-        done.write_text(json.dumps({"heldout_accuracy": acc, "n_eval": len(ev)}) + "\n", encoding="utf-8")
-    acc = float(json.loads(done.read_text(encoding="utf-8"))["heldout_accuracy"])
-    model = SummaryConditionedRM.from_pretrained(path)
-    return FinetunedObjective(model, path, acc), acc
