@@ -126,3 +126,19 @@ def test_results_json_rows_are_plain_json(pets_split):
                             seed=1))
     assert json.loads(json.dumps(row))["seed"] == 1 and "seeds" not in row and "context_votes" not in row
     assert np.isfinite(row["value"])
+
+
+def test_oracle_also_trains_on_training_users_context_pairs_and_nothing_scored():
+    """The oracle reads the persona, not the context, so each training user's labelled context pairs are training
+    pairs for it (once per user); a method conditioned on the context must not train on them (they are in view)."""
+    split = build_simulated_split("attributes", seed=0, quick=True)
+    oracle = make_method("oracle", quick=True)
+    oracle.use_truth(split.truth)
+    rows = oracle._context_rows(split.train)
+    contexts = {e.user_id: e.context for e in split.train}
+    assert len(rows) == sum(len(c.pairs) for c in contexts.values()) > len(contexts)
+    assert {r["summary"] for r in rows} == {split.truth.persona_of(u) for u in contexts}
+    scored = {(e.target.chosen, e.target.rejected) for e in [*split.validation, *(e for v in split.eval.values() for e in v)]}
+    assert not scored & {(r["chosen"], r["rejected"]) for r in rows}
+    assert oracle.trains_on_context_pairs
+    assert not any(make_method(m, quick=True).trains_on_context_pairs for m in ("bt", "icl", "plus-extractive"))

@@ -156,10 +156,10 @@ def _pair(user: SimulatedUser, persona: AttributesPersona, dim: str, pool: str, 
 
 
 def build_attributes(seed: int = 0, quick: bool = False):
-    """The suite (deterministic given ``seed``): 96 users quick, 360 full; 12 context + 6 (quick) / 12 target pairs."""
+    """The suite (deterministic given ``seed``): 96 users quick, 360 full; 12 context + 6 (quick) / 24 target pairs."""
     rng = random.Random(seed + 11)
     n_users = 96 if quick else 360
-    per_dim = {"A": 2, "B": 1 if quick else 2}
+    per_dim = {"A": 2, "B": 1 if quick else 4}
     catalogue: dict[str, Meaning] = {}
     users: list[UserRecord] = []
     sims: dict[str, SimulatedUser] = {}

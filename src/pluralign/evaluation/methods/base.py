@@ -81,6 +81,10 @@ class ConditionedRMMethod:
     """A SummaryConditionedRM trained with the BT loss on ``conditioning(example)`` as the summary text."""
 
     name = "conditioned"
+    #: Train also on the labelled pairs in the training users' contexts. Only for a method whose conditioning does
+    #: not read the context (the ``oracle`` reads the persona): for one that does, a context pair would be scored
+    #: with itself in view.
+    trains_on_context_pairs = False
 
     def __init__(self, rm_config: RMConfig | None = None, quick: bool = False, **_: Any):
         if rm_config is None:
@@ -129,6 +133,20 @@ class ConditionedRMMethod:
             rows.append(row)
         return rows
 
+    def _context_rows(self, examples: Sequence[Example]) -> list[dict]:
+        """One row per labelled pair in the examples' contexts (each user's context once), with its conditioning."""
+        rows, seen = [], set()
+        for e, c in zip(examples, self._conditionings(examples), strict=True):
+            if id(e.context) in seen:
+                continue
+            seen.add(id(e.context))
+            for p in e.context.pairs:
+                row = {"prompt": p.prompt, "chosen": p.chosen, "rejected": p.rejected}
+                if c:
+                    row["summary"] = c
+                rows.append(row)
+        return rows
+
     def fit(self, train: list[Example], seed: int = 0, validation: list[Example] | None = None) -> None:
         """BT training for the configured step budget. With ``validation`` pairs and ``rm.eval_steps`` > 0 the RM
         is scored on them along the way, and with ``rm.keep_best`` it ends with the best check's weights (the
@@ -141,7 +159,7 @@ class ConditionedRMMethod:
         seed_everything(seed)
         cfg = self.rm_config
         cfg.seed = seed
-        rows = self._rows(train)
+        rows = self._rows(train) + (self._context_rows(train) if self.trains_on_context_pairs else [])
         eval_rows = self._rows(validation) if validation and cfg.eval_steps else None
         model = SummaryConditionedRM.from_backbone(cfg.backbone, max_length=cfg.max_length, pooling=cfg.pooling,
                                                    lora_r=cfg.lora_r, lora_alpha=cfg.lora_alpha,
