@@ -124,14 +124,15 @@ class ConditionedRMMethod:
             raise RuntimeError(f"{self.name}: call fit() before save_pretrained()")
         self.model.save_pretrained(directory)
 
+    @staticmethod
+    def _row(pair: Any, conditioning: str | None) -> dict:
+        row = {"prompt": pair.prompt, "chosen": pair.chosen, "rejected": pair.rejected}
+        if conditioning:
+            row["summary"] = conditioning
+        return row
+
     def _rows(self, examples: Sequence[Example]) -> list[dict]:
-        rows = []
-        for e, c in zip(examples, self._conditionings(examples), strict=True):
-            row = {"prompt": e.target.prompt, "chosen": e.target.chosen, "rejected": e.target.rejected}
-            if c:
-                row["summary"] = c
-            rows.append(row)
-        return rows
+        return [self._row(e.target, c) for e, c in zip(examples, self._conditionings(examples), strict=True)]
 
     def _context_rows(self, examples: Sequence[Example]) -> list[dict]:
         """One row per labelled pair in the examples' contexts (each user's context once), with its conditioning."""
@@ -140,11 +141,7 @@ class ConditionedRMMethod:
             if id(e.context) in seen:
                 continue
             seen.add(id(e.context))
-            for p in e.context.pairs:
-                row = {"prompt": p.prompt, "chosen": p.chosen, "rejected": p.rejected}
-                if c:
-                    row["summary"] = c
-                rows.append(row)
+            rows += [self._row(p, c) for p in e.context.pairs]
         return rows
 
     def fit(self, train: list[Example], seed: int = 0, validation: list[Example] | None = None) -> None:
