@@ -19,19 +19,20 @@ from pathlib import Path
 import numpy as np
 
 from pluralign.evaluation.metrics import mean_result
-from pluralign.evaluation.suite_splits import build_simulated_split, subsample
+from pluralign.evaluation.suite_splits import build_simulated_split, eval_cap, subsample
+from pluralign.metrics import pair_correct
 from pluralign.sim.attributes import DIMENSIONS
 
 
 def by_contrast(out: Path, seed: int, split_name: str, quick: bool, cap: int | None) -> dict[str, dict[str, tuple]]:
     """method -> dimension -> (accuracy, ci_low, ci_high, n_pairs, n_users); ``bayes`` from the true probabilities."""
     split = build_simulated_split("attributes", seed=seed, quick=quick)
-    cap = cap if cap is not None else (100 if quick else 600)
-    examples = split.validation if split_name == "validation" else subsample(split.eval[split_name], cap, seed)
+    examples = (split.validation if split_name == "validation"
+                else subsample(split.eval[split_name], eval_cap(quick, cap), seed))
     contrast = [split.truth.pair_meta[(e.user_id, e.target.pair_id)]["contrast"] for e in examples]
     users = [e.user_id for e in examples]
     truth_p = np.array([split.truth.p_chosen_of(e) for e in examples], dtype=float)
-    values = {"bayes": np.where(truth_p > 0.5, 1.0, np.where(truth_p == 0.5, 0.5, 0.0))}
+    values = {"bayes": pair_correct(truth_p - 0.5)}
     for path in sorted((out / "methods" / f"seed{seed}").glob("*.json")):
         items = json.loads(path.read_text(encoding="utf-8"))["artefacts"].get("items", {}).get("accuracy", {})
         got = items.get(split_name)

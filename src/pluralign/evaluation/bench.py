@@ -80,6 +80,7 @@ from pluralign.evaluation.suite_splits import (
     bayes_results,
     build_polis_split,
     build_simulated_split,
+    eval_cap,
     restrict_context,
     subsample,
 )
@@ -232,7 +233,7 @@ def _run_seed(name: str, kind: str, out: Path, seed: int, *, quick: bool, method
         split = restrict_context(split, context_source)
     users_have_groups = any(e.context.group for e in split.train)
     chosen = resolve_methods(methods, kind, has_groups=users_have_groups, has_summaries=has_summaries)
-    cap = max_eval_per_split if max_eval_per_split is not None else (100 if quick else 600)
+    cap = eval_cap(quick, max_eval_per_split)
     eval_sets = {s: subsample(ex, cap, seed) for s, ex in split.eval.items() if ex}
     console.print(f"[bold]{name}[/] seed {seed} (context: {context_source}): train {len(split.train)} pairs, "
                   f"validation {len(split.validation)} pairs of {len(split.validation_user_ids)} users; eval "

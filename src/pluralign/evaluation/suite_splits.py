@@ -21,6 +21,11 @@ from pluralign.sim.attributes import attributes_splits
 VALIDATION_FRAC = 0.15  # share of training users carved out as the validation split
 
 
+def eval_cap(quick: bool, max_eval_per_split: int | None = None) -> int:
+    """Scored pairs per split: ``max_eval_per_split`` when set, else 100 quick / 600 full."""
+    return max_eval_per_split if max_eval_per_split is not None else (100 if quick else 600)
+
+
 def subsample(examples: list[Example], k: int | None, seed: int) -> list[Example]:
     if k is None or len(examples) <= k:
         return examples

@@ -138,9 +138,9 @@ class ConditionedRMMethod:
         """One row per labelled pair in the examples' contexts (each user's context once), with its conditioning."""
         rows, seen = [], set()
         for e, c in zip(examples, self._conditionings(examples), strict=True):
-            if id(e.context) in seen:
+            if e.user_id in seen:
                 continue
-            seen.add(id(e.context))
+            seen.add(e.user_id)
             rows += [self._row(p, c) for p in e.context.pairs]
         return rows
 
