@@ -182,3 +182,40 @@ def test_bad_checkpoints_fail_clearly(tiny_rm, tmp_path):
     for name, action, message in cases:
         with pytest.raises(RMCheckpointError, match=message):
             SummaryConditionedRM.from_pretrained(broken(name, action))
+
+
+def test_emojis_reach_an_encoder_as_names_not_as_unknown_tokens(minilm_rm):
+    """MiniLM's WordPiece vocabulary reads every emoji as [UNK]: spelled out, 😊🎉 and 👍 are different inputs."""
+    tok = minilm_rm.tokenizer
+    assert tok.tokenize("😊🎉") == tok.tokenize("👍") == [tok.unk_token]  # why the spelling exists
+    loved, liked, none = (minilm_rm.encode(["Plans?"], [f"Go hiking.{e}"], ["Loves emojis."]).batch["input_ids"][0]
+                          for e in (" 😊🎉", " 👍", ""))
+    assert tok.unk_token_id not in loved.tolist() and tok.unk_token_id not in liked.tolist()
+    assert loved.tolist() != liked.tolist() and len(loved) > len(none)
+    assert "smiling face with smiling eyes" in tok.decode(loved)
+    # characters the vocabulary reads are left alone
+    assert minilm_rm.inputs.speller.spell("café ™ 日本") == "café ™ 日本"
+
+
+def test_spelled_summaries_are_still_cut_from_their_front(minilm_rm):
+    summary = "🎉 " * 80 + "likes short answers"
+    enc = minilm_rm.encode(["Q?"], ["A."], [summary], max_length=48)
+    assert len(enc.batch["input_ids"][0]) == 48 and enc.summary_tokens_cut[0] > 0
+    assert "likes short answers" in minilm_rm.tokenizer.decode(enc.batch["input_ids"][0])
+
+
+def test_a_byte_level_tokenizer_reads_emojis_and_its_texts_are_unchanged(tiny_rm):
+    assert tiny_rm.inputs.speller.spell("Go hiking 😊🎉") == "Go hiking 😊🎉"
+    ids = tiny_rm.encode(["Q?"], ["Go hiking 😊"]).batch["input_ids"][0].tolist()
+    assert ids == tiny_rm.tokenizer(tiny_rm.inputs.format_input("Q?", "Go hiking 😊"), add_special_tokens=False)[
+        "input_ids"]
+
+
+def test_symbol_spelling_can_be_switched_off_and_is_saved(minilm_rm, tmp_path):
+    rm = copy.deepcopy(minilm_rm)
+    rm.config.spell_symbols = False
+    rm.set_tokenizer(rm.tokenizer)
+    assert rm.tokenizer.unk_token_id in rm.encode(["Q?"], ["Hi 😊"]).batch["input_ids"][0].tolist()
+    rm.save_pretrained(tmp_path)
+    assert json.loads((tmp_path / "config.json").read_text())["spell_symbols"] is False
+    assert SummaryConditionedRM.from_pretrained(tmp_path).inputs.speller is None

@@ -36,6 +36,7 @@ from pluralign.models.backbone import DEFAULT_BACKBONE, resolve_backbone
 from pluralign.models.llm import is_default_llm, resolve_llm
 from pluralign.models.logistic import logit
 from pluralign.models.saved_state import read_state, write_state
+from pluralign.models.symbol_names import SymbolSpeller
 from pluralign.models.text_views import check_aligned, prompt_view, response_view
 
 NEURAL_STATE_FILE = "love_neural.json"
@@ -77,6 +78,7 @@ class NeuralLoveModel(nn.Module):
         self.personalised = personalised
         self.bf16 = bf16
         self.tokenizer = AutoTokenizer.from_pretrained(path)
+        self.speller = SymbolSpeller(self.tokenizer)  # emojis as names: MiniLM reads them all as [UNK]
         self.encoder = AutoModel.from_pretrained(path, dtype=torch.float32)
         archs = getattr(self.encoder.config, "architectures", None) or []
         is_decoder = any(a.endswith("ForCausalLM") for a in archs) or bool(getattr(self.encoder.config, "is_decoder",
@@ -110,7 +112,8 @@ class NeuralLoveModel(nn.Module):
         return [format_input(p, r, s) for p, r, s in zip(prompts, responses, summaries, strict=True)]
 
     def tokenize(self, pairs: Sequence[tuple[str, str]]) -> dict[str, torch.Tensor]:
-        enc = self.tokenizer([a for a, _ in pairs], [b for _, b in pairs], truncation="longest_first",
+        spell = self.speller.spell
+        enc = self.tokenizer([spell(a) for a, _ in pairs], [spell(b) for _, b in pairs], truncation="longest_first",
                              max_length=self.max_length, padding=True, return_tensors="pt")
         return {k: v.to(self.device) for k, v in enc.items() if k in ("input_ids", "attention_mask",
                                                                       "token_type_ids")}

@@ -37,13 +37,14 @@ class SummaryConditionedRMConfig(PretrainedConfig):
     """The reward model's settings beside its backbone's own config (``backbone_config``).
 
     ``max_input_length`` is the token budget of one (summary, prompt, response) input (``max_length`` is a
-    generation setting to the library, so it is not used as a model-config key)."""
+    generation setting to the library, so it is not used as a model-config key). ``spell_symbols``: characters the
+    tokenizer reads as unknown (emojis, for MiniLM) reach the model as their Unicode names."""
 
     model_type = MODEL_TYPE
 
     def __init__(self, backbone_config: Any = None, backbone_name: str | None = None, pooling: str = "mean",
                  max_input_length: int = 256, template: str = PLUS_TEMPLATE, lora: dict | None = None,
-                 is_encoder: bool = True, **kwargs) -> None:
+                 is_encoder: bool = True, spell_symbols: bool = True, **kwargs) -> None:
         if isinstance(backbone_config, dict):
             backbone_config = AutoConfig.for_model(**backbone_config)
         self.backbone_config = backbone_config
@@ -55,6 +56,7 @@ class SummaryConditionedRMConfig(PretrainedConfig):
         self.template = template
         self.lora = dict(lora) if lora else None
         self.is_encoder = bool(is_encoder)
+        self.spell_symbols = bool(spell_symbols)
         kwargs["num_labels"] = 1  # one scalar reward per sequence (what TRL's RewardTrainer checks)
         super().__init__(**kwargs)
 
@@ -129,7 +131,7 @@ class SummaryConditionedRM(PreTrainedModel):
     def set_tokenizer(self, tokenizer) -> None:
         """Attach the tokenizer the model reads with (``from_pretrained`` does this from the same directory)."""
         self.inputs = RMInputs(tokenizer, is_encoder=self.config.is_encoder, max_length=self.config.max_input_length,
-                               template=self.config.template)
+                               template=self.config.template, spell_symbols=self.config.spell_symbols)
 
     # ------------------------------------------------------------------ construction
     @classmethod

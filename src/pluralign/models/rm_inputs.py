@@ -10,6 +10,10 @@ Inputs longer than ``max_length`` are cut in this order: the summary from its fr
 the most recent part, is kept), then the template's own words, then the prompt from its front, then the response
 from its end. The cut is never silent: :meth:`RMInputs.tokenize` returns per-item counts so baselines such as ICL
 can report how often and how much was lost.
+
+Symbols the tokenizer cannot read (emojis, for MiniLM's WordPiece vocabulary) are spelled out by their Unicode names
+first (:mod:`pluralign.models.symbol_names`); a byte-level tokenizer reads every character, and its texts are not
+changed.
 """
 
 from __future__ import annotations
@@ -19,6 +23,8 @@ from typing import Any, NamedTuple
 
 import torch
 from transformers import BatchEncoding
+
+from pluralign.models.symbol_names import SymbolSpeller
 
 PLUS_TEMPLATE = (
     "Here is the summary of my preferences based on previous conversations: {summary} In the following "
@@ -76,7 +82,8 @@ def pad_right(rows: Sequence[Sequence[int]], value: int) -> torch.Tensor:
 class RMInputs:
     """Renders (prompt, response, summary) for one tokenizer and cuts it to ``max_length`` tokens, reporting cuts."""
 
-    def __init__(self, tokenizer, *, is_encoder: bool, max_length: int, template: str = PLUS_TEMPLATE) -> None:
+    def __init__(self, tokenizer, *, is_encoder: bool, max_length: int, template: str = PLUS_TEMPLATE,
+                 spell_symbols: bool = True) -> None:
         if not getattr(tokenizer, "is_fast", False):
             raise ValueError("the reward model needs a fast tokenizer (offsets are used to report truncation)")
         if "{summary}" not in template or "{prompt}" not in template:
@@ -89,6 +96,7 @@ class RMInputs:
         self.is_encoder = is_encoder
         self.max_length = int(max_length)
         self.template = template
+        self.speller = SymbolSpeller(tokenizer) if spell_symbols else None
         self._skeleton = None if is_encoder else self._chat_skeleton()
 
     # ------------------------------------------------------------------ formatting
@@ -106,15 +114,19 @@ class RMInputs:
         b, c = rest.split(r)
         return a, b, c
 
+    def _spelled(self, text: str | None) -> str | None:
+        return self.speller(text) if self.speller is not None else text
+
     def format_user_turn(self, prompt: str, summary: str | None = None) -> str:
         """The first user turn: the PLUS template when there is a summary, the plain prompt otherwise."""
+        prompt, summary = self._spelled(prompt), self._spelled(summary)
         if summary is None or not str(summary).strip():
             return prompt
         return self.template.format(summary=summary, prompt=prompt)
 
     def format_input(self, prompt: str, response: str, summary: str | None = None) -> str:
         """The full text the backbone sees before truncation (for encoders: the pair joined by [SEP])."""
-        user = self.format_user_turn(prompt, summary)
+        user, response = self.format_user_turn(prompt, summary), self._spelled(response)
         if self.is_encoder:
             sep = self.tokenizer.sep_token or "\n"
             return f"{user} {sep} {response}"
@@ -179,6 +191,8 @@ class RMInputs:
                  summaries: Sequence[str | None] | None = None, max_length: int | None = None) -> TokenizedItems:
         """Token ids per item, cut to ``max_length`` (default: the model's), with per-item cut counts."""
         prompts, responses, summaries = check_texts(prompts, responses, summaries)
+        if self.speller is not None:  # spelled once here; formatting below then leaves them as they are
+            prompts, responses, summaries = ([self.speller(t) for t in col] for col in (prompts, responses, summaries))
         max_length = int(max_length or self.max_length)
         tok = self.tokenizer
         users = [self.format_user_turn(p, s) for p, s in zip(prompts, summaries, strict=True)]

@@ -5,7 +5,8 @@ Built on ``sentence-transformers`` (installed with the MiniLM package): mean poo
 normalisation, how all-MiniLM-L6-v2 was trained; any other HF encoder gets the same pooling. The model is resolved
 offline (:func:`pluralign.models.backbone.resolve_backbone`) and loaded on first use. Embeddings are cached per
 unique text, because reaction logs and statement pools repeat the same texts many times; ``cache_path`` keeps the
-cache on disk between runs.
+cache on disk between runs. Symbols the tokenizer reads as unknown (emojis, for MiniLM) are spelled out by their
+Unicode names before encoding (:mod:`pluralign.models.symbol_names`).
 """
 
 from __future__ import annotations
@@ -18,6 +19,10 @@ from pathlib import Path
 import numpy as np
 
 from pluralign.models.backbone import DEFAULT_BACKBONE, resolve_backbone
+from pluralign.models.symbol_names import SymbolSpeller
+
+# Bumped whenever what reaches the encoder for the same text changes, so a disk cache from before is not reused.
+INPUT_VERSION = 2  # 2: unknown symbols spelled out by name
 
 
 class SentenceEncoder:
@@ -32,10 +37,12 @@ class SentenceEncoder:
         self.device = device
         self.progress = progress
         self._model = None
+        self._speller: SymbolSpeller | None = None
         self._cache: dict[str, np.ndarray] = {}
         if self.cache_path is not None and self.cache_path.exists():
             with np.load(self.cache_path) as z:
-                if str(z["backbone"]) == backbone and int(z["max_length"]) == max_length:
+                version = int(z["input_version"]) if "input_version" in z else 1
+                if str(z["backbone"]) == backbone and int(z["max_length"]) == max_length and version == INPUT_VERSION:
                     self._cache = dict(zip(z["keys"].tolist(), z["vectors"], strict=True))
 
     def save_cache(self) -> None:
@@ -45,7 +52,7 @@ class SentenceEncoder:
         self.cache_path.parent.mkdir(parents=True, exist_ok=True)
         tmp = self.cache_path.with_name(self.cache_path.name + ".tmp.npz")
         np.savez(tmp, keys=np.array(list(self._cache)), vectors=np.stack(list(self._cache.values())),
-                 backbone=self.backbone, max_length=self.max_length)
+                 backbone=self.backbone, max_length=self.max_length, input_version=INPUT_VERSION)
         os.replace(tmp, self.cache_path)
 
     @property
@@ -81,8 +88,10 @@ class SentenceEncoder:
             if k not in self._cache and k not in todo:
                 todo[k] = t
         if todo:
-            vectors = self.model.encode(list(todo.values()), batch_size=self.batch_size, convert_to_numpy=True,
-                                        normalize_embeddings=True,
+            if self._speller is None:
+                self._speller = SymbolSpeller(self.tokenizer)
+            vectors = self.model.encode([self._speller.spell(t) for t in todo.values()], batch_size=self.batch_size,
+                                        convert_to_numpy=True, normalize_embeddings=True,
                                         show_progress_bar=self.progress and len(todo) >= 512)
             for k, v in zip(todo, vectors.astype(np.float32), strict=True):
                 self._cache[k] = v
