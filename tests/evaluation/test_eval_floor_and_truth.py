@@ -134,7 +134,7 @@ def test_oracle_also_trains_on_training_users_context_pairs_and_nothing_scored()
     split = build_simulated_split("attributes", seed=0, quick=True)
     oracle = make_method("oracle", quick=True)
     oracle.use_truth(split.truth)
-    rows = oracle._context_rows(split.train)
+    rows = oracle._rows(split.train, with_context_pairs=True)[len(split.train):]  # the targets' rows come first
     contexts = {e.user_id: e.context for e in split.train}
     assert len(rows) == sum(len(c.pairs) for c in contexts.values()) > len(contexts)
     assert {r["summary"] for r in rows} == {split.truth.persona_of(u) for u in contexts}

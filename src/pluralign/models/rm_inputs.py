@@ -117,21 +117,27 @@ class RMInputs:
     def _spelled(self, text: str | None) -> str | None:
         return self.speller(text) if self.speller is not None else text
 
-    def format_user_turn(self, prompt: str, summary: str | None = None) -> str:
-        """The first user turn: the PLUS template when there is a summary, the plain prompt otherwise."""
-        prompt, summary = self._spelled(prompt), self._spelled(summary)
+    def _user_turn(self, prompt: str, summary: str | None) -> str:
+        """The user turn of texts already spelled out."""
         if summary is None or not str(summary).strip():
             return prompt
         return self.template.format(summary=summary, prompt=prompt)
 
-    def format_input(self, prompt: str, response: str, summary: str | None = None) -> str:
-        """The full text the backbone sees before truncation (for encoders: the pair joined by [SEP])."""
-        user, response = self.format_user_turn(prompt, summary), self._spelled(response)
+    def _joined(self, user: str, response: str) -> str:
+        """User turn and (spelled) response as one text: the [SEP] pair for encoders, the chat otherwise."""
         if self.is_encoder:
             sep = self.tokenizer.sep_token or "\n"
             return f"{user} {sep} {response}"
         a, b, c = self._skeleton
         return a + user + b + response + c
+
+    def format_user_turn(self, prompt: str, summary: str | None = None) -> str:
+        """The first user turn: the PLUS template when there is a summary, the plain prompt otherwise."""
+        return self._user_turn(self._spelled(prompt), self._spelled(summary))
+
+    def format_input(self, prompt: str, response: str, summary: str | None = None) -> str:
+        """The full text the backbone sees before truncation (for encoders: the pair joined by [SEP])."""
+        return self._joined(self.format_user_turn(prompt, summary), self._spelled(response))
 
     def _spans(self, prompt: str, summary: str | None, offset: int) -> tuple[tuple[int, int], ...]:
         """Character spans (start, end) of the summary, the prompt and the whole user turn, shifted by ``offset``."""
@@ -191,16 +197,16 @@ class RMInputs:
                  summaries: Sequence[str | None] | None = None, max_length: int | None = None) -> TokenizedItems:
         """Token ids per item, cut to ``max_length`` (default: the model's), with per-item cut counts."""
         prompts, responses, summaries = check_texts(prompts, responses, summaries)
-        if self.speller is not None:  # spelled once here; formatting below then leaves them as they are
+        if self.speller is not None:  # spelled once here: the spans below are offsets into the spelled texts
             prompts, responses, summaries = ([self.speller(t) for t in col] for col in (prompts, responses, summaries))
         max_length = int(max_length or self.max_length)
         tok = self.tokenizer
-        users = [self.format_user_turn(p, s) for p, s in zip(prompts, summaries, strict=True)]
+        users = [self._user_turn(p, s) for p, s in zip(prompts, summaries, strict=True)]
         if self.is_encoder:
             enc = tok(users, list(responses), add_special_tokens=True, return_offsets_mapping=True,
                       truncation=False, verbose=False)
         else:
-            texts = [self.format_input(p, r, s) for p, r, s in zip(prompts, responses, summaries, strict=True)]
+            texts = [self._joined(u, r) for u, r in zip(users, responses, strict=True)]
             enc = tok(texts, add_special_tokens=not bool(getattr(tok, "chat_template", None)),
                       return_offsets_mapping=True, truncation=False, verbose=False)
         specials = set(tok.all_special_ids)

@@ -131,18 +131,16 @@ class ConditionedRMMethod:
             row["summary"] = conditioning
         return row
 
-    def _rows(self, examples: Sequence[Example]) -> list[dict]:
-        return [self._row(e.target, c) for e, c in zip(examples, self._conditionings(examples), strict=True)]
-
-    def _context_rows(self, examples: Sequence[Example]) -> list[dict]:
-        """One row per labelled pair in the examples' contexts (each user's context once), with its conditioning."""
-        rows, seen = [], set()
+    def _rows(self, examples: Sequence[Example], with_context_pairs: bool = False) -> list[dict]:
+        """One row per target; with ``with_context_pairs`` also one per labelled pair in each user's context (each
+        user's context once), all with the example's conditioning (computed once per example)."""
+        rows, context_rows, seen = [], [], set()
         for e, c in zip(examples, self._conditionings(examples), strict=True):
-            if e.user_id in seen:
-                continue
-            seen.add(e.user_id)
-            rows += [self._row(p, c) for p in e.context.pairs]
-        return rows
+            rows.append(self._row(e.target, c))
+            if with_context_pairs and e.user_id not in seen:
+                seen.add(e.user_id)
+                context_rows += [self._row(p, c) for p in e.context.pairs]
+        return rows + context_rows
 
     def fit(self, train: list[Example], seed: int = 0, validation: list[Example] | None = None) -> None:
         """BT training for the configured step budget. With ``validation`` pairs and ``rm.eval_steps`` > 0 the RM
@@ -156,7 +154,7 @@ class ConditionedRMMethod:
         seed_everything(seed)
         cfg = self.rm_config
         cfg.seed = seed
-        rows = self._rows(train) + (self._context_rows(train) if self.trains_on_context_pairs else [])
+        rows = self._rows(train, with_context_pairs=self.trains_on_context_pairs)
         eval_rows = self._rows(validation) if validation and cfg.eval_steps else None
         model = SummaryConditionedRM.from_backbone(cfg.backbone, max_length=cfg.max_length, pooling=cfg.pooling,
                                                    lora_r=cfg.lora_r, lora_alpha=cfg.lora_alpha,
